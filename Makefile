@@ -1,0 +1,56 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: run test lint format install system-deps bench bench-tokens bench-stream clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(RUN_STAMP)
+
+install: $(DEV_STAMP)
+
+## Serve on the embedded default: local storage in ./data, port 6080, LiveKit at ws://localhost:7880.
+run: $(RUN_STAMP)
+	$(BIN)/ovmeet serve
+
+## Chromium and ffmpeg for the browser test (apt-get, only when missing).
+system-deps:
+	@./scripts/system-deps.sh chromium ffmpeg
+
+## Every test, against real servers the tests start themselves (SeaweedFS, LiveKit stand-in, ovmeet).
+test: $(DEV_STAMP) system-deps
+	$(BIN)/python -m pytest
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(DEV_STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: bench-tokens bench-stream
+
+bench-tokens: $(DEV_STAMP)
+	@./scripts/system-deps.sh wrk
+	$(BIN)/python bench/tokens.py
+
+bench-stream: $(DEV_STAMP)
+	@./scripts/system-deps.sh wrk nginx
+	$(BIN)/python bench/stream.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,61 @@
+"""Internal API - Auth (companion spec)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+
+from ovmeet import auth
+from ovmeet.config import User
+from ovmeet.web.context import client_address, services
+from ovmeet.web.cookies import ACCESS_COOKIE, AUTH_PATH, REFRESH_COOKIE, clear_cookie, set_cookie
+
+
+async def login(body: dict[str, Any]) -> Response:
+    s = services()
+    user = auth.login(
+        s.config, s.login_throttle, client_address(), body["username"], body["password"]
+    )
+    response = JSONResponse({"message": f"User '{user.username}' logged in"})
+    _set_access_cookie(response, user)
+    set_cookie(
+        response,
+        s.config,
+        REFRESH_COOKIE,
+        s.sessions.issue(user, "refresh"),
+        s.config.refresh_token_ttl,
+        path=AUTH_PATH,
+    )
+    return response
+
+
+async def refresh_access_token(token_info: dict[str, Any]) -> Response:
+    user: User = token_info["user"]
+    response = JSONResponse({"message": f"Access token for '{user.username}' refreshed"})
+    _set_access_cookie(response, user)
+    return response
+
+
+async def logout() -> Response:
+    config = services().config
+    response = JSONResponse({"message": "Logged out"})
+    clear_cookie(response, config, ACCESS_COOKIE)
+    clear_cookie(response, config, REFRESH_COOKIE, path=AUTH_PATH)
+    return response
+
+
+async def get_profile(token_info: dict[str, Any]) -> Response:
+    user: User = token_info["user"]
+    return JSONResponse({"username": user.username, "role": user.role})
+
+
+def _set_access_cookie(response: Response, user: User) -> None:
+    s = services()
+    set_cookie(
+        response,
+        s.config,
+        ACCESS_COOKIE,
+        s.sessions.issue(user, "access"),
+        s.config.access_token_ttl,
+    )

@@ -1,0 +1,15 @@
+"""LiveKit webhooks (companion spec)."""
+
+from __future__ import annotations
+
+from connexion import request
+from starlette.responses import JSONResponse, Response
+
+from ovmeet.web.context import services
+from ovmeet.webhooks import handle_event, verify_event
+
+
+async def receive_webhook() -> Response:
+    s = services()
+    event = verify_event(s.config, await request.body(), request.headers.get("authorization"))
+    return JSONResponse({"message": await handle_event(s.storage, event)})

@@ -1,0 +1,46 @@
+"""Internal API - Participant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connexion import request
+from starlette.responses import JSONResponse, Response
+
+from ovmeet import participants
+from ovmeet.participants import TokenOptions
+from ovmeet.web.context import services
+from ovmeet.web.cookies import PARTICIPANT_COOKIE, set_cookie
+
+
+async def generate_participant_token(body: dict[str, Any], token_info: dict[str, Any]) -> Response:
+    token = await participants.issue_token(services(), _options(body), token_info.get("user"))
+    return _token_response(token)
+
+
+async def refresh_participant_token(body: dict[str, Any], token_info: dict[str, Any]) -> Response:
+    current = request.cookies.get(PARTICIPANT_COOKIE)
+    token = await participants.refresh_token(
+        services(), _options(body), token_info.get("user"), current
+    )
+    return _token_response(token)
+
+
+async def disconnect_participant(
+    participant_name: str, room_name: str, token_info: dict[str, Any]
+) -> Response:
+    await participants.disconnect(
+        services(), token_info["participant"], room_name, participant_name
+    )
+    return Response(status_code=204)
+
+
+def _options(body: dict[str, Any]) -> TokenOptions:
+    return TokenOptions(body["roomName"], body["participantName"], body["secret"])
+
+
+def _token_response(token: str) -> Response:
+    response = JSONResponse({"token": token})
+    config = services().config
+    set_cookie(response, config, PARTICIPANT_COOKIE, token, config.participant_token_ttl)
+    return response

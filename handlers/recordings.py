@@ -1,0 +1,23 @@
+"""Internal API - Recordings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connexion import request
+from starlette.responses import Response
+
+from ovmeet.recordings import open_playback
+from ovmeet.web.context import services
+from ovmeet.web.streaming import ByteStreamResponse
+
+
+async def get_recording_stream(recording_id: str, token_info: dict[str, Any]) -> Response:
+    playback = await open_playback(
+        services().storage,
+        token_info["user"],
+        recording_id,
+        request.headers.get("range"),
+        request.headers.get("if-range"),
+    )
+    return ByteStreamResponse(playback.body, playback.status, playback.headers)

@@ -1,0 +1,5 @@
+import sys
+
+from ovmeet.cli import main
+
+sys.exit(main())

@@ -1,0 +1,158 @@
+"""The `ovmeet` command: serve the API, and manage rooms and recordings with the same config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ovmeet import recordings, rooms
+from ovmeet.config import Config, ConfigError, parse_duration
+from ovmeet.errors import ApiError
+from ovmeet.storage import open_storage
+
+logger = logging.getLogger("ovmeet")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = Config.from_env(os.environ)
+        if args.command == "serve":
+            return serve(config, args.host, args.port, args.workers, not args.no_access_log)
+        result = asyncio.run(_run(config, args))
+    except ConfigError as error:
+        print(f"ovmeet: configuration error: {error}", file=sys.stderr)
+        return 2
+    except ApiError as error:
+        print(f"ovmeet: {error.message}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"ovmeet: {error}", file=sys.stderr)
+        return 1
+    if result is not None:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+def serve(config: Config, host: str, port: int | None, workers: int, access_log: bool) -> int:
+    """Check configuration and storage, then run uvicorn (one app per worker)."""
+    import uvicorn
+
+    from ovmeet.app import create_app
+    from ovmeet.services import Services
+
+    logger.info("configuration: %s", json.dumps(config.describe()))
+    for warning in config.default_credential_warnings():
+        logger.warning("DEFAULT CREDENTIALS: %s", warning)
+    asyncio.run(_check_storage(Services.build(config)))
+    port = port or config.server_port
+    if workers > 1:  # each worker reads the same environment and builds its own app
+        uvicorn.run(
+            "ovmeet.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=access_log,
+        )
+    else:
+        uvicorn.run(create_app(config), host=host, port=port, access_log=access_log)
+    return 0
+
+
+async def _check_storage(services: Any) -> None:
+    try:
+        await services.storage.check()
+        await services.preferences.ensure_stored()
+    finally:
+        await services.storage.aclose()
+
+
+async def _run(config: Config, args: argparse.Namespace) -> Any:
+    storage = open_storage(config)
+    try:
+        await storage.check()
+        if args.command == "rooms":
+            if args.room_command == "create":
+                room = await rooms.create_room(
+                    storage,
+                    config,
+                    args.prefix,
+                    expires_in=args.expires_in,
+                    max_participants=args.max_participants,
+                )
+                return room.to_json()
+            if args.room_command == "list":
+                return [room.to_json() for room in await rooms.list_rooms(storage)]
+            if args.room_command == "show":
+                return (await rooms.get_room(storage, args.name)).to_json()
+            await rooms.delete_room(storage, args.name)
+            return {"deleted": args.name}
+        recording = await recordings.import_recording(
+            storage, args.file, room_name=args.room, egress_id=args.egress_id
+        )
+        return recording
+    finally:
+        await storage.aclose()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ovmeet", description="OpenVidu Meet internal API v1 server and tools"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser("serve", help="run the HTTP server")
+    serve_cmd.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    serve_cmd.add_argument("--port", type=_positive, help="port (default: SERVER_PORT, 6080)")
+    serve_cmd.add_argument("--workers", type=_positive, default=1, help="processes (default 1)")
+    serve_cmd.add_argument("--no-access-log", action="store_true", help="do not log requests")
+
+    rooms_cmd = commands.add_parser("rooms", help="create, list, show and delete rooms")
+    room_actions = rooms_cmd.add_subparsers(dest="room_command", required=True)
+    create = room_actions.add_parser("create", help="create a room; prints it as JSON")
+    create.add_argument("--prefix", default=rooms.DEFAULT_PREFIX, help="room name prefix")
+    create.add_argument("--expires-in", type=_duration, help="lifetime such as 2h or 1d")
+    create.add_argument("--max-participants", type=_positive, help="participant limit")
+    room_actions.add_parser("list", help="print every room as JSON")
+    for action, text in (("show", "print a room as JSON"), ("delete", "delete a room")):
+        room_actions.add_parser(action, help=text).add_argument("name")
+
+    recordings_cmd = commands.add_parser("recordings", help="manage recordings")
+    recording_actions = recordings_cmd.add_subparsers(dest="recording_command", required=True)
+    imports = recording_actions.add_parser(
+        "import", help="store a finished MP4 as a COMPLETE recording; prints its metadata"
+    )
+    imports.add_argument("file", type=Path)
+    imports.add_argument("--room", required=True, help="the room the recording belongs to")
+    imports.add_argument("--egress-id", help="the egress id (default: a new EG_ id)")
+    return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be positive")
+    return value
+
+
+def _duration(text: str) -> int:
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

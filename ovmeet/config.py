@@ -1,0 +1,236 @@
+"""Configuration: one frozen object read from the environment once, at start."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+from urllib.parse import urlsplit
+
+logger = logging.getLogger("ovmeet.config")
+
+AuthMode = Literal["none", "moderators_only", "all_users"]
+_Choice = TypeVar("_Choice", bound=str)
+AUTH_MODES: tuple[AuthMode, ...] = ("none", "moderators_only", "all_users")
+StorageKind = Literal["local", "s3"]
+STORAGE_KINDS: tuple[StorageKind, ...] = ("local", "s3")
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+DEFAULT_ADMIN = ("admin", "admin")
+DEFAULT_LIVEKIT = ("devkey", "secret")
+
+
+class ConfigError(Exception):
+    """A configuration value that cannot be used; the message names the variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a duration such as `30s`, `30m`, `6h`, `1d` or `2w`."""
+    match = _DURATION.match(text)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(
+            f"{text!r} is not a duration; use a positive number and a unit: 30m, 6h, 1d"
+        )
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+@dataclass(frozen=True)
+class User:
+    """A user who can log in; role is ADMIN or USER."""
+
+    username: str
+    password: str
+    role: Literal["ADMIN", "USER"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything ovmeet reads from its environment."""
+
+    server_port: int = 6080
+    base_url: str = "http://localhost:6080"
+    livekit_url: str = "ws://localhost:7880"
+    livekit_url_private: str = "ws://localhost:7880"
+    livekit_api_key: str = "devkey"
+    livekit_api_secret: str = "secret"  # noqa: S105 - LiveKit's documented dev secret
+    livekit_timeout: int = 5
+    participant_token_ttl: int = 6 * 3600
+    access_token_ttl: int = 2 * 3600
+    refresh_token_ttl: int = 86400
+    api_key: str | None = None
+    users: tuple[User, ...] = (User("admin", "admin", "ADMIN"),)
+    auth_mode: AuthMode = "none"
+    cookie_secure: bool = False
+    storage: StorageKind = "local"
+    data_dir: str = "./data"
+    s3_bucket: str = "openvidu"
+    s3_subbucket: str = "openvidu-meet"
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "us-east-1"
+    s3_path_style: bool = True
+    storage_threads: int = 32
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Config:
+        """Build the configuration, raising ConfigError on the first unusable value."""
+        read = _Reader(env)
+        port = read.integer("SERVER_PORT", 6080, low=1, high=65535)
+        livekit_url = read.url("LIVEKIT_URL", "ws://localhost:7880", ("ws", "wss", "http", "https"))
+        storage = read.choice("MEET_STORAGE", "local", STORAGE_KINDS)
+        s3_endpoint = read.optional("MEET_S3_SERVICE_ENDPOINT")
+        if storage == "s3":
+            if not s3_endpoint:
+                raise ConfigError(
+                    "MEET_S3_SERVICE_ENDPOINT",
+                    "required when MEET_STORAGE=s3 (e.g. http://127.0.0.1:9000)",
+                )
+            read.url("MEET_S3_SERVICE_ENDPOINT", s3_endpoint, ("http", "https"))
+        users = [
+            User(
+                read.text("MEET_ADMIN_USER", "admin"),
+                read.text("MEET_ADMIN_SECRET", "admin"),
+                "ADMIN",
+            )
+        ]
+        if env.get("MEET_USER") or env.get("MEET_SECRET"):
+            users.append(User(read.text("MEET_USER", ""), read.text("MEET_SECRET", ""), "USER"))
+            if users[0].username == users[1].username:
+                raise ConfigError("MEET_USER", "must differ from MEET_ADMIN_USER")
+        return cls(
+            server_port=port,
+            base_url=read.url("MEET_BASE_URL", f"http://localhost:{port}", ("http", "https")),
+            livekit_url=livekit_url,
+            livekit_url_private=read.url(
+                "LIVEKIT_URL_PRIVATE", livekit_url, ("ws", "wss", "http", "https")
+            ),
+            livekit_api_key=read.text("LIVEKIT_API_KEY", "devkey"),
+            livekit_api_secret=read.text("LIVEKIT_API_SECRET", "secret"),
+            livekit_timeout=read.duration("MEET_LIVEKIT_TIMEOUT", "5s"),
+            participant_token_ttl=read.duration("MEET_PARTICIPANT_TOKEN_EXPIRATION", "6h"),
+            access_token_ttl=read.duration("MEET_ACCESS_TOKEN_EXPIRATION", "2h"),
+            refresh_token_ttl=read.duration("MEET_REFRESH_TOKEN_EXPIRATION", "1d"),
+            api_key=read.optional("MEET_API_KEY"),
+            users=tuple(users),
+            auth_mode=read.choice("MEET_AUTH_MODE", "none", AUTH_MODES),
+            cookie_secure=read.boolean("MEET_COOKIE_SECURE", False),
+            storage=storage,
+            data_dir=read.text("MEET_DATA_DIR", "./data"),
+            s3_bucket=read.text("MEET_S3_BUCKET", "openvidu"),
+            s3_subbucket=read.text("MEET_S3_SUBBUCKET", "openvidu-meet", allow_empty=True).strip(
+                "/"
+            ),
+            s3_endpoint=s3_endpoint,
+            s3_access_key=read.optional("MEET_S3_ACCESS_KEY"),
+            s3_secret_key=read.optional("MEET_S3_SECRET_KEY"),
+            s3_region=read.text("MEET_AWS_REGION", "us-east-1"),
+            s3_path_style=read.boolean("MEET_S3_WITH_PATH_STYLE_ACCESS", True),
+            storage_threads=read.integer("MEET_STORAGE_THREADS", 32, low=1, high=1024),
+        )
+
+    def user(self, username: str) -> User | None:
+        """The configured user with this name, if any."""
+        return next((u for u in self.users if u.username == username), None)
+
+    def describe(self) -> dict[str, object]:
+        """The effective configuration with every secret masked, for the start-up log."""
+        shown = dataclasses.asdict(self)
+        for name in ("livekit_api_secret", "api_key", "s3_secret_key"):
+            if shown[name]:
+                shown[name] = "***"
+        shown["users"] = [f"{u.username} ({u.role})" for u in self.users]
+        return shown
+
+    def default_credential_warnings(self) -> list[str]:
+        """One sentence for each well-known default credential still in use."""
+        warnings = []
+        admin = self.users[0]
+        if (admin.username, admin.password) == DEFAULT_ADMIN:
+            warnings.append(
+                "the admin user is admin/admin: set MEET_ADMIN_USER and MEET_ADMIN_SECRET"
+            )
+        if self.livekit_api_key == DEFAULT_LIVEKIT[0] or (
+            self.livekit_api_secret == DEFAULT_LIVEKIT[1]
+        ):
+            warnings.append(
+                "LiveKit's development credentials (devkey/secret) are in use: anyone can sign "
+                "tokens for this server; set LIVEKIT_API_KEY and LIVEKIT_API_SECRET"
+            )
+        return warnings
+
+
+class _Reader:
+    """Reads typed values from an environment mapping, naming the variable on failure."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def optional(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def text(self, name: str, default: str, *, allow_empty: bool = False) -> str:
+        value = self.env.get(name)
+        if value is None:
+            return default
+        if not value.strip() and not allow_empty:
+            raise ConfigError(name, "must not be empty")
+        return value
+
+    def integer(self, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
+        raw = self.env.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(name, f"{raw!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            limit = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise ConfigError(name, f"{value} is out of range; use a number {limit}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.env.get(name, "").strip().lower()
+        if raw == "":
+            return default
+        if raw in ("true", "1", "yes", "on"):
+            return True
+        if raw in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(name, f"{raw!r} is not a boolean; use true or false")
+
+    def choice(self, name: str, default: _Choice, choices: tuple[_Choice, ...]) -> _Choice:
+        raw = self.env.get(name, "").strip()
+        if raw == "":
+            return default
+        for choice in choices:
+            if raw == choice:
+                return choice
+        raise ConfigError(name, f"{raw!r} is not one of {', '.join(choices)}")
+
+    def duration(self, name: str, default: str) -> int:
+        raw = self.env.get(name, "").strip() or default
+        try:
+            return parse_duration(raw)
+        except ValueError as error:
+            raise ConfigError(name, str(error)) from None
+
+    def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
+        raw = (self.env.get(name, "").strip() or default).rstrip("/")
+        parts = urlsplit(raw)
+        if parts.scheme not in schemes or not parts.netloc:
+            raise ConfigError(
+                name, f"{raw!r} is not a URL; use {' or '.join(s + '://' for s in schemes)}host"
+            )
+        return raw

@@ -1,0 +1,235 @@
+"""Rooms: creation, lookup (an expired room does not exist), and the secret that gives a role."""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+import string
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from ovmeet.config import Config
+from ovmeet.errors import BadRequest, RoomNotFound
+from ovmeet.storage import ObjectNotFound, Storage
+from ovmeet.storage.keys import room_key
+
+Role = Literal["moderator", "publisher"]
+
+# Names are `{prefix}-{random}`; single dashes only, so `--` can separate ids in recordingIds.
+ROOM_NAME = re.compile(r"^[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*$")
+MAX_ROOM_NAME = 128
+MAX_PREFIX = 64
+DEFAULT_PREFIX = "room"
+_ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+@dataclass(frozen=True)
+class RoomPreferences:
+    chat: bool = True
+    recording: bool = True
+    virtual_background: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chatPreferences": {"enabled": self.chat},
+            "recordingPreferences": {"enabled": self.recording},
+            "virtualBackgroundPreferences": {"enabled": self.virtual_background},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RoomPreferences:
+        def enabled(key: str) -> bool:
+            return bool(data.get(key, {}).get("enabled", True))
+
+        return cls(
+            enabled("chatPreferences"),
+            enabled("recordingPreferences"),
+            enabled("virtualBackgroundPreferences"),
+        )
+
+
+@dataclass(frozen=True)
+class Room:
+    """A meeting room as OpenVidu Meet stores it (MeetRoom)."""
+
+    room_name: str
+    room_name_prefix: str
+    creation_date: int
+    moderator_room_url: str
+    publisher_room_url: str
+    expiration_date: int | None = None
+    max_participants: int | None = None
+    preferences: RoomPreferences = field(default_factory=RoomPreferences)
+
+    @property
+    def moderator_secret(self) -> str:
+        return _secret_of(self.moderator_room_url)
+
+    @property
+    def publisher_secret(self) -> str:
+        return _secret_of(self.publisher_room_url)
+
+    def is_expired(self, now_ms: int | None = None) -> bool:
+        now_ms = _now_ms() if now_ms is None else now_ms
+        return self.expiration_date is not None and self.expiration_date <= now_ms
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "roomName": self.room_name,
+            "roomNamePrefix": self.room_name_prefix,
+            "creationDate": self.creation_date,
+        }
+        if self.expiration_date is not None:
+            data["expirationDate"] = self.expiration_date
+        if self.max_participants is not None:
+            data["maxParticipants"] = self.max_participants
+        data["preferences"] = self.preferences.to_json()
+        data["moderatorRoomUrl"] = self.moderator_room_url
+        data["publisherRoomUrl"] = self.publisher_room_url
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Room:
+        return cls(
+            room_name=data["roomName"],
+            room_name_prefix=data.get("roomNamePrefix", ""),
+            creation_date=int(data["creationDate"]),
+            moderator_room_url=data["moderatorRoomUrl"],
+            publisher_room_url=data["publisherRoomUrl"],
+            expiration_date=_optional_int(data.get("expirationDate")),
+            max_participants=_optional_int(data.get("maxParticipants")),
+            preferences=RoomPreferences.from_json(data.get("preferences") or {}),
+        )
+
+
+def role_for_secret(room: Room, secret: str) -> Role | None:
+    """The role `secret` opens in `room`, compared in constant time; None if it opens none."""
+    if not secret:
+        return None
+    given = secret.encode()
+    moderator = hmac.compare_digest(given, room.moderator_secret.encode())
+    publisher = hmac.compare_digest(given, room.publisher_secret.encode())
+    if moderator:
+        return "moderator"
+    if publisher:
+        return "publisher"
+    return None
+
+
+def sanitize_prefix(prefix: str) -> str:
+    """Keep `[A-Za-z0-9_-]`, collapse dash runs, trim dashes; `room` if nothing is left."""
+    kept = re.sub(r"[^A-Za-z0-9_-]", "", prefix)
+    kept = re.sub(r"-{2,}", "-", kept).strip("-")[:MAX_PREFIX].rstrip("-")
+    return kept or DEFAULT_PREFIX
+
+
+def is_room_name(name: str) -> bool:
+    return len(name) <= MAX_ROOM_NAME and ROOM_NAME.match(name) is not None
+
+
+def new_room(
+    config: Config,
+    prefix: str,
+    *,
+    expires_in: int | None = None,
+    max_participants: int | None = None,
+    preferences: RoomPreferences | None = None,
+) -> Room:
+    """A fresh room (not stored): random name suffix, 128-bit secrets, one per role."""
+    if expires_in is not None and expires_in <= 0:
+        raise BadRequest("expires_in must be a positive number of seconds")
+    if max_participants is not None and max_participants <= 0:
+        raise BadRequest("maxParticipants must be a positive number")
+    clean_prefix = sanitize_prefix(prefix)
+    name = f"{clean_prefix}-{''.join(secrets.choice(_ALPHANUMERIC) for _ in range(12))}"
+    moderator_secret = secrets.token_urlsafe(16)
+    publisher_secret = secrets.token_urlsafe(16)
+    while publisher_secret == moderator_secret:  # pragma: no cover - 2**-128
+        publisher_secret = secrets.token_urlsafe(16)
+    now = _now_ms()
+    return Room(
+        room_name=name,
+        room_name_prefix=clean_prefix,
+        creation_date=now,
+        expiration_date=now + expires_in * 1000 if expires_in is not None else None,
+        max_participants=max_participants,
+        preferences=preferences or RoomPreferences(),
+        moderator_room_url=_room_url(config, name, moderator_secret),
+        publisher_room_url=_room_url(config, name, publisher_secret),
+    )
+
+
+async def create_room(storage: Storage, config: Config, prefix: str, **options: Any) -> Room:
+    """Create and store a room with a name no other room has."""
+    while True:
+        room = new_room(config, prefix, **options)
+        try:
+            await storage.stat(room_key(room.room_name))
+        except ObjectNotFound:
+            break
+    await storage.write_json(room_key(room.room_name), room.to_json())
+    return room
+
+
+async def get_room(storage: Storage, room_name: str) -> Room:
+    """The stored room; RoomNotFound if there is none or it has expired."""
+    if not is_room_name(room_name):
+        raise RoomNotFound(room_name[:MAX_ROOM_NAME])
+    try:
+        room = Room.from_json(await storage.read_json(room_key(room_name)))
+    except ObjectNotFound:
+        raise RoomNotFound(room_name) from None
+    if room.is_expired():
+        raise RoomNotFound(room_name)
+    return room
+
+
+async def list_rooms(storage: Storage) -> list[Room]:
+    """Every stored room that has not expired, oldest first."""
+    rooms = []
+    for key in await storage.list("rooms/"):
+        try:
+            room = Room.from_json(await storage.read_json(key))
+        except ObjectNotFound:
+            continue  # deleted while listing
+        if not room.is_expired():
+            rooms.append(room)
+    return sorted(rooms, key=lambda r: r.creation_date)
+
+
+async def room_is_stored(storage: Storage, room_name: str) -> bool:
+    """Whether a room of this name is stored, expired or not."""
+    if not is_room_name(room_name):
+        return False
+    try:
+        await storage.stat(room_key(room_name))
+    except ObjectNotFound:
+        return False
+    return True
+
+
+async def delete_room(storage: Storage, room_name: str) -> None:
+    """Delete the room, expired or not; RoomNotFound if there is none."""
+    if not await room_is_stored(storage, room_name):
+        raise RoomNotFound(room_name[:MAX_ROOM_NAME])
+    await storage.delete(room_key(room_name))
+
+
+def _room_url(config: Config, name: str, secret: str) -> str:
+    return f"{config.base_url}/room/{name}?{urlencode({'secret': secret})}"
+
+
+def _secret_of(url: str) -> str:
+    values = parse_qs(urlsplit(url).query).get("secret")
+    return values[0] if values else ""
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

@@ -1,0 +1,47 @@
+"""The services one ovmeet process shares between requests, opened and closed with the app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ovmeet.auth import LoginThrottle
+from ovmeet.config import Config
+from ovmeet.livekit_gateway import LiveKitGateway
+from ovmeet.preferences import GlobalPreferences
+from ovmeet.storage import Storage, open_storage
+from ovmeet.tokens import ParticipantTokens, SessionTokens
+
+
+@dataclass(frozen=True)
+class Services:
+    config: Config
+    storage: Storage
+    livekit: LiveKitGateway
+    preferences: GlobalPreferences
+    sessions: SessionTokens
+    participant_tokens: ParticipantTokens
+    login_throttle: LoginThrottle
+
+    @classmethod
+    def build(cls, config: Config) -> Services:
+        """Everything wired from `config`; nothing is contacted until `start()`."""
+        storage = open_storage(config)
+        return cls(
+            config=config,
+            storage=storage,
+            livekit=LiveKitGateway(config),
+            preferences=GlobalPreferences(storage, config.auth_mode),
+            sessions=SessionTokens.for_config(config),
+            participant_tokens=ParticipantTokens(config),
+            login_throttle=LoginThrottle(),
+        )
+
+    async def start(self) -> None:
+        """Check the storage, store first-start preferences, open the LiveKit session."""
+        await self.storage.check()
+        await self.preferences.ensure_stored()
+        self.livekit.start()
+
+    async def aclose(self) -> None:
+        await self.livekit.aclose()
+        await self.storage.aclose()

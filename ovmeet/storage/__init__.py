@@ -1,0 +1,34 @@
+"""Storage: one interface (`Storage`), two backends (local folder, S3)."""
+
+from __future__ import annotations
+
+from ovmeet.config import Config
+from ovmeet.storage.base import (
+    CHUNK_SIZE,
+    ByteStream,
+    ObjectInfo,
+    ObjectNotFound,
+    Storage,
+    StorageError,
+)
+
+__all__ = [
+    "CHUNK_SIZE",
+    "ByteStream",
+    "ObjectInfo",
+    "ObjectNotFound",
+    "Storage",
+    "StorageError",
+    "open_storage",
+]
+
+
+def open_storage(config: Config) -> Storage:
+    """The backend `config.storage` names; nothing is contacted until it is used."""
+    if config.storage == "s3":
+        from ovmeet.storage.s3 import S3Storage
+
+        return S3Storage(config)
+    from ovmeet.storage.local import LocalStorage
+
+    return LocalStorage(config.data_dir, threads=config.storage_threads)

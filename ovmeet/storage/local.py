@@ -1,0 +1,175 @@
+"""Local storage: one file per key under a data directory, written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+
+from ovmeet.storage.base import ByteStream, ObjectInfo, ObjectNotFound, StorageError
+from ovmeet.storage.keys import InvalidKey, check_key, check_prefix
+
+_T = TypeVar("_T")
+_TEMP_SUFFIX = ".tmp"
+
+
+class LocalStorage:
+    """Keys map to files below `root`; a key can never name a path outside it."""
+
+    def __init__(self, root: str | Path, *, threads: int = 32) -> None:
+        self.root = Path(root).resolve()
+        self.name = f"local storage ({self.root})"
+        self._limiter = anyio.CapacityLimiter(threads)
+
+    def path_of(self, key: str) -> Path:
+        """The file that holds `key`."""
+        try:
+            return self.root / check_key(key)
+        except InvalidKey as error:
+            raise StorageError(f"{self.name}: {error}") from None
+
+    async def _run(self, fn: Callable[[], _T]) -> _T:
+        try:
+            return await anyio.to_thread.run_sync(fn, limiter=self._limiter)
+        except (FileNotFoundError, NotADirectoryError) as error:
+            raise ObjectNotFound(str(error.filename)) from None
+        except OSError as error:
+            raise StorageError(f"{self.name}: {error.strerror or error}") from error
+
+    async def check(self) -> None:
+        def probe() -> None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe_file = self.root / f".probe-{secrets.token_hex(4)}{_TEMP_SUFFIX}"
+            probe_file.write_bytes(b"")
+            probe_file.unlink()
+
+        try:
+            await self._run(probe)
+        except ObjectNotFound:
+            raise StorageError(f"{self.name}: the data directory cannot be created") from None
+
+    async def read_json(self, key: str) -> Any:
+        path = self.path_of(key)
+        data = await self._run(path.read_bytes)
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise StorageError(f"{self.name}: {key} is not valid JSON") from None
+
+    async def write_json(self, key: str, value: Any) -> None:
+        data = json.dumps(value, indent=2).encode()
+        path = self.path_of(key)
+        await self._run(lambda: _atomic_write(path, lambda f: f.write(data)))
+
+    async def stat(self, key: str) -> ObjectInfo:
+        path = self.path_of(key)
+        return _info(await self._run(path.stat))
+
+    async def open_range(
+        self, key: str, offset: int, length: int, *, etag: str | None = None
+    ) -> ByteStream:
+        path = self.path_of(key)
+
+        def open_checked() -> int:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            if etag is not None and _info(os.fstat(fd)).etag != etag:
+                os.close(fd)
+                raise StorageError(f"{self.name}: {key} changed while it was being read")
+            return fd
+
+        fd = await self._run(open_checked)
+        position = offset
+
+        async def read(size: int) -> bytes:
+            nonlocal position
+            chunk = await self._run(lambda: os.pread(fd, size, position))
+            position += len(chunk)
+            return chunk
+
+        async def close() -> None:
+            os.close(fd)
+
+        return ByteStream(read, close, length, self.name)
+
+    async def write_file(self, key: str, source: Path) -> ObjectInfo:
+        path = self.path_of(key)
+
+        def copy() -> os.stat_result:
+            with source.open("rb") as src:
+                _atomic_write(path, lambda dst: shutil.copyfileobj(src, dst, 1024 * 1024))
+            return path.stat()
+
+        return _info(await self._run(copy))
+
+    async def list(self, prefix: str) -> list[str]:
+        try:
+            check_prefix(prefix)
+        except InvalidKey as error:
+            raise StorageError(f"{self.name}: {error}") from None
+        base = self.root / prefix.rpartition("/")[0]
+
+        def walk() -> list[str]:
+            keys = []
+            for directory, _, files in os.walk(base):
+                for file in files:
+                    if file.endswith(_TEMP_SUFFIX):
+                        continue
+                    key = Path(directory, file).relative_to(self.root).as_posix()
+                    if key.startswith(prefix):
+                        keys.append(key)
+            return sorted(keys)
+
+        return await self._run(walk)
+
+    async def delete(self, key: str) -> None:
+        path = self.path_of(key)
+
+        def remove() -> None:
+            path.unlink(missing_ok=True)
+            for parent in path.parents:  # tidy up directories the key leaves empty
+                if parent == self.root or not parent.is_relative_to(self.root):
+                    break
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
+
+        await self._run(remove)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _info(st: os.stat_result) -> ObjectInfo:
+    return ObjectInfo(
+        size=st.st_size,
+        etag=f'"{st.st_size:x}-{st.st_mtime_ns:x}"',
+        last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
+    )
+
+
+def _atomic_write(path: Path, write: Callable[[Any], object]) -> None:
+    """Write through a temporary file in the same directory, fsync, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{_TEMP_SUFFIX}")
+    try:
+        with temp.open("xb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

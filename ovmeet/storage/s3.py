@@ -1,0 +1,176 @@
+"""S3 storage (MinIO, AWS S3, SeaweedFS, ...) through the minio SDK, off the event loop."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import anyio
+import certifi
+import urllib3
+from minio import Minio
+from minio.error import InvalidResponseError, S3Error, ServerError
+
+from ovmeet.config import Config
+from ovmeet.storage.base import ByteStream, ObjectInfo, ObjectNotFound, StorageError
+from ovmeet.storage.keys import InvalidKey, check_key, check_prefix
+
+_T = TypeVar("_T")
+_MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_REFUSED = {"AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken"}
+
+
+class S3Storage:
+    """Keys live under `{subbucket}/` in one bucket; every SDK call runs in a bounded pool."""
+
+    def __init__(self, config: Config) -> None:
+        endpoint = urlsplit(config.s3_endpoint or "")
+        self.bucket = config.s3_bucket
+        self.prefix = f"{config.s3_subbucket}/" if config.s3_subbucket else ""
+        self.name = f"S3 storage ({config.s3_endpoint}, bucket {self.bucket})"
+        self._limiter = anyio.CapacityLimiter(config.storage_threads)
+        self._http = urllib3.PoolManager(
+            maxsize=config.storage_threads,
+            timeout=urllib3.Timeout(connect=5, read=60),
+            retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(502, 503, 504)),
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        )
+        self.client = Minio(
+            endpoint.netloc,
+            access_key=config.s3_access_key,
+            secret_key=config.s3_secret_key,
+            secure=endpoint.scheme == "https",
+            region=config.s3_region,
+            http_client=self._http,
+        )
+        if config.s3_path_style:
+            self.client.disable_virtual_style_endpoint()  # type: ignore[no-untyped-call]
+        else:
+            self.client.enable_virtual_style_endpoint()  # type: ignore[no-untyped-call]
+
+    def object_name(self, key: str) -> str:
+        """The object name of `key` in the bucket."""
+        try:
+            return self.prefix + check_key(key)
+        except InvalidKey as error:
+            raise StorageError(f"{self.name}: {error}") from None
+
+    async def _run(self, fn: Callable[[], _T]) -> _T:
+        try:
+            return await anyio.to_thread.run_sync(fn, limiter=self._limiter)
+        except S3Error as error:
+            if error.code in _MISSING:
+                raise ObjectNotFound(error.code) from None
+            if error.code in _REFUSED:
+                raise StorageError(
+                    f"{self.name} refused the request ({error.code}): "
+                    "check MEET_S3_ACCESS_KEY and MEET_S3_SECRET_KEY"
+                ) from None
+            if error.code == "PreconditionFailed":
+                raise StorageError(f"{self.name}: the object changed while it was read") from None
+            raise StorageError(f"{self.name} failed: {error.code} {error.message}") from None
+        except (ServerError, InvalidResponseError) as error:
+            raise StorageError(f"{self.name} answered with an error: {error}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise StorageError(f"{self.name} is unreachable: {error}") from None
+
+    async def check(self) -> None:
+        def ensure_bucket() -> None:
+            if not self.client.bucket_exists(self.bucket):
+                self.client.make_bucket(self.bucket)
+
+        await self._run(ensure_bucket)
+
+    async def read_json(self, key: str) -> Any:
+        name = self.object_name(key)
+
+        def get() -> bytes:
+            response = self.client.get_object(self.bucket, name)
+            try:
+                return bytes(response.read())
+            finally:
+                response.close()
+                response.release_conn()
+
+        data = await self._run(get)
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise StorageError(f"{self.name}: {key} is not valid JSON") from None
+
+    async def write_json(self, key: str, value: Any) -> None:
+        name = self.object_name(key)
+        data = json.dumps(value, indent=2).encode()
+        await self._run(
+            lambda: self.client.put_object(
+                self.bucket, name, io.BytesIO(data), len(data), content_type="application/json"
+            )
+        )
+
+    async def stat(self, key: str) -> ObjectInfo:
+        name = self.object_name(key)
+        st = await self._run(lambda: self.client.stat_object(self.bucket, name))
+        return ObjectInfo(
+            size=int(st.size or 0),
+            etag=f'"{st.etag}"',
+            last_modified=(st.last_modified or _EPOCH).astimezone(UTC),
+        )
+
+    async def open_range(
+        self, key: str, offset: int, length: int, *, etag: str | None = None
+    ) -> ByteStream:
+        name = self.object_name(key)
+        headers: dict[str, str | list[str] | tuple[str]] | None = (
+            {"If-Match": etag} if etag else None
+        )
+        response = await self._run(
+            lambda: self.client.get_object(
+                self.bucket, name, offset=offset, length=length, request_headers=headers
+            )
+        )
+
+        async def read(size: int) -> bytes:
+            return bytes(await self._run(lambda: response.read(size)))
+
+        async def close() -> None:
+            response.close()
+            response.release_conn()
+
+        return ByteStream(read, close, length, self.name)
+
+    async def write_file(self, key: str, source: Path) -> ObjectInfo:
+        name = self.object_name(key)
+        await self._run(
+            lambda: self.client.fput_object(self.bucket, name, str(source), content_type=_type(key))
+        )
+        return await self.stat(key)
+
+    async def list(self, prefix: str) -> list[str]:
+        try:
+            check_prefix(prefix)
+        except InvalidKey as error:
+            raise StorageError(f"{self.name}: {error}") from None
+        start = self.prefix + prefix
+        objects = await self._run(
+            lambda: list(self.client.list_objects(self.bucket, prefix=start, recursive=True))
+        )
+        return sorted(o.object_name[len(self.prefix) :] for o in objects if o.object_name)
+
+    async def delete(self, key: str) -> None:
+        name = self.object_name(key)
+        await self._run(lambda: self.client.remove_object(self.bucket, name))
+
+    async def aclose(self) -> None:
+        self._http.clear()
+
+
+def _type(key: str) -> str:
+    return "video/mp4" if key.endswith(".mp4") else "application/octet-stream"

@@ -1,0 +1,154 @@
+"""The three token types, which can never stand in for one another.
+
+Access and refresh tokens are ovmeet's own: HS256 with a key derived from the LiveKit secret
+(never the secret itself), an audience naming the type, and a fingerprint of the user's
+password so that changing it ends every session. Participant tokens are LiveKit tokens signed
+with the LiveKit secret, as LiveKit requires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+import jwt
+from livekit.api import AccessToken, TokenVerifier, VideoGrants
+
+from ovmeet.config import Config, User
+from ovmeet.rooms import Role, Room
+
+SessionKind = Literal["access", "refresh"]
+ISSUER = "ovmeet"
+_AUDIENCE: dict[SessionKind, str] = {"access": "ovmeet:access", "refresh": "ovmeet:refresh"}
+
+
+@dataclass(frozen=True)
+class SessionTokens:
+    """Issues and verifies access and refresh tokens for the configured users."""
+
+    config: Config
+    key: bytes
+
+    @classmethod
+    def for_config(cls, config: Config) -> SessionTokens:
+        key = hmac.new(
+            config.livekit_api_secret.encode(), b"ovmeet session token key v1", hashlib.sha256
+        ).digest()
+        return cls(config, key)
+
+    def issue(self, user: User, kind: SessionKind) -> str:
+        now = int(time.time())
+        ttl = self.config.access_token_ttl if kind == "access" else self.config.refresh_token_ttl
+        claims = {
+            "iss": ISSUER,
+            "aud": _AUDIENCE[kind],
+            "sub": user.username,
+            "role": user.role,
+            "pwd": self._fingerprint(user),
+            "iat": now,
+            "exp": now + ttl,
+            "jti": secrets.token_urlsafe(12),
+        }
+        return jwt.encode(claims, self.key, algorithm="HS256")
+
+    def verify(self, token: str, kind: SessionKind) -> User | None:
+        """The user a valid, unexpired token of this kind names; None for anything else."""
+        try:
+            claims = jwt.decode(
+                token,
+                self.key,
+                algorithms=["HS256"],
+                audience=_AUDIENCE[kind],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "aud", "iss", "pwd"]},
+            )
+        except jwt.PyJWTError:
+            return None
+        user = self.config.user(str(claims["sub"]))
+        if user is None or not hmac.compare_digest(str(claims["pwd"]), self._fingerprint(user)):
+            return None
+        return user
+
+    def _fingerprint(self, user: User) -> str:
+        message = f"{user.username}\x00{user.password}\x00{user.role}".encode()
+        return hmac.new(self.key, message, hashlib.sha256).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Participant:
+    """What a valid participant token says: who, in which room, with which role."""
+
+    identity: str
+    room: str
+    role: Role
+
+
+class ParticipantTokens:
+    """Issues and verifies LiveKit participant tokens."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._verifier = TokenVerifier(
+            config.livekit_api_key, config.livekit_api_secret, leeway=timedelta(0)
+        )
+
+    def issue(self, room: Room, participant_name: str, role: Role) -> str:
+        moderator = role == "moderator"
+        metadata = {
+            "livekitUrl": self.config.livekit_url,
+            "role": role,
+            "permissions": {
+                "canPublishScreen": True,
+                "canRecord": moderator and room.preferences.recording,
+                "canChat": room.preferences.chat,
+                "canChangeVirtualBackground": room.preferences.virtual_background,
+            },
+        }
+        grants = VideoGrants(
+            room_join=True,
+            room=room.room_name,
+            can_publish=True,
+            can_subscribe=True,
+            can_publish_data=True,
+            can_update_own_metadata=True,
+            room_admin=True if moderator else None,
+            room_record=True if moderator else None,
+        )
+        return (
+            AccessToken(self.config.livekit_api_key, self.config.livekit_api_secret)
+            .with_identity(participant_name)
+            .with_name(participant_name)
+            .with_ttl(timedelta(seconds=self.config.participant_token_ttl))
+            .with_metadata(json.dumps(metadata, separators=(",", ":")))
+            .with_grants(grants)
+            .to_jwt()
+        )
+
+    def verify(self, token: str) -> Participant | None:
+        """The participant a valid token of ours names; None for anything else."""
+        try:
+            claims = self._verifier.verify(token)
+        except Exception:  # any malformed token, whatever the verifier trips on, is invalid
+            return None
+        video = claims.video
+        if not (video and video.room_join and video.room and claims.identity):
+            return None
+        role = _role_of(claims.metadata)
+        if role is None or (role == "moderator") != bool(video.room_admin):
+            return None
+        return Participant(identity=claims.identity, room=video.room, role=role)
+
+
+def _role_of(metadata: str) -> Role | None:
+    try:
+        data: Any = json.loads(metadata)
+    except ValueError:
+        return None
+    role = data.get("role") if isinstance(data, dict) else None
+    return role if role in ("moderator", "publisher") else None

@@ -1,0 +1,1 @@
+"""The HTTP edge: Connexion plumbing (errors, cookie security, body checks) and cookies."""

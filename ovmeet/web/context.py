@@ -1,0 +1,20 @@
+"""How a handler reaches the services of the app serving it."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from connexion import request
+
+from ovmeet.services import Services
+
+
+def services() -> Services:
+    """The Services the app's lifespan opened (carried in the ASGI lifespan state)."""
+    return cast(Services, request.state.services)
+
+
+def client_address() -> str:
+    """The client's address (the proxy's, unless uvicorn trusts forwarded headers from it)."""
+    client = request.client
+    return client.host if client else "unknown"

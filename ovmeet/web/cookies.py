@@ -1,0 +1,32 @@
+"""The three cookies, with the attributes the contract gives them."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from ovmeet.config import Config
+
+ACCESS_COOKIE = "OvMeetAccessToken"
+REFRESH_COOKIE = "OvMeetRefreshToken"
+PARTICIPANT_COOKIE = "OvMeetParticipantToken"
+AUTH_PATH = "/meet/internal-api/v1/auth"
+
+
+def set_cookie(
+    response: Response, config: Config, name: str, value: str, max_age: int, path: str = "/"
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=path,
+        secure=config.cookie_secure,
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def clear_cookie(response: Response, config: Config, name: str, path: str = "/") -> None:
+    response.delete_cookie(
+        name, path=path, secure=config.cookie_secure, httponly=True, samesite="strict"
+    )

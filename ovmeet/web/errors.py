@@ -1,0 +1,58 @@
+"""Every error leaves as application/json {name?, message}, whoever raised it."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
+
+from ovmeet.errors import ApiError
+
+logger = logging.getLogger("ovmeet.errors")
+
+
+def json_error(
+    status: int, message: str, name: str | None = None, headers: dict[str, str] | None = None
+) -> ConnexionResponse:
+    body = {"name": name, "message": message} if name else {"message": message}
+    return ConnexionResponse(
+        status_code=status,
+        mimetype="application/json",
+        body=json.dumps(body),
+        headers=headers or {},
+    )
+
+
+def on_api_error(request: ConnexionRequest, error: ApiError) -> ConnexionResponse:
+    if error.status >= 500:
+        logger.error("%s %s failed: %s", request.method, request.url.path, error.message)
+    return json_error(error.status, error.message, error.name, error.headers)
+
+
+def on_problem(request: ConnexionRequest, problem: ProblemException) -> ConnexionResponse:
+    """Connexion's own problems: validation (400/415), security (401/403), responses (500)."""
+    if problem.status >= 500:
+        logger.error("%s %s failed: %s", request.method, request.url.path, problem.detail)
+    message = problem.title or "Error"
+    if problem.detail and problem.status < 500:
+        message = f"{message}: {problem.detail}"
+    return json_error(problem.status, message, headers=dict(problem.headers or {}))
+
+
+def on_http_exception(request: ConnexionRequest, error: HTTPException) -> ConnexionResponse:
+    """Starlette's routing errors: unknown path (404), wrong method (405, with Allow)."""
+    if error.status_code == 404:
+        message = f"Not Found: {request.method} {request.url.path} is not part of this API"
+    elif error.status_code == 405:
+        message = f"Method Not Allowed: {request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(error.detail)
+    return json_error(error.status_code, message, headers=dict(error.headers or {}))
+
+
+def on_unexpected(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+    logger.exception("%s %s failed", request.method, request.url.path, exc_info=error)
+    return json_error(500, "Internal server error")
