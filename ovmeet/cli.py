@@ -10,12 +10,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ovmeet import recordings, rooms
 from ovmeet.config import Config, ConfigError, parse_duration
 from ovmeet.errors import ApiError
 from ovmeet.storage import open_storage
+
+if TYPE_CHECKING:
+    from ovmeet.services import Services
 
 logger = logging.getLogger("ovmeet")
 
@@ -52,6 +55,7 @@ def serve(config: Config, host: str, port: int | None, workers: int, access_log:
 
     from ovmeet.app import create_app
     from ovmeet.services import Services
+    from ovmeet.web.protocol import BoundedHttpToolsProtocol
 
     logger.info("configuration: %s", json.dumps(config.describe()))
     for warning in config.default_credential_warnings():
@@ -66,13 +70,20 @@ def serve(config: Config, host: str, port: int | None, workers: int, access_log:
             port=port,
             workers=workers,
             access_log=access_log,
+            http=BoundedHttpToolsProtocol,
         )
     else:
-        uvicorn.run(create_app(config), host=host, port=port, access_log=access_log)
+        uvicorn.run(
+            create_app(config),
+            host=host,
+            port=port,
+            access_log=access_log,
+            http=BoundedHttpToolsProtocol,
+        )
     return 0
 
 
-async def _check_storage(services: Any) -> None:
+async def _check_storage(services: Services) -> None:
     try:
         await services.storage.check()
         await services.preferences.ensure_stored()

@@ -95,7 +95,7 @@ class Config:
                     "MEET_S3_SERVICE_ENDPOINT",
                     "required when MEET_STORAGE=s3 (e.g. http://127.0.0.1:9000)",
                 )
-            read.url("MEET_S3_SERVICE_ENDPOINT", s3_endpoint, ("http", "https"))
+            s3_endpoint = read.url("MEET_S3_SERVICE_ENDPOINT", s3_endpoint, ("http", "https"))
         users = [
             User(
                 read.text("MEET_ADMIN_USER", "admin"),

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+from google.protobuf.message import DecodeError
 from livekit.api import LiveKitAPI, TwirpError
 from livekit.protocol.room import RoomParticipantIdentity
 
@@ -69,7 +70,7 @@ class LiveKitGateway:
             if error.code == "not_found":
                 return False
             raise self._failure(method, error) from None
-        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+        except (TimeoutError, aiohttp.ClientError, OSError, DecodeError) as error:
             raise self._failure(method, error) from None
         return True
 

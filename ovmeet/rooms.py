@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ovmeet.config import Config
 from ovmeet.errors import BadRequest, RoomNotFound
-from ovmeet.storage import ObjectNotFound, Storage
+from ovmeet.storage import ObjectNotFound, Storage, StorageError
 from ovmeet.storage.keys import room_key
 
 Role = Literal["moderator", "publisher"]
@@ -179,7 +179,7 @@ async def get_room(storage: Storage, room_name: str) -> Room:
     if not is_room_name(room_name):
         raise RoomNotFound(room_name[:MAX_ROOM_NAME])
     try:
-        room = Room.from_json(await storage.read_json(room_key(room_name)))
+        room = _parse_room(room_name, await storage.read_json(room_key(room_name)))
     except ObjectNotFound:
         raise RoomNotFound(room_name) from None
     if room.is_expired():
@@ -192,7 +192,7 @@ async def list_rooms(storage: Storage) -> list[Room]:
     rooms = []
     for key in await storage.list("rooms/"):
         try:
-            room = Room.from_json(await storage.read_json(key))
+            room = _parse_room(key, await storage.read_json(key))
         except ObjectNotFound:
             continue  # deleted while listing
         if not room.is_expired():
@@ -216,6 +216,13 @@ async def delete_room(storage: Storage, room_name: str) -> None:
     if not await room_is_stored(storage, room_name):
         raise RoomNotFound(room_name[:MAX_ROOM_NAME])
     await storage.delete(room_key(room_name))
+
+
+def _parse_room(name: str, data: Any) -> Room:
+    try:
+        return Room.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise StorageError(f"the stored room '{name}' is not a valid room document") from None
 
 
 def _room_url(config: Config, name: str, secret: str) -> str:

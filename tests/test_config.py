@@ -1,0 +1,131 @@
+"""Configuration: OpenVidu Meet's names and defaults, one clear line for a bad value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from ovmeet.config import Config, ConfigError, parse_duration
+from tests.processes import LIVEKIT_SECRET, REPO, base_env, free_port, run_cli
+
+
+def test_defaults_are_openvidu_meets() -> None:
+    config = Config.from_env({})
+    assert config.server_port == 6080
+    assert config.livekit_url == config.livekit_url_private == "ws://localhost:7880"
+    assert (config.livekit_api_key, config.livekit_api_secret) == ("devkey", "secret")
+    assert config.participant_token_ttl == 6 * 3600
+    assert config.access_token_ttl == 2 * 3600
+    assert config.refresh_token_ttl == 24 * 3600
+    assert config.storage == "local" and config.data_dir == "./data"
+    assert (config.s3_bucket, config.s3_subbucket) == ("openvidu", "openvidu-meet")
+    assert config.s3_region == "us-east-1" and config.s3_path_style is True
+    assert config.auth_mode == "none"
+    assert config.base_url == "http://localhost:6080"
+    assert [(u.username, u.role) for u in config.users] == [("admin", "ADMIN")]
+
+
+def test_values_are_read_from_the_environment() -> None:
+    config = Config.from_env(
+        {
+            "SERVER_PORT": "7000",
+            "LIVEKIT_URL": "wss://lk.example.com",
+            "LIVEKIT_URL_PRIVATE": "http://livekit:7880",
+            "MEET_PARTICIPANT_TOKEN_EXPIRATION": "30m",
+            "MEET_ACCESS_TOKEN_EXPIRATION": "45s",
+            "MEET_REFRESH_TOKEN_EXPIRATION": "2d",
+            "MEET_USER": "bob",
+            "MEET_SECRET": "pw",
+            "MEET_AUTH_MODE": "all_users",
+            "MEET_STORAGE": "s3",
+            "MEET_S3_SERVICE_ENDPOINT": "http://127.0.0.1:9000/",
+            "MEET_S3_WITH_PATH_STYLE_ACCESS": "false",
+            "MEET_COOKIE_SECURE": "true",
+        }
+    )
+    assert config.server_port == 7000
+    assert config.base_url == "http://localhost:7000"
+    assert config.livekit_url_private == "http://livekit:7880"
+    assert (config.participant_token_ttl, config.access_token_ttl) == (1800, 45)
+    assert config.refresh_token_ttl == 2 * 86400
+    assert config.user("bob") is not None and config.user("bob").role == "USER"  # type: ignore[union-attr]
+    assert config.auth_mode == "all_users" and config.cookie_secure is True
+    assert config.s3_endpoint == "http://127.0.0.1:9000" and config.s3_path_style is False
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("30m", 1800), ("6h", 21600), ("1d", 86400), ("2w", 1209600)]
+)
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "6", "h", "0h", "-1h", "1.5h", "6 hours", "1y"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"MEET_STORAGE": "disk"}, "MEET_STORAGE"),
+        ({"MEET_STORAGE": "s3"}, "MEET_S3_SERVICE_ENDPOINT"),
+        ({"MEET_ACCESS_TOKEN_EXPIRATION": "2 hours"}, "MEET_ACCESS_TOKEN_EXPIRATION"),
+        ({"MEET_AUTH_MODE": "everyone"}, "MEET_AUTH_MODE"),
+        ({"SERVER_PORT": "http"}, "SERVER_PORT"),
+        ({"SERVER_PORT": "70000"}, "SERVER_PORT"),
+        ({"LIVEKIT_URL": "localhost:7880"}, "LIVEKIT_URL"),
+        ({"MEET_COOKIE_SECURE": "maybe"}, "MEET_COOKIE_SECURE"),
+        ({"LIVEKIT_API_SECRET": " "}, "LIVEKIT_API_SECRET"),
+        ({"MEET_USER": "admin", "MEET_SECRET": "x"}, "MEET_USER"),
+    ],
+)
+def test_bad_values_name_their_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(env)
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(f"{variable}: ")
+
+
+def test_serve_stops_with_one_line_naming_the_variable(tmp_path: object) -> None:
+    env = {**base_env("http://127.0.0.1:1"), "MEET_STORAGE": "bucket"}
+    result = run_cli(env, "serve", "--port", str(free_port()))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "ovmeet: configuration error: MEET_STORAGE: 'bucket' is not one of local, s3"
+    ]
+
+
+def test_start_up_log_masks_secrets_and_warns_about_default_credentials(tmp_path: object) -> None:
+    env = {
+        **base_env("http://127.0.0.1:1"),
+        "MEET_ADMIN_USER": "admin",
+        "MEET_ADMIN_SECRET": "admin",
+        "MEET_DATA_DIR": str(tmp_path),
+        "MEET_API_KEY": "an-api-key-value",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ovmeet", "serve", "--port", str(free_port())],
+        env=env,
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        lines = []
+        for line in process.stderr:
+            lines.append(line)
+            if "Uvicorn running" in line or len(lines) > 50:
+                break
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    log = "".join(lines)
+    assert "configuration:" in log
+    assert LIVEKIT_SECRET not in log and "an-api-key-value" not in log
+    assert "DEFAULT CREDENTIALS: the admin user is admin/admin" in log
+    assert "Uvicorn running" in log

@@ -1,0 +1,134 @@
+"""The served spec is the user's seed, with additions only; every operation is routed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from ovmeet.app import HANDLER_MODULE_BY_OPERATION, INTERNAL_API, SPEC_DIR, SPECS, handler_for
+from tests.conftest import Servers
+from tests.processes import REPO
+
+# The user's contract, vendored unchanged so that a clean clone can check itself against it.
+SEED = Path(__file__).resolve().parent / "contract" / "seed-openvidu-meet-internal-api.yaml"
+SHARED_SEED = REPO.parent / "shared" / "seed" / "openvidu-meet-internal-api.yaml"
+SERVED_SPEC = SPEC_DIR / INTERNAL_API
+
+
+def seed() -> dict[str, Any]:
+    return yaml.safe_load(SEED.read_text())  # type: ignore[no-any-return]
+
+
+def dereferenced(node: Any, root: dict[str, Any]) -> Any:
+    """`node` with every local $ref replaced by what it points to (Connexion serves it so)."""
+    if isinstance(node, dict):
+        if set(node) == {"$ref"}:
+            target: Any = root
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            return dereferenced(target, root)
+        return {key: dereferenced(value, root) for key, value in node.items()}
+    if isinstance(node, list):
+        return [dereferenced(item, root) for item in node]
+    return node
+
+
+def missing_or_changed(expected: Any, actual: Any, where: str = "") -> list[str]:
+    """Every place where `actual` lacks or alters something of `expected` (additions are fine)."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{where}: expected an object"]
+        problems = []
+        for key, value in expected.items():
+            if key not in actual:
+                problems.append(f"{where}/{key}: missing")
+            else:
+                problems += missing_or_changed(value, actual[key], f"{where}/{key}")
+        return problems
+    if isinstance(expected, list):
+        if not isinstance(actual, list):
+            return [f"{where}: expected a list"]
+        problems = []
+        for item in expected:
+            if isinstance(item, dict) and "name" in item and "in" in item:  # a parameter
+                twins = [
+                    a for a in actual if a.get("name") == item["name"] and a.get("in") == item["in"]
+                ]
+                if not twins:
+                    problems.append(f"{where}: parameter {item['name']} missing")
+                else:
+                    problems += missing_or_changed(item, twins[0], f"{where}/{item['name']}")
+            elif item not in actual:
+                problems.append(f"{where}: {item!r} missing")
+        return problems
+    return [] if expected == actual else [f"{where}: {expected!r} became {actual!r}"]
+
+
+@pytest.fixture(scope="module")
+def served(servers: Servers) -> dict[str, Any]:
+    server = servers.get("local")
+    response = httpx.get(f"{server.api}/openapi.json")
+    assert response.status_code == 200
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_served_spec_keeps_every_part_of_the_seed(served: dict[str, Any]) -> None:
+    # Connexion serves $refs resolved in place and `servers` relative to where the API is
+    # mounted; both say the same as the seed.
+    expected = dereferenced(seed(), seed())
+    expected.pop("servers")
+    assert served["servers"] == [{"url": "/meet/internal-api/v1"}]
+    assert missing_or_changed(expected, served) == []
+
+
+def test_the_vendored_seed_is_the_users_contract() -> None:
+    if SHARED_SEED.exists():  # next to the repository on the team's machines, not in CI
+        assert SEED.read_bytes() == SHARED_SEED.read_bytes()
+    assert seed()["info"]["title"] == "OpenVidu Meet Internal REST API"
+
+
+def test_the_repository_spec_is_the_seed_plus_additions() -> None:
+    assert missing_or_changed(seed(), yaml.safe_load(SERVED_SPEC.read_text())) == []
+
+
+def test_the_comparison_catches_a_removal_and_a_change() -> None:
+    removed = yaml.safe_load(SERVED_SPEC.read_text())
+    del removed["paths"]["/participants/token"]["post"]["responses"]["409"]
+    problems = missing_or_changed(seed(), removed)
+    assert len(problems) == 1 and problems[0].endswith("/responses/409: missing")
+    changed = yaml.safe_load(SERVED_SPEC.read_text())
+    changed["paths"]["/recordings/{recordingId}/stream"]["get"]["parameters"][1]["required"] = True
+    problems = missing_or_changed(seed(), changed)
+    assert len(problems) == 1 and problems[0].endswith("/Range/required: False became True")
+
+
+def test_the_additions_are_the_documented_ones(served: dict[str, Any]) -> None:
+    token = served["paths"]["/participants/token"]["post"]
+    assert token["security"] == [{"accessTokenCookie": []}, {}]
+    assert token["requestBody"]["required"] is True
+    assert {"400", "413", "415"} <= set(token["responses"])
+    options = served["components"]["schemas"]["TokenOptions"]["properties"]
+    assert options["participantName"]["maxLength"] == 128
+    assert all(options[field]["minLength"] == 1 for field in options)
+
+
+def test_every_operation_resolves_to_a_handler() -> None:
+    operation_ids: set[str] = set()
+    for spec in SPECS:
+        document = yaml.safe_load((SPEC_DIR / spec).read_text())
+        for path in document["paths"].values():
+            operation_ids.update(op["operationId"] for op in path.values())
+    assert operation_ids == set(HANDLER_MODULE_BY_OPERATION)
+    for operation_id in operation_ids:
+        assert callable(handler_for(operation_id)), operation_id
+
+
+def test_swagger_ui_is_served(servers: Servers) -> None:
+    server = servers.get("local")
+    response = httpx.get(f"{server.api}/ui/")
+    assert response.status_code == 200
+    assert "swagger" in response.text.lower()

@@ -1,0 +1,190 @@
+"""The HTTP edge: every error is JSON {name?, message}; hostile requests change nothing."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import httpx
+import pytest
+from connexion.lifecycle import ConnexionRequest
+
+from ovmeet.web.errors import on_unexpected
+from tests.conftest import Servers
+from tests.processes import Ovmeet
+
+
+@pytest.fixture(scope="module")
+def local(servers: Servers) -> Ovmeet:
+    return servers.get("local")
+
+
+def assert_json_error(response: httpx.Response, status: int) -> dict[str, str]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) <= {"name", "message"} and body["message"], body
+    return body  # type: ignore[no-any-return]
+
+
+def test_health(local: Ovmeet) -> None:
+    response = httpx.get(f"{local.base_url}/meet/health")
+    assert response.status_code == 200 and response.json() == {"status": "UP"}
+
+
+@pytest.mark.parametrize(
+    "path", ["/nope", "/meet/internal-api/v1/nope", "/meet/internal-api/v1/auth/nope", "/livekit/x"]
+)
+def test_unknown_paths_are_json_404(local: Ovmeet, path: str) -> None:
+    body = assert_json_error(httpx.get(local.base_url + path), 404)
+    assert body["message"] == f"Not Found: GET {path} is not part of this API"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("GET", "/meet/internal-api/v1/participants/token", "POST"),
+        ("PUT", "/meet/internal-api/v1/participants/token/refresh", "POST"),
+        ("POST", "/meet/internal-api/v1/recordings/a--b--c/stream", "GET"),
+        ("POST", "/meet/health", "GET"),
+    ],
+)
+def test_wrong_methods_are_json_405_with_allow(
+    local: Ovmeet, method: str, path: str, allow: str
+) -> None:
+    response = httpx.request(method, local.base_url + path)
+    assert_json_error(response, 405)
+    assert allow in response.headers["allow"]
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "fragment"),
+    [
+        (b"{not json", "application/json", 400, "not valid JSON"),
+        (b"\xff\xfe\x00{}", "application/json", 400, "not valid utf-8"),
+        (b'{"roomName": "r"}', "application/json", 400, "'participantName' is a required property"),
+        (
+            b'{"roomName": "", "participantName": "a", "secret": "s"}',
+            "application/json",
+            400,
+            "non-empty",
+        ),
+        (
+            b'{"roomName": 1, "participantName": "a", "secret": "s"}',
+            "application/json",
+            400,
+            "is not of type 'string'",
+        ),
+        (b"[]", "application/json", 400, "is not of type 'object'"),
+        (b"", "application/json", 400, "RequestBody is required"),
+        (b"roomName=r", "application/x-www-form-urlencoded", 415, "Unsupported Media Type"),
+        (b"hello", "text/plain", 415, "Unsupported Media Type"),
+        (b"{" + b" " * 70_000 + b"}", "application/json", 413, "exceeds 65536 bytes"),
+    ],
+)
+def test_malformed_bodies_get_a_clear_json_error(
+    local: Ovmeet, content: bytes, content_type: str, status: int, fragment: str
+) -> None:
+    response = httpx.post(
+        f"{local.api}/participants/token", content=content, headers={"content-type": content_type}
+    )
+    assert fragment in assert_json_error(response, status)["message"]
+
+
+def test_a_long_participant_name_is_refused(local: Ovmeet) -> None:
+    body = {"roomName": "r-1", "participantName": "n" * 129, "secret": "s"}
+    response = httpx.post(f"{local.api}/participants/token", json=body)
+    assert "is too long" in assert_json_error(response, 400)["message"]
+
+
+def test_unknown_query_parameters_are_refused(local: Ovmeet) -> None:
+    response = httpx.post(f"{local.api}/participants/token?admin=true", json={})
+    assert "admin" in assert_json_error(response, 400)["message"]
+
+
+def raw_request(server: Ovmeet, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_oversized_headers_are_refused_and_the_server_stays_up(local: Ovmeet) -> None:
+    cookie = b"OvMeetAccessToken=" + b"a" * 40_000
+    answer = raw_request(
+        local, b"GET /meet/health HTTP/1.1\r\nHost: x\r\nCookie: " + cookie + b"\r\n\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert b'{"message": "Request Header Fields Too Large: ' in answer
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", local.port)) as sock:
+        sock.sendall(b"GET /meet/health HTTP/1.1\r\nHost: x\r\nCookie: " + b"a" * 50_000_000)
+        sock.recv(1)  # the server stopped reading long before the end: the send is reset
+    assert httpx.get(f"{local.base_url}/meet/health").status_code == 200
+
+
+def test_large_but_allowed_heads_and_bodies_pass(local: Ovmeet) -> None:
+    response = httpx.get(f"{local.base_url}/meet/health", headers={"x-pad": "p" * 20_000})
+    assert response.status_code == 200
+    body = json.dumps({"roomName": "r-1", "participantName": "a", "secret": "s" * 60_000})
+    head = (
+        b"POST /meet/internal-api/v1/participants/token HTTP/1.1\r\nHost: x\r\n"
+        b"Cookie: c=" + b"c" * 20_000 + b"\r\nContent-Type: application/json\r\n"
+        b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    answer = raw_request(local, head + body.encode())  # one send: head and body together
+    assert answer.startswith(b"HTTP/1.1 404 "), answer[:100]
+
+
+def test_garbage_gets_a_json_400(local: Ovmeet) -> None:
+    answer = raw_request(local, b"GARBAGE\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert answer.endswith(b'{"message": "Bad Request: Invalid HTTP request received."}')
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /meet/health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+        b"GET /meet/health HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        b"GET /meet/health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"POST /meet/internal-api/v1/participants/token HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"0\r\n\r\n",
+        b"GARBAGE\r\n\r\n",
+    ],
+)
+def test_malformed_requests_get_4xx_and_the_server_stays_up(
+    local: Ovmeet, request_bytes: bytes
+) -> None:
+    answer = raw_request(local, request_bytes)
+    status = answer.split(b"\r\n", 1)[0].split(b" ")[1] if answer else b"closed"
+    assert status == b"closed" or status.startswith(b"4"), answer[:200]
+    assert httpx.get(f"{local.base_url}/meet/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        'OvMeetAccessToken="\\x',
+        "OvMeetAccessToken=a; OvMeetAccessToken=b",
+        "OvMeetAccessToken=" + "é" * 10,
+        ";;;=;",
+        "OvMeetAccessToken=eyJhbGciOiJub25lIn0.eyJzdWIiOiJvdmFkbWluIn0.",
+    ],
+)
+def test_malformed_cookies_are_just_not_authenticated(local: Ovmeet, cookie: str) -> None:
+    response = httpx.get(
+        f"{local.api}/recordings/r-1--EG_1--u1/stream",
+        headers={b"cookie": cookie.encode("utf-8")},
+    )
+    assert_json_error(response, 401)
+
+
+def test_the_catch_all_handler_answers_json_500() -> None:
+    scope = {"type": "http", "method": "GET", "path": "/x", "headers": [], "query_string": b""}
+    response = on_unexpected(ConnexionRequest(scope), RuntimeError("boom"))
+    assert response.status_code == 500
+    assert response.mimetype == "application/json"
+    assert json.loads(response.body) == {"message": "Internal server error"}

@@ -1,0 +1,137 @@
+"""Rooms: names, secrets, expiry, and the `ovmeet rooms` commands on both backends."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from ovmeet.config import Config
+from ovmeet.rooms import Room, is_room_name, new_room, role_for_secret, sanitize_prefix
+from tests.processes import Ovmeet
+
+
+def secret_of(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["secret"][0]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "clean"),
+    [
+        ("team", "team"),
+        ("My Room!", "MyRoom"),
+        ("a--b---c", "a-b-c"),
+        ("--edge--", "edge"),
+        ("../../etc", "etc"),
+        ("ünïcode_ok", "ncode_ok"),
+        ("%2F%00", "2F00"),
+        ("", "room"),
+        ("!!!", "room"),
+        ("x" * 200, "x" * 64),
+    ],
+)
+def test_prefixes_are_sanitized(prefix: str, clean: str) -> None:
+    assert sanitize_prefix(prefix) == clean
+
+
+def test_a_new_room_has_a_safe_name_and_two_strong_different_secrets() -> None:
+    config = Config.from_env({"MEET_BASE_URL": "https://meet.example.com"})
+    room = new_room(config, "a--b-", expires_in=3600, max_participants=5)
+    assert room.room_name.startswith("a-b-") and "--" not in room.room_name
+    assert is_room_name(room.room_name)
+    assert room.room_name_prefix == "a-b"
+    moderator, publisher = secret_of(room.moderator_room_url), secret_of(room.publisher_room_url)
+    assert moderator != publisher
+    for secret in (moderator, publisher):
+        assert len(secret) >= 22  # 16 random bytes, URL-safe base64
+        assert set(secret) <= set(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        )
+    assert room.moderator_room_url == (
+        f"https://meet.example.com/room/{room.room_name}?secret={moderator}"
+    )
+    assert room.expiration_date == room.creation_date + 3_600_000
+    assert room.max_participants == 5
+    assert Room.from_json(json.loads(json.dumps(room.to_json()))) == room
+
+
+def test_secrets_differ_between_rooms() -> None:
+    config = Config.from_env({})
+    secrets = {secret_of(new_room(config, "r").moderator_room_url) for _ in range(200)}
+    assert len(secrets) == 200
+
+
+def test_role_for_secret() -> None:
+    room = new_room(Config.from_env({}), "r")
+    assert role_for_secret(room, secret_of(room.moderator_room_url)) == "moderator"
+    assert role_for_secret(room, secret_of(room.publisher_room_url)) == "publisher"
+    for wrong in [
+        "",
+        "x",
+        secret_of(room.moderator_room_url)[:-1],
+        secret_of(room.moderator_room_url) + "x",
+    ]:
+        assert role_for_secret(room, wrong) is None
+
+
+def test_cli_creates_shows_lists_and_deletes_rooms(server: Ovmeet) -> None:
+    created = server.create_room("cli team", "--expires-in", "1d", "--max-participants", "3")
+    name = created["roomName"]
+    assert name.startswith("cliteam-")
+    assert created["roomNamePrefix"] == "cliteam"
+    assert created["maxParticipants"] == 3
+    assert created["expirationDate"] - created["creationDate"] == 86_400_000
+    assert created["preferences"] == {
+        "chatPreferences": {"enabled": True},
+        "recordingPreferences": {"enabled": True},
+        "virtualBackgroundPreferences": {"enabled": True},
+    }
+    shown = server.cli("rooms", "show", name)
+    assert shown.returncode == 0 and json.loads(shown.stdout) == created
+    listed = server.cli("rooms", "list")
+    assert name in [room["roomName"] for room in json.loads(listed.stdout)]
+    deleted = server.cli("rooms", "delete", name)
+    assert deleted.returncode == 0
+    missing = server.cli("rooms", "show", name)
+    assert missing.returncode == 1
+    assert missing.stdout == ""
+    assert missing.stderr.strip() == f"ovmeet: The room '{name}' does not exist"
+
+
+def test_cli_create_prints_only_the_room_on_stdout(server: Ovmeet) -> None:
+    result = server.cli("rooms", "create", "--prefix", "quiet")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["roomName"].startswith("quiet-")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["rooms", "create", "--expires-in", "soon"],
+        ["rooms", "create", "--max-participants", "0"],
+        ["rooms", "delete", "no-such-room"],
+        ["rooms", "show", "../../etc/passwd"],
+    ],
+)
+def test_cli_errors_go_to_stderr_with_a_nonzero_code(server: Ovmeet, args: list[str]) -> None:
+    result = server.cli(*args)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert result.stderr.strip()
+
+
+def test_an_expired_room_does_not_exist(server: Ovmeet) -> None:
+    room = server.create_room("brief", "--expires-in", "1s")
+    time.sleep(1.2)
+    body = {
+        "roomName": room["roomName"],
+        "participantName": "late",
+        "secret": secret_of(room["publisherRoomUrl"]),
+    }
+    response = httpx.post(f"{server.api}/participants/token", json=body)
+    assert response.status_code == 404
+    assert response.json()["name"] == "Room Error"
+    assert server.cli("rooms", "show", room["roomName"]).returncode == 1

@@ -1,0 +1,229 @@
+"""One storage suite, run against both backends: a local folder and S3 (SeaweedFS)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from ovmeet.config import Config
+from ovmeet.storage import CHUNK_SIZE, ObjectNotFound, Storage, StorageError
+from ovmeet.storage.local import LocalStorage
+from ovmeet.storage.s3 import S3Storage
+from tests.conftest import BACKENDS
+from tests.processes import S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, SeaweedFS, base_env, run_cli
+
+pytestmark = pytest.mark.anyio
+_subbuckets = itertools.count()
+
+UNSAFE_KEYS = ["", "../escape.json", "/etc/passwd", "a/../../b", "a//b", "a/./b", "a\\b", "a\x00b"]
+
+
+def s3_config(weed: SeaweedFS, **overrides: str) -> Config:
+    env = {
+        "MEET_STORAGE": "s3",
+        "MEET_S3_SERVICE_ENDPOINT": weed.endpoint,
+        "MEET_S3_ACCESS_KEY": S3_ACCESS_KEY,
+        "MEET_S3_SECRET_KEY": S3_SECRET_KEY,
+        "MEET_S3_BUCKET": S3_BUCKET,
+        "MEET_S3_SUBBUCKET": f"storage-suite-{next(_subbuckets)}",
+        "MEET_STORAGE_THREADS": "4",
+        **overrides,
+    }
+    return Config.from_env(env)
+
+
+@pytest.fixture(params=BACKENDS)
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    if request.param == "local":
+        store: Storage = LocalStorage(tmp_path / "data", threads=4)
+    else:
+        store = S3Storage(s3_config(request.getfixturevalue("seaweed")))
+    await store.check()
+    yield store
+    await store.aclose()
+
+
+async def read_all(storage: Storage, key: str, offset: int, length: int) -> bytes:
+    stream = await storage.open_range(key, offset, length)
+    try:
+        chunks = [chunk async for chunk in stream]
+    finally:
+        await stream.aclose()
+    assert all(0 < len(chunk) <= CHUNK_SIZE for chunk in chunks)
+    return b"".join(chunks)
+
+
+async def test_json_round_trip_and_missing_keys(storage: Storage) -> None:
+    await storage.write_json("rooms/r-1/r-1.json", {"roomName": "r-1", "n": [1, 2]})
+    assert await storage.read_json("rooms/r-1/r-1.json") == {"roomName": "r-1", "n": [1, 2]}
+    with pytest.raises(ObjectNotFound):
+        await storage.read_json("rooms/nope/nope.json")
+    with pytest.raises(ObjectNotFound):
+        await storage.stat("rooms/nope/nope.json")
+    with pytest.raises(ObjectNotFound):
+        await storage.open_range("rooms/nope/nope.json", 0, 1)
+
+
+async def test_stat_gives_size_etag_and_time_and_etag_follows_content(storage: Storage) -> None:
+    await storage.write_json("a/b.json", {"x": 1})
+    first = await storage.stat("a/b.json")
+    assert first.size == len(b'{\n  "x": 1\n}')
+    assert first.etag.startswith('"') and first.etag.endswith('"') and len(first.etag) > 2
+    assert first.last_modified.tzinfo is not None
+    await storage.write_json("a/b.json", {"x": 22})
+    assert (await storage.stat("a/b.json")).etag != first.etag
+
+
+async def test_byte_ranges_are_exact_and_chunked(storage: Storage, tmp_path: Path) -> None:
+    data = os.urandom(3 * CHUNK_SIZE + 1234)
+    source = tmp_path / "video.mp4"
+    source.write_bytes(data)
+    info = await storage.write_file("recordings/r/r--u.mp4", source)
+    assert info.size == len(data)
+    for offset, length in [
+        (0, len(data)),
+        (0, 1),
+        (len(data) - 1, 1),
+        (CHUNK_SIZE - 1, CHUNK_SIZE + 2),
+        (777, 100_000),
+    ]:
+        assert (
+            await read_all(storage, "recordings/r/r--u.mp4", offset, length)
+            == data[offset : offset + length]
+        )
+
+
+async def test_a_changed_object_fails_before_the_first_byte(
+    storage: Storage, tmp_path: Path
+) -> None:
+    await storage.write_json("x/changing.json", {"v": 1})
+    stale = await storage.stat("x/changing.json")
+    await storage.write_json("x/changing.json", {"v": 2, "more": True})
+    with pytest.raises(StorageError, match="changed"):
+        await storage.open_range("x/changing.json", 0, 5, etag=stale.etag)
+
+
+async def test_list_and_delete(storage: Storage) -> None:
+    for key in ["rooms/b/b.json", "rooms/a/a.json", "recordings/.metadata/a/EG_1/u.json"]:
+        await storage.write_json(key, {})
+    assert await storage.list("rooms/") == ["rooms/a/a.json", "rooms/b/b.json"]
+    assert await storage.list("recordings/.metadata/a/") == ["recordings/.metadata/a/EG_1/u.json"]
+    assert await storage.list("nothing/") == []
+    await storage.delete("rooms/a/a.json")
+    await storage.delete("rooms/a/a.json")  # deleting twice is fine
+    assert await storage.list("rooms/") == ["rooms/b/b.json"]
+
+
+@pytest.mark.parametrize("key", UNSAFE_KEYS)
+async def test_unsafe_keys_are_refused_before_any_io(storage: Storage, key: str) -> None:
+    with pytest.raises(StorageError, match="key"):
+        await storage.write_json(key, {"evil": True})
+    with pytest.raises(StorageError, match="key"):
+        await storage.read_json(key)
+    with pytest.raises(StorageError, match="key"):
+        await storage.delete(key)
+    assert await storage.list("") == []
+
+
+async def test_readers_never_see_a_half_written_document(storage: Storage) -> None:
+    versions = [{"v": n, "pad": str(n) * 300_000} for n in range(2)]
+    await storage.write_json("big/doc.json", versions[0])
+    seen = set()
+
+    async def write() -> None:
+        for n in range(12):
+            await storage.write_json("big/doc.json", versions[n % 2])
+
+    async def read() -> None:
+        for _ in range(40):
+            document = await storage.read_json("big/doc.json")  # raises on torn JSON
+            assert document in versions
+            seen.add(document["v"])
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(write)
+        group.start_soon(read)
+    assert seen
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+async def test_local_writes_leave_no_temporary_files(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "data")
+    await storage.check()
+    await storage.write_json("rooms/r/r.json", {"v": 1})
+    with pytest.raises(TypeError):  # not serializable: the old content must survive
+        await storage.write_json("rooms/r/r.json", {"v": object()})
+    assert await storage.read_json("rooms/r/r.json") == {"v": 1}
+    assert files_under(tmp_path) == ["data/rooms/r/r.json"]
+
+
+async def test_local_stream_closes_its_file_when_abandoned(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "data")
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(4 * CHUNK_SIZE))
+    await storage.write_file("big.bin", source)
+    open_fds = len(os.listdir("/proc/self/fd"))
+    stream = await storage.open_range("big.bin", 0, 4 * CHUNK_SIZE)
+    assert len(os.listdir("/proc/self/fd")) == open_fds + 1
+    await stream.__anext__()
+    await stream.aclose()
+    assert len(os.listdir("/proc/self/fd")) == open_fds
+
+
+async def test_s3_stream_releases_its_connection_when_abandoned(
+    seaweed: SeaweedFS, tmp_path: Path
+) -> None:
+    storage = S3Storage(s3_config(seaweed))
+    await storage.check()
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(8 * CHUNK_SIZE))
+    await storage.write_file("big.bin", source)
+    connections = storage._http.connection_from_url(seaweed.endpoint).pool
+    assert connections is not None
+    for _ in range(3 * connections.maxsize):  # more abandoned streams than the pool holds
+        stream = await storage.open_range("big.bin", 0, 8 * CHUNK_SIZE)
+        await stream.__anext__()
+        assert connections.qsize() < connections.maxsize  # one connection is out, reading
+        await stream.aclose()
+        assert connections.qsize() == connections.maxsize  # and it came back
+    assert (await storage.stat("big.bin")).size == 8 * CHUNK_SIZE
+    await storage.aclose()
+
+
+async def test_wrong_s3_secret_is_a_clear_error(seaweed: SeaweedFS) -> None:
+    storage = S3Storage(s3_config(seaweed, MEET_S3_SECRET_KEY="not-the-secret"))
+    with pytest.raises(StorageError, match="MEET_S3_SECRET_KEY"):
+        await storage.check()
+
+
+async def test_unreachable_s3_is_a_clear_error() -> None:
+    config = Config.from_env(
+        {"MEET_STORAGE": "s3", "MEET_S3_SERVICE_ENDPOINT": "http://127.0.0.1:9"}
+    )
+    storage = S3Storage(config)
+    with pytest.raises(StorageError, match="unreachable"):
+        await storage.check()
+
+
+def test_serve_with_a_wrong_s3_secret_stops_with_one_clear_line(seaweed: SeaweedFS) -> None:
+    env = {
+        **base_env("http://127.0.0.1:1"),
+        "MEET_STORAGE": "s3",
+        "MEET_S3_SERVICE_ENDPOINT": seaweed.endpoint,
+        "MEET_S3_ACCESS_KEY": S3_ACCESS_KEY,
+        "MEET_S3_SECRET_KEY": "wrong-secret",
+    }
+    result = run_cli(env, "serve", "--port", "1")
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ovmeet: S3 storage (")
+    assert "refused the request" in last and "MEET_S3_SECRET_KEY" in last
+    assert "Traceback" not in result.stderr
