@@ -30,8 +30,13 @@ logger = logging.getLogger("ovmeet")
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
 INTERNAL_API = "openvidu-meet-internal-api.yaml"
-# Mounted in this order: a more specific base path must come before one it starts with.
-SPECS = ("ovmeet-auth-api.yaml", INTERNAL_API, "livekit-webhook-api.yaml")
+# Each spec and its base path. Connexion sorts APIs so that a more specific base path is
+# matched first, but only when base paths are given explicitly (otherwise all compare equal).
+SPECS = {
+    "ovmeet-auth-api.yaml": "/meet/internal-api/v1/auth",
+    INTERNAL_API: "/meet/internal-api/v1",
+    "livekit-webhook-api.yaml": "/livekit",
+}
 HANDLER_MODULE_BY_OPERATION = {
     "generateParticipantToken": "handlers.participants",
     "refreshParticipantToken": "handlers.participants",
@@ -76,8 +81,8 @@ def create_app(config: Config | None = None) -> AsyncApp:
         resolver=Resolver(function_resolver=handler_for),
         swagger_ui_options=SwaggerUIOptions(swagger_ui=True, swagger_ui_path="/ui"),
     )
-    for spec in SPECS:
-        app.add_api(spec)
+    for spec, base_path in SPECS.items():
+        app.add_api(spec, base_path=base_path)
     app.add_url_rule("/meet/health", "health", health, methods=["GET"])
     app.add_error_handler(ApiError, errors.on_api_error)
     app.add_error_handler(ProblemException, errors.on_problem)

@@ -65,7 +65,10 @@ class LiveKitGateway:
     ) -> bool:
         """Run one RoomService call; False when LiveKit says not_found."""
         try:
-            await call(RoomParticipantIdentity(room=room, identity=identity))
+            # livekit-api passes timeout=None per request, which switches off the session's
+            # ClientTimeout in aiohttp: bound the whole call here instead.
+            async with asyncio.timeout(self.config.livekit_timeout):
+                await call(RoomParticipantIdentity(room=room, identity=identity))
         except TwirpError as error:
             if error.code == "not_found":
                 return False

@@ -36,7 +36,7 @@ PROTOBUF = "application/protobuf"
 @dataclass
 class Fault:
     status: int = 0  # answer every RoomService call with this status (0: behave)
-    delay: float = 0.0  # seconds to wait before answering
+    delay: float = 0.0  # seconds to hang before answering 503
 
 
 @dataclass
@@ -75,10 +75,12 @@ class LiveKitStandIn:
         if request.headers.get("content-type", "").split(";")[0] != PROTOBUF:
             return _error(400, "malformed", "this stand-in speaks application/protobuf")
         body = await request.body()
-        if self.fault.delay:
-            await asyncio.sleep(self.fault.delay)
-        if self.fault.status:
-            return _error(self.fault.status, "internal", "injected fault")
+        fault = self.fault
+        if fault.delay:  # a hung server: answer late, and without touching any state
+            await asyncio.sleep(fault.delay)
+            return _error(503, "unavailable", "injected delay")
+        if fault.status:
+            return _error(fault.status, "internal", "injected fault")
         handler = {
             "GetParticipant": self._get_participant,
             "RemoveParticipant": self._remove_participant,

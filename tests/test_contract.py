@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -132,3 +133,9 @@ def test_swagger_ui_is_served(servers: Servers) -> None:
     response = httpx.get(f"{server.api}/ui/")
     assert response.status_code == 200
     assert "swagger" in response.text.lower()
+
+
+def test_each_spec_is_mounted_where_its_servers_url_says() -> None:
+    for spec, base_path in SPECS.items():
+        document = yaml.safe_load((SPEC_DIR / spec).read_text())
+        assert urlsplit(document["servers"][0]["url"]).path == base_path

@@ -171,6 +171,8 @@ def test_malformed_requests_get_4xx_and_the_server_stays_up(
         "OvMeetAccessToken=a; OvMeetAccessToken=b",
         "OvMeetAccessToken=" + "é" * 10,
         ";;;=;",
+        "OvMeetAccessToken=abc; $-z~jch#fn=1",
+        "OvMeetAccessToken=abc; $Path",
         "OvMeetAccessToken=eyJhbGciOiJub25lIn0.eyJzdWIiOiJvdmFkbWluIn0.",
     ],
 )

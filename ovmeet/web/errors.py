@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
@@ -12,6 +13,10 @@ from starlette.exceptions import HTTPException
 from ovmeet.errors import ApiError
 
 logger = logging.getLogger("ovmeet.errors")
+
+# uvicorn decodes %2F to "/" before routing, so `recordings/a%2Fb--c--d/stream` matches no
+# route; it is still a request for a recording that does not exist.
+_RECORDING_STREAM = re.compile(r"^/meet/internal-api/v1/recordings/.+/stream$")
 
 
 def json_error(
@@ -44,10 +49,13 @@ def on_problem(request: ConnexionRequest, problem: ProblemException) -> Connexio
 
 def on_http_exception(request: ConnexionRequest, error: HTTPException) -> ConnexionResponse:
     """Starlette's routing errors: unknown path (404), wrong method (405, with Allow)."""
-    if error.status_code == 404:
-        message = f"Not Found: {request.method} {request.url.path} is not part of this API"
+    path = request.url.path
+    if error.status_code == 404 and _RECORDING_STREAM.match(path):
+        message = "Recording not found"
+    elif error.status_code == 404:
+        message = f"Not Found: {request.method} {path} is not part of this API"
     elif error.status_code == 405:
-        message = f"Method Not Allowed: {request.method} is not allowed on {request.url.path}"
+        message = f"Method Not Allowed: {request.method} is not allowed on {path}"
     else:
         message = str(error.detail)
     return json_error(error.status_code, message, headers=dict(error.headers or {}))

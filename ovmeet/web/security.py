@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from connexion.security import ApiKeySecurityHandler
+from starlette.requests import cookie_parser
 
 from ovmeet.services import Services
 from ovmeet.web.cookies import ACCESS_COOKIE, PARTICIPANT_COOKIE, REFRESH_COOKIE
@@ -40,5 +41,11 @@ def cookie_security_handler(verifiers: dict[str, Verifier]) -> type[ApiKeySecuri
     class CookieSecurityHandler(ApiKeySecurityHandler):  # type: ignore[misc]
         def _resolve_func(self, security_scheme: dict[str, Any]) -> Verifier | None:
             return verifiers.get(security_scheme["name"])
+
+        @staticmethod
+        def get_cookie_value(cookies: str | None, name: str) -> str | None:
+            # Connexion parses with http.cookies, which raises (a 500) on headers such as
+            # `a=b; $x=1`; Starlette's parser reads them as browsers do and never raises.
+            return cookie_parser(cookies or "").get(name)
 
     return CookieSecurityHandler

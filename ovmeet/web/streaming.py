@@ -1,7 +1,10 @@
-"""A streaming response that always releases its byte stream, even when the client leaves."""
+"""A streaming response that fails cleanly before its first byte and always releases its source."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -9,7 +12,12 @@ from ovmeet.storage import ByteStream
 
 
 class ByteStreamResponse(StreamingResponse):
-    """Streams a ByteStream; the file or S3 connection is closed however the response ends."""
+    """Streams a ByteStream.
+
+    The first chunk is read before the status line is sent, so a storage that cannot deliver
+    still gets a JSON error; later failures close the connection (a short body, never a wrong
+    one). The file or S3 connection is released however the response ends, client gone included.
+    """
 
     def __init__(self, stream: ByteStream, status_code: int, headers: dict[str, str]) -> None:
         super().__init__(stream, status_code=status_code, headers=headers)
@@ -17,6 +25,16 @@ class ByteStreamResponse(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
+            first = await anext(self.stream, b"")
+            self.body_iterator = _prepend(first, self.stream)
             await super().__call__(scope, receive, send)
         finally:
-            await self.stream.aclose()
+            with anyio.CancelScope(shield=True):  # runs even when the client's leaving cancels us
+                await self.stream.aclose()
+
+
+async def _prepend(first: bytes, rest: ByteStream) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for chunk in rest:
+        yield chunk

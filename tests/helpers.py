@@ -1,0 +1,65 @@
+"""Small client-side helpers for the black-box tests."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from tests.processes import ADMIN, Ovmeet
+
+
+def secret(room: dict[str, Any], role: str) -> str:
+    url = room["moderatorRoomUrl"] if role == "moderator" else room["publisherRoomUrl"]
+    return str(parse_qs(urlsplit(url).query)["secret"][0])
+
+
+def token_body(room: dict[str, Any], name: str, role: str = "publisher") -> dict[str, str]:
+    return {"roomName": room["roomName"], "participantName": name, "secret": secret(room, role)}
+
+
+def set_cookies(response: httpx.Response) -> dict[str, dict[str, str]]:
+    """Each Set-Cookie header as {name: {"value": ..., attribute (lower case): value}}."""
+    cookies = {}
+    for header in response.headers.get_list("set-cookie"):
+        first, *attributes = [part.strip() for part in header.split(";")]
+        name, _, value = first.partition("=")
+        parsed = {"value": value}
+        for attribute in attributes:
+            key, _, attribute_value = attribute.partition("=")
+            parsed[key.lower()] = attribute_value
+        cookies[name] = parsed
+    return cookies
+
+
+def login(server: Ovmeet, credentials: tuple[str, str] = ADMIN) -> dict[str, str]:
+    """Log in; the cookies it set, by name."""
+    response = httpx.post(
+        f"{server.api}/auth/login",
+        json={"username": credentials[0], "password": credentials[1]},
+        headers={"x-forwarded-for": "192.0.2.10"},  # keep the tests' own throttle bucket apart
+    )
+    assert response.status_code == 200, response.text
+    return {name: c["value"] for name, c in set_cookies(response).items()}
+
+
+def access_cookie(server: Ovmeet, credentials: tuple[str, str] = ADMIN) -> dict[str, str]:
+    return {"OvMeetAccessToken": login(server, credentials)["OvMeetAccessToken"]}
+
+
+def request_token(
+    server: Ovmeet,
+    body: dict[str, str],
+    cookies: dict[str, str] | None = None,
+    refresh: bool = False,
+) -> httpx.Response:
+    path = "/participants/token/refresh" if refresh else "/participants/token"
+    return httpx.post(f"{server.api}{path}", json=body, headers=cookie_header(cookies))
+
+
+def cookie_header(cookies: dict[str, str] | None) -> dict[str, str]:
+    """A Cookie header (httpx's per-request `cookies=` is deprecated)."""
+    if not cookies:
+        return {}
+    return {"cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}

@@ -1,0 +1,58 @@
+"""LiveKit webhooks signed exactly as the LiveKit server signs them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from typing import Any
+
+from google.protobuf.json_format import MessageToJson, ParseDict
+from livekit.api import AccessToken
+from livekit.protocol.webhook import WebhookEvent
+
+from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET
+
+
+def egress_event(
+    event: str,
+    room: str,
+    egress_id: str,
+    uid: str,
+    status: str,
+    *,
+    size: int = 0,
+    duration_ns: int = 0,
+    error: str = "",
+) -> WebhookEvent:
+    """An egress event of a room-composite file recording at OpenVidu Meet's location."""
+    now_ns = time.time_ns()
+    file_result = {"filename": f"openvidu-meet/recordings/{room}/{room}--{uid}.mp4"}
+    if size:
+        file_result |= {"size": str(size), "duration": str(duration_ns)}
+    info: dict[str, Any] = {
+        "egressId": egress_id,
+        "roomId": "RM_x",
+        "roomName": room,
+        "status": status,
+        "startedAt": str(now_ns - duration_ns),
+        "updatedAt": str(now_ns),
+        "fileResults": [file_result],
+        "roomComposite": {"roomName": room},
+    }
+    if status in ("EGRESS_COMPLETE", "EGRESS_FAILED", "EGRESS_ABORTED", "EGRESS_LIMIT_REACHED"):
+        info["endedAt"] = str(now_ns)
+    if error:
+        info["error"] = error
+    return ParseDict(
+        {"event": event, "id": f"EV_{uid}", "createdAt": str(now_ns // 10**9), "egressInfo": info},
+        WebhookEvent(),
+    )
+
+
+def signed(event: WebhookEvent, secret: str = LIVEKIT_SECRET) -> tuple[bytes, dict[str, str]]:
+    """The body and headers LiveKit would POST: JSON, and a JWT carrying the body's sha256."""
+    body = MessageToJson(event).encode()
+    digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    token = AccessToken(LIVEKIT_KEY, secret).with_sha256(digest).to_jwt()
+    return body, {"Authorization": token, "Content-Type": "application/webhook+json"}

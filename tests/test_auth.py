@@ -1,0 +1,195 @@
+"""Login, refresh, logout, profile; and the token-type attacks on the access cookie."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import httpx
+import jwt
+import pytest
+from livekit.api import AccessToken, VideoGrants
+
+from tests.conftest import Servers
+from tests.helpers import cookie_header, login, set_cookies
+from tests.processes import ADMIN, LIVEKIT_KEY, LIVEKIT_SECRET, USER, Ovmeet
+
+AUTH_PATH = "/meet/internal-api/v1/auth"
+
+
+@pytest.fixture(scope="module")
+def local(servers: Servers) -> Ovmeet:
+    return servers.get("local")
+
+
+def post_login(server: Ovmeet, username: str, password: str, client: str) -> httpx.Response:
+    return httpx.post(
+        f"{server.api}/auth/login",
+        json={"username": username, "password": password},
+        headers={"x-forwarded-for": client},
+    )
+
+
+def profile(server: Ovmeet, access_token: str | None) -> httpx.Response:
+    cookies = {"OvMeetAccessToken": access_token} if access_token is not None else None
+    return httpx.get(f"{server.api}/auth/profile", headers=cookie_header(cookies))
+
+
+@pytest.mark.parametrize(("credentials", "role"), [(ADMIN, "ADMIN"), (USER, "USER")])
+def test_login_sets_both_cookies_with_their_attributes(
+    local: Ovmeet, credentials: tuple[str, str], role: str
+) -> None:
+    response = post_login(local, *credentials, client="198.51.100.1")
+    assert response.status_code == 200
+    assert credentials[0] in response.json()["message"]
+    cookies = set_cookies(response)
+    access, refresh = cookies["OvMeetAccessToken"], cookies["OvMeetRefreshToken"]
+    assert {k: v for k, v in access.items() if k != "value"} == {
+        "httponly": "",
+        "max-age": "7200",
+        "path": "/",
+        "samesite": "strict",
+    }
+    assert {k: v for k, v in refresh.items() if k != "value"} == {
+        "httponly": "",
+        "max-age": "86400",
+        "path": AUTH_PATH,
+        "samesite": "strict",
+    }
+    assert profile(local, access["value"]).json() == {"username": credentials[0], "role": role}
+
+
+def test_secure_cookies_when_configured(servers: Servers) -> None:
+    server = servers.get("local", MEET_COOKIE_SECURE="true", MEET_ACCESS_TOKEN_EXPIRATION="30m")
+    response = post_login(server, *ADMIN, client="198.51.100.2")
+    cookies = set_cookies(response)
+    assert (
+        cookies["OvMeetAccessToken"]["secure"] == ""
+        and cookies["OvMeetRefreshToken"]["secure"] == ""
+    )
+    assert cookies["OvMeetAccessToken"]["max-age"] == "1800"
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [(ADMIN[0], "wrong"), ("nobody", ADMIN[1]), (ADMIN[0], ADMIN[1] + " "), (USER[0], ADMIN[1])],
+)
+def test_wrong_credentials_are_401_and_set_nothing(
+    local: Ovmeet, username: str, password: str
+) -> None:
+    response = post_login(local, username, password, client=f"203.0.113.{len(password)}")
+    assert response.status_code == 401
+    assert response.json() == {"message": "Invalid username or password"}
+    assert "set-cookie" not in response.headers
+
+
+def test_refresh_gives_a_new_access_cookie(local: Ovmeet) -> None:
+    refresh_token = login(local)["OvMeetRefreshToken"]
+    response = httpx.post(
+        f"{local.api}/auth/refresh", headers=cookie_header({"OvMeetRefreshToken": refresh_token})
+    )
+    assert response.status_code == 200
+    cookies = set_cookies(response)
+    assert list(cookies) == ["OvMeetAccessToken"]
+    assert profile(local, cookies["OvMeetAccessToken"]["value"]).status_code == 200
+
+
+@pytest.mark.parametrize("cookie", [None, "garbage", "access"])
+def test_refresh_without_a_refresh_token_is_401(local: Ovmeet, cookie: str | None) -> None:
+    value = login(local)["OvMeetAccessToken"] if cookie == "access" else cookie
+    cookies = {"OvMeetRefreshToken": value} if value else None
+    response = httpx.post(f"{local.api}/auth/refresh", headers=cookie_header(cookies))
+    assert response.status_code == 401
+    assert "set-cookie" not in response.headers
+
+
+def test_logout_clears_both_cookies(local: Ovmeet) -> None:
+    response = httpx.post(f"{local.api}/auth/logout")
+    assert response.status_code == 200
+    cookies = set_cookies(response)
+    assert cookies["OvMeetAccessToken"]["max-age"] == "0"
+    assert cookies["OvMeetAccessToken"]["path"] == "/"
+    assert cookies["OvMeetRefreshToken"]["max-age"] == "0"
+    assert cookies["OvMeetRefreshToken"]["path"] == AUTH_PATH
+
+
+def attack_tokens() -> dict[str, str]:
+    """Access-cookie values an attacker could try; none of them may be accepted."""
+    now = int(time.time())
+    participant_named_admin = (
+        AccessToken(LIVEKIT_KEY, LIVEKIT_SECRET)
+        .with_identity(ADMIN[0])
+        .with_name(ADMIN[0])
+        .with_metadata(json.dumps({"role": "moderator"}))
+        .with_grants(VideoGrants(room_join=True, room="r-1", room_admin=True))
+        .with_ttl(timedelta(hours=1))
+        .to_jwt()
+    )
+    claims = {
+        "sub": ADMIN[0],
+        "role": "ADMIN",
+        "aud": "ovmeet:access",
+        "iss": "ovmeet",
+        "iat": now,
+        "exp": now + 600,
+    }
+    return {
+        "participant token named like the admin": participant_named_admin,
+        "alg none": jwt.encode(claims, None, algorithm="none"),
+        "signed with the LiveKit secret": jwt.encode(claims, LIVEKIT_SECRET, algorithm="HS256"),
+        "signed with another key": jwt.encode(claims, "k" * 40, algorithm="HS256"),
+        "empty": "",
+        "garbage": "not.a.jwt",
+    }
+
+
+@pytest.mark.parametrize("name", list(attack_tokens()))
+def test_forged_access_tokens_are_refused(local: Ovmeet, name: str) -> None:
+    token = attack_tokens()[name]
+    assert profile(local, token).status_code == 401
+    stream = httpx.get(
+        f"{local.api}/recordings/r-1--EG_1--u1/stream",
+        headers=cookie_header({"OvMeetAccessToken": token}),
+    )
+    assert stream.status_code == 401
+
+
+def test_a_refresh_token_is_not_an_access_token(local: Ovmeet) -> None:
+    refresh_token = login(local)["OvMeetRefreshToken"]
+    assert profile(local, refresh_token).status_code == 401
+
+
+def test_an_expired_access_token_is_refused(servers: Servers) -> None:
+    server = servers.get("local", MEET_ACCESS_TOKEN_EXPIRATION="1s")
+    token = login(server)["OvMeetAccessToken"]
+    assert profile(server, token).status_code == 200
+    time.sleep(2.1)
+    assert profile(server, token).status_code == 401
+
+
+def test_changing_a_password_ends_its_sessions(servers: Servers) -> None:
+    before = servers.start("local")
+    token = login(before)["OvMeetAccessToken"]
+    before.stop()
+    same = servers.start("local")
+    assert profile(same, token).status_code == 200  # tokens survive a restart
+    same.stop()
+    changed = servers.start("local", MEET_ADMIN_SECRET="a-new-admin-password")
+    assert profile(changed, token).status_code == 401
+    changed.stop()
+
+
+def test_repeated_failures_are_throttled(servers: Servers) -> None:
+    server = servers.start("local")
+    attacker, bystander = "192.0.2.66", "192.0.2.77"
+    for _ in range(5):
+        assert post_login(server, ADMIN[0], "guess", attacker).status_code == 401
+    locked = post_login(server, ADMIN[0], "guess", attacker)
+    assert locked.status_code == 429
+    assert 25 <= int(locked.headers["retry-after"]) <= 30
+    assert "try again in" in locked.json()["message"]
+    # Even the right password waits: otherwise the lock would tell the attacker nothing.
+    assert post_login(server, *ADMIN, client=attacker).status_code == 429
+    assert post_login(server, *ADMIN, client=bystander).status_code == 200
+    server.stop()

@@ -1,0 +1,133 @@
+"""A real browser plays and seeks a recording through the stream endpoint."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Request, sync_playwright
+
+from tests.conftest import Servers
+from tests.helpers import login
+from tests.media import make_mp4
+from tests.processes import Ovmeet
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def page_server(html: str) -> Iterator[str]:
+    """Serve one HTML page from 127.0.0.1 (same site as ovmeet, another port)."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def recording(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> tuple[Ovmeet, str]:
+    server = servers.get("local")
+    room = server.create_room("browser")["roomName"]
+    clip = make_mp4(
+        tmp_path_factory.mktemp("browser") / "clip.mp4", seconds=8, size="640x360", noise=True
+    )
+    result = server.cli("recordings", "import", str(clip), "--room", room)
+    assert result.returncode == 0, result.stderr
+    return server, result.stdout.split('"recordingId": "')[1].split('"')[0]
+
+
+def test_chromium_plays_and_seeks_a_recording(
+    recording: tuple[Ovmeet, str], tmp_path: Path
+) -> None:
+    server, recording_id = recording
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is required (make system-deps installs it)"
+    stream_url = f"{server.api}/recordings/{recording_id}/stream"
+    html = f'<!doctype html><video id="v" src="{stream_url}" preload="metadata" muted></video>'
+    cookie = login(server)["OvMeetAccessToken"]
+    pages = page_server(html)
+    page_url = next(pages)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch_persistent_context(
+                str(tmp_path / "profile"),  # a fresh --user-data-dir
+                executable_path=chromium,
+                headless=True,
+                args=CHROMIUM_FLAGS,
+            )
+            browser.add_cookies(
+                [
+                    {
+                        "name": "OvMeetAccessToken",
+                        "value": cookie,
+                        "domain": "127.0.0.1",
+                        "path": "/",
+                        "httpOnly": True,
+                        "sameSite": "Strict",
+                    }
+                ]
+            )
+            page = browser.new_page()
+            ranges: list[str] = []
+            statuses: list[int] = []
+
+            def on_request(request: Request) -> None:
+                if request.url == stream_url:
+                    ranges.append(request.headers.get("range", ""))
+
+            page.on("request", on_request)
+            page.on(
+                "response", lambda r: statuses.append(r.status) if r.url == stream_url else None
+            )
+            page.goto(page_url)
+            page.wait_for_function("document.getElementById('v').readyState >= 1", timeout=20_000)
+            duration = page.evaluate("document.getElementById('v').duration")
+            assert 7.5 < duration < 8.5
+            page.evaluate("document.getElementById('v').play()")
+            page.wait_for_function("document.getElementById('v').currentTime > 0.5", timeout=20_000)
+            page.evaluate(
+                """() => new Promise(resolve => {
+                    const v = document.getElementById('v');
+                    v.addEventListener('seeked', resolve, {once: true});
+                    v.currentTime = v.duration / 2;
+                })"""
+            )
+            page.wait_for_function("document.getElementById('v').readyState >= 3", timeout=20_000)
+            state = page.evaluate(
+                "(() => { const v = document.getElementById('v'); return"
+                " {t: v.currentTime, ready: v.readyState, error: v.error && v.error.code}; })()"
+            )
+            browser.close()
+    finally:
+        next(pages, None)
+    assert state["error"] is None
+    assert duration / 2 - 0.5 <= state["t"] <= duration / 2 + 1.5
+    assert state["ready"] >= 3  # HAVE_FUTURE_DATA: it plays from the middle
+    assert ranges and all(r.startswith("bytes=") for r in ranges), ranges
+    assert any(r != "bytes=0-" for r in ranges), ranges  # the seek fetched from the middle
+    assert 206 in statuses and not [s for s in statuses if s >= 400], statuses

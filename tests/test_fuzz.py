@@ -1,0 +1,123 @@
+"""Schemathesis, every check on, against the running server: it must find nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Servers
+from tests.helpers import login, request_token, secret, token_body
+from tests.livekit_standin import LiveKitStandIn
+from tests.media import make_mp4
+from tests.processes import ADMIN, REPO, Ovmeet
+
+SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
+
+
+@pytest.fixture(scope="module")
+def fuzzed(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> tuple[Ovmeet, Path, str]:
+    """A server with a room, a participant and a recording; schemathesis configs knowing them."""
+    server = servers.start("local")
+    workdir = tmp_path_factory.mktemp("fuzz")
+    room = server.create_room("fuzz")
+    moderator = request_token(server, token_body(room, "fuzz-moderator", "moderator")).json()
+    clip = make_mp4(workdir / "clip.mp4", seconds=1)
+    imported = server.cli("recordings", "import", str(clip), "--room", room["roomName"])
+    assert imported.returncode == 0, imported.stderr
+    recording_id = json.loads(imported.stdout)["recordingId"]
+    cookies = login(server)
+    access = f"""
+[auth.openapi.accessTokenCookie]
+api_key = "{cookies["OvMeetAccessToken"]}"
+"""
+    configs = {
+        "/meet/internal-api/v1": access
+        + f"""
+[auth.openapi.participantTokenCookie]
+api_key = "{moderator["token"]}"
+
+[dictionaries]
+rooms = {{ values = ["{room["roomName"]}"] }}
+secrets = {{ values = ["{secret(room, "moderator")}", "{secret(room, "publisher")}"] }}
+recordings = {{ values = ["{recording_id}"] }}
+names = {{ values = ["fuzz-moderator", "someone"] }}
+ranges = {{ values = ["bytes=0-99", "bytes=100-", "bytes=-50", "bytes=5-1", "bytes=99999999-"] }}
+
+[parameters]
+"body.roomName" = {{ dictionary = "rooms", probability = 0.6 }}
+"body.secret" = {{ dictionary = "secrets", probability = 0.6 }}
+"body.participantName" = {{ dictionary = "names", probability = 0.4 }}
+"query.roomName" = {{ dictionary = "rooms", probability = 0.6 }}
+"path.participantName" = {{ dictionary = "names", probability = 0.6 }}
+"path.recordingId" = {{ dictionary = "recordings", probability = 0.6 }}
+"header.Range" = {{ dictionary = "ranges", probability = 0.5 }}
+
+# Schema-valid is not always valid: a secret of another room is 400, a range past the end 416.
+[[operations]]
+include-operation-id-regex = "ParticipantToken$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 401, 403, 404, 409]
+
+[[operations]]
+include-operation-id = "getRecordingStream"
+checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 401, 403, 404, 416]
+""",
+        "/meet/internal-api/v1/auth": access
+        + f"""
+[auth.openapi.refreshTokenCookie]
+api_key = "{cookies["OvMeetRefreshToken"]}"
+
+[dictionaries]
+users = {{ values = ["{ADMIN[0]}"] }}
+passwords = {{ values = ["{ADMIN[1]}"] }}
+
+[parameters]
+"body.username" = {{ dictionary = "users", probability = 0.5 }}
+"body.password" = {{ dictionary = "passwords", probability = 0.5 }}
+""",
+        "/livekit": "",
+    }
+    for base_path, text in configs.items():
+        (workdir / f"{base_path.strip('/').replace('/', '-')}.toml").write_text(text)
+    return server, workdir, room["roomName"]
+
+
+@pytest.mark.parametrize(
+    "base_path", ["/meet/internal-api/v1", "/meet/internal-api/v1/auth", "/livekit"]
+)
+def test_schemathesis_finds_nothing(
+    fuzzed: tuple[Ovmeet, Path, str], livekit: LiveKitStandIn, base_path: str
+) -> None:
+    server, workdir, room_name = fuzzed
+    config = workdir / f"{base_path.strip('/').replace('/', '-')}.toml"
+    livekit.add_participant(room_name, "someone")  # so that refresh can succeed
+    result = subprocess.run(
+        [
+            SCHEMATHESIS,
+            "--config-file",
+            str(config),
+            "run",
+            f"{server.base_url}{base_path}/openapi.json",
+            "--checks",
+            "all",
+            "--max-examples",
+            "150",
+            "--seed",
+            "1",
+            "--workers",
+            "2",
+            "--continue-on-failure",
+            "--no-color",
+            "--generation-database",
+            "none",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert "No issues found" in result.stdout

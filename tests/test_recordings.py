@@ -1,0 +1,506 @@
+"""GET /recordings/{recordingId}/stream on both backends; `ovmeet recordings import`."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import BACKENDS, Servers
+from tests.helpers import access_cookie, cookie_header
+from tests.livekit_webhooks import egress_event, signed
+from tests.media import make_mp4, pad_mp4
+from tests.processes import USER, Ovmeet, SeaweedFS
+from tests.relay import Relay
+
+LARGE = 64 * 1024 * 1024
+
+
+@dataclass
+class Library:
+    """A server with a room and two imported recordings, and an admin cookie."""
+
+    backend: str
+    server: Ovmeet
+    room: str
+    small_id: str
+    small: bytes
+    large_id: str
+    admin: dict[str, str]
+
+    def url(self, recording_id: str) -> str:
+        return f"{self.server.api}/recordings/{recording_id}/stream"
+
+    def get(self, recording_id: str, **headers: str) -> httpx.Response:
+        sent = {name.replace("_", "-"): value for name, value in headers.items()}
+        return httpx.get(
+            self.url(recording_id), headers={**cookie_header(self.admin), **sent}, timeout=60
+        )
+
+
+def import_recording(server: Ovmeet, file: Path, room: str, *extra: str) -> dict[str, Any]:
+    result = server.cli("recordings", "import", str(file), "--room", room, *extra)
+    assert result.returncode == 0, result.stderr
+    recording: dict[str, Any] = json.loads(result.stdout)
+    return recording
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def library(
+    request: pytest.FixtureRequest, servers: Servers, tmp_path_factory: pytest.TempPathFactory
+) -> Library:
+    server = servers.get(request.param)
+    workdir = tmp_path_factory.mktemp("recordings")
+    room = server.create_room("rec")["roomName"]
+    small_file = make_mp4(workdir / "small.mp4", seconds=2)
+    small = import_recording(server, small_file, room)
+    large = import_recording(server, pad_mp4(small_file, workdir / "large.mp4", LARGE), room)
+    return Library(
+        request.param,
+        server,
+        room,
+        str(small["recordingId"]),
+        small_file.read_bytes(),
+        str(large["recordingId"]),
+        access_cookie(server),
+    )
+
+
+# ---- whole files and ranges ----
+
+
+def test_without_range_the_whole_file_is_sent(library: Library) -> None:
+    response = library.get(library.small_id)
+    assert response.status_code == 200
+    assert response.content == library.small
+    headers = response.headers
+    assert headers["content-type"] == "video/mp4"
+    assert headers["accept-ranges"] == "bytes"
+    assert headers["content-length"] == str(len(library.small))
+    assert headers["cache-control"] == "private"
+    assert headers["etag"].startswith('"') and len(headers["etag"]) > 2
+    assert parsedate_to_datetime(headers["last-modified"]).tzinfo is not None
+    assert "content-range" not in headers
+
+
+@pytest.mark.parametrize(
+    ("header", "first", "last"),
+    [
+        ("bytes=0-0", 0, 0),
+        ("bytes=0-1023", 0, 1023),
+        ("bytes=100-199", 100, 199),
+        ("bytes=1000-", 1000, None),
+        ("bytes=-500", -500, None),
+        ("bytes=0-99999999999", 0, None),
+        ("bytes=-99999999", 0, None),
+        ("Bytes=5-9", 5, 9),
+        ("bytes=005-009", 5, 9),
+    ],
+)
+def test_ranges_are_exact(library: Library, header: str, first: int, last: int | None) -> None:
+    size = len(library.small)
+    start = first % size if first < 0 else first
+    end = size - 1 if last is None else last
+    response = library.get(library.small_id, range=header)
+    assert response.status_code == 206
+    assert response.content == library.small[start : end + 1]
+    assert response.headers["content-range"] == f"bytes {start}-{end}/{size}"
+    assert response.headers["content-length"] == str(end - start + 1)
+    assert response.headers["accept-ranges"] == "bytes"
+    assert response.headers["content-type"] == "video/mp4"
+
+
+def test_the_last_byte_of_a_large_file(library: Library) -> None:
+    response = library.get(library.large_id, range=f"bytes={LARGE - 10}-{LARGE + 10}")
+    assert response.status_code == 206
+    assert response.headers["content-range"] == f"bytes {LARGE - 10}-{LARGE - 1}/{LARGE}"
+    assert len(response.content) == 10
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bytes=9-5",
+        "bytes=a-b",
+        "bytes=1-b",
+        "0-100",
+        "items=0-100",
+        "bytes=-5-10",
+        "bytes=--5",
+        "bytes=-",
+        "bytes=",
+        "bytes=0-1,5-9",
+        "bytes=0-1, 5-9",
+        "bytes=1" + "0" * 20 + "-",
+        "bytes=0-" + "9" * 21,
+        "bytes=0x10-20",
+        "bytes=+5-9",
+    ],
+)
+def test_malformed_ranges_are_400(library: Library, header: str) -> None:
+    response = library.get(library.small_id, range=header)
+    assert response.status_code == 400
+    assert response.json() == {"message": "Invalid Range header"}
+
+
+@pytest.mark.parametrize("header", ["bytes={size}-", "bytes={size}-{bigger}", "bytes=-0"])
+def test_unsatisfiable_ranges_are_416(library: Library, header: str) -> None:
+    size = len(library.small)
+    response = library.get(library.small_id, range=header.format(size=size, bigger=size + 5))
+    assert response.status_code == 416
+    assert response.headers["content-range"] == f"bytes */{size}"
+    assert response.json()["message"] == "Requested range not satisfiable"
+
+
+def test_if_range_keeps_the_range_only_while_the_file_is_unchanged(library: Library) -> None:
+    full = library.get(library.small_id)
+    etag, modified = full.headers["etag"], full.headers["last-modified"]
+    assert library.get(library.small_id, range="bytes=0-9", if_range=etag).status_code == 206
+    assert library.get(library.small_id, range="bytes=0-9", if_range=modified).status_code == 206
+    for stale in [
+        '"not-the-etag"',
+        f"W/{etag}",
+        format_datetime(parsedate_to_datetime(modified).replace(year=2001), usegmt=True),
+        "garbage",
+    ]:
+        response = library.get(library.small_id, range="bytes=0-9", if_range=stale)
+        assert response.status_code == 200, stale
+        assert response.content == library.small
+
+
+# ---- who may watch, and which ids exist ----
+
+
+def test_users_who_are_not_admins_get_403(library: Library) -> None:
+    response = httpx.get(
+        library.url(library.small_id), headers=cookie_header(access_cookie(library.server, USER))
+    )
+    assert response.status_code == 403
+    assert response.json() == {"message": "Insufficient permissions to access this resource"}
+
+
+def test_no_cookie_is_401(library: Library) -> None:
+    response = httpx.get(library.url(library.small_id))
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/json"
+
+
+def raw_get(server: Ovmeet, path: str, cookies: dict[str, str]) -> tuple[int, bytes]:
+    """A GET sent byte for byte (clients would normalise `..` and encodings away)."""
+    cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    request = f"GET {path} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request.encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status = int(data.split(b" ", 2)[1])
+    return status, data.split(b"\r\n\r\n", 1)[1]
+
+
+@pytest.mark.parametrize(
+    "recording_id",
+    [
+        "nope",
+        "a--b",
+        "a--b--c--d",
+        "--b--c",
+        "a----c",
+        "a--b--",
+        "a--b--c.mp4",
+        "a%20b--c--d",
+        "..",
+        "..--..--..",
+        "%2e%2e--%2e%2e--x",
+        "..%2F..%2Fetc--x--y",
+        "a%2Fb--c--d",
+        "a%00--b--c",
+        "a--b--c%00",
+        "r%C3%A9c--b--c",
+        "x" * 600,
+    ],
+)
+def test_impossible_ids_are_not_found(library: Library, recording_id: str) -> None:
+    status, body = raw_get(
+        library.server, f"/meet/internal-api/v1/recordings/{recording_id}/stream", library.admin
+    )
+    assert status == 404
+    assert json.loads(body) == {"message": "Recording not found"}
+
+
+def test_an_unknown_recording_is_not_found(library: Library) -> None:
+    response = library.get(f"{library.room}--EG_unknown--u1")
+    assert response.status_code == 404
+    assert response.json() == {"message": "Recording not found"}
+
+
+def post_webhook(server: Ovmeet, event: object) -> httpx.Response:
+    body, headers = signed(event)  # type: ignore[arg-type]
+    return httpx.post(f"{server.base_url}/livekit/webhook", content=body, headers=headers)
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        "EGRESS_STARTING",
+        "EGRESS_ACTIVE",
+        "EGRESS_ENDING",
+        "EGRESS_FAILED",
+        "EGRESS_ABORTED",
+        "EGRESS_LIMIT_REACHED",
+    ],
+)
+def test_recordings_that_are_not_complete_cannot_be_played(library: Library, status: str) -> None:
+    uid = f"st{status[7:].replace('_', '')}"
+    event = (
+        "egress_ended"
+        if status in ("EGRESS_FAILED", "EGRESS_ABORTED", "EGRESS_LIMIT_REACHED")
+        else "egress_updated"
+    )
+    assert (
+        post_webhook(
+            library.server, egress_event(event, library.room, "EG_state", uid, status)
+        ).status_code
+        == 200
+    )
+    response = library.get(f"{library.room}--EG_state--{uid}")
+    assert response.status_code == 404
+    recording_id = f"{library.room}--EG_state--{uid}"
+    expected = status.removeprefix("EGRESS_")
+    assert response.json() == {
+        "message": f"Recording '{recording_id}' cannot be played: its status is {expected}"
+    }
+
+
+def test_a_complete_recording_without_its_file_is_not_found(library: Library) -> None:
+    event = egress_event(
+        "egress_ended", library.room, "EG_nofile", "gone", "EGRESS_COMPLETE", size=10
+    )
+    assert post_webhook(library.server, event).status_code == 200
+    response = library.get(f"{library.room}--EG_nofile--gone")
+    assert response.status_code == 404
+    assert response.json()["message"].endswith("has no media file in storage")
+
+
+# ---- streaming behaviour ----
+
+
+def bytes_read_by(server: Ovmeet) -> int:
+    assert server.process is not None
+    for line in Path(f"/proc/{server.process.pid}/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/<pid>/io")
+
+
+def test_a_client_that_leaves_stops_the_upstream_read(library: Library) -> None:
+    before = bytes_read_by(library.server)
+    with socket.create_connection(("127.0.0.1", library.server.port)) as sock:
+        cookie = "; ".join(f"{k}={v}" for k, v in library.admin.items())
+        path = f"/meet/internal-api/v1/recordings/{library.large_id}/stream"
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n".encode())
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+    time.sleep(1.0)
+    read = bytes_read_by(library.server) - before
+    # The server may read ahead what the kernel buffers hold, never the 64 MiB file.
+    assert read < 8 * 1024 * 1024, f"{read} bytes read after the client left"
+    assert library.get(library.small_id).status_code == 200
+
+
+# ---- storage failures ----
+
+
+@pytest.fixture(scope="module")
+def local_library(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Library:
+    """A local server of its own, whose files these tests damage."""
+    server = servers.start("local")
+    workdir = tmp_path_factory.mktemp("damaged")
+    room = server.create_room("damaged")["roomName"]
+    small_file = make_mp4(workdir / "small.mp4", seconds=1)
+    small = import_recording(server, small_file, room)
+    large = import_recording(server, pad_mp4(small_file, workdir / "large.mp4", LARGE), room)
+    return Library(
+        "local",
+        server,
+        room,
+        str(small["recordingId"]),
+        small_file.read_bytes(),
+        str(large["recordingId"]),
+        access_cookie(server),
+    )
+
+
+def local_path(library: Library, recording_id: str, kind: str) -> Path:
+    room, egress, uid = recording_id.split("--")
+    data = Path(library.server.env["MEET_DATA_DIR"])
+    if kind == "metadata":
+        return data / "recordings" / ".metadata" / room / egress / f"{uid}.json"
+    return data / "recordings" / room / f"{room}--{uid}.mp4"
+
+
+def test_unreadable_local_metadata_is_a_500_naming_the_storage(
+    local_library: Library, tmp_path: Path
+) -> None:
+    copy = import_recording(
+        local_library.server, make_mp4(tmp_path / "c.mp4", seconds=1), local_library.room
+    )
+    local_path(local_library, str(copy["recordingId"]), "metadata").write_text("{not json")
+    response = local_library.get(str(copy["recordingId"]))
+    assert response.status_code == 500
+    assert response.json()["message"].startswith("local storage (")
+    assert "is not valid JSON" in response.json()["message"]
+
+
+def test_a_local_read_failing_on_the_first_chunk_is_still_a_json_500(
+    local_library: Library, tmp_path: Path
+) -> None:
+    copy = import_recording(
+        local_library.server, make_mp4(tmp_path / "d.mp4", seconds=1), local_library.room
+    )
+    media = local_path(local_library, str(copy["recordingId"]), "media")
+    media.unlink()
+    media.mkdir()  # stat works, reading fails
+    response = local_library.get(str(copy["recordingId"]))
+    assert response.status_code == 500
+    assert response.json()["message"].startswith("local storage (")
+
+
+def test_a_local_file_cut_short_mid_stream_closes_the_connection(local_library: Library) -> None:
+    media = local_path(local_library, local_library.large_id, "media")
+    received = 0
+    with httpx.stream(
+        "GET", local_library.url(local_library.large_id), headers=cookie_header(local_library.admin)
+    ) as response:
+        assert response.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            for chunk in response.iter_bytes():
+                if received == 0:
+                    with media.open("r+b") as file:
+                        file.truncate(4 * 1024 * 1024)
+                received += len(chunk)
+    assert 0 < received < LARGE
+
+
+@pytest.fixture(scope="module")
+def s3_relay(
+    servers: Servers, seaweed: SeaweedFS, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Library, Relay]]:
+    """An S3 server of its own, reaching SeaweedFS through a relay the tests can cut."""
+    relay = Relay(seaweed.s3_port)
+    server = servers.start("s3", MEET_S3_SERVICE_ENDPOINT=relay.endpoint)
+    workdir = tmp_path_factory.mktemp("relayed")
+    room = server.create_room("relayed")["roomName"]
+    small_file = make_mp4(workdir / "small.mp4", seconds=1)
+    small = import_recording(server, small_file, room)
+    large = import_recording(server, pad_mp4(small_file, workdir / "large.mp4", LARGE), room)
+    library = Library(
+        "s3",
+        server,
+        room,
+        str(small["recordingId"]),
+        small_file.read_bytes(),
+        str(large["recordingId"]),
+        access_cookie(server),
+    )
+    yield library, relay
+    server.stop()
+    relay.close()
+
+
+def test_an_s3_stream_left_by_its_client_stops_and_releases_its_connection(
+    s3_relay: tuple[Library, Relay],
+) -> None:
+    library, relay = s3_relay
+    relay.accepting = True
+    before = {id(c): c.bytes_down for c in relay.connections}
+    with socket.create_connection(("127.0.0.1", library.server.port)) as sock:
+        cookie = "; ".join(f"{k}={v}" for k, v in library.admin.items())
+        path = f"/meet/internal-api/v1/recordings/{library.large_id}/stream"
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n".encode())
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+    time.sleep(1.0)
+    carried = max(relay.connections, key=lambda c: c.bytes_down - before.get(id(c), 0))
+    read = carried.bytes_down - before.get(id(carried), 0)
+    assert 0 < read < 16 * 1024 * 1024, f"{read} bytes pulled from S3 after the client left"
+    assert carried.closed, "the S3 connection of the abandoned read is still open"
+    assert library.get(library.small_id).content == library.small
+
+
+def test_s3_failing_mid_stream_closes_the_connection(s3_relay: tuple[Library, Relay]) -> None:
+    library, relay = s3_relay
+    relay.accepting = True
+    received = 0
+    with httpx.stream(
+        "GET", library.url(library.large_id), headers=cookie_header(library.admin)
+    ) as response:
+        assert response.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            for chunk in response.iter_bytes():
+                if received == 0:
+                    relay.cut(refuse_new=False)
+                received += len(chunk)
+    assert 0 < received < LARGE
+    assert library.get(library.small_id).content == library.small  # and it recovers
+
+
+def test_s3_down_before_the_first_byte_is_a_500_naming_it(s3_relay: tuple[Library, Relay]) -> None:
+    library, relay = s3_relay
+    relay.cut(refuse_new=True)
+    try:
+        response = library.get(library.small_id)
+    finally:
+        relay.accepting = True
+    assert response.status_code == 500
+    message = response.json()["message"]
+    assert message.startswith(f"S3 storage ({relay.endpoint}, bucket ")
+    assert "unreachable" in message
+
+
+# ---- ovmeet recordings import ----
+
+
+def test_import_prints_complete_metadata(library: Library, tmp_path: Path) -> None:
+    clip = make_mp4(tmp_path / "three.mp4", seconds=3)
+    metadata = import_recording(library.server, clip, library.room, "--egress-id", "EG_imported")
+    recording_id = str(metadata["recordingId"])
+    room, egress, uid = recording_id.split("--")
+    assert (room, egress) == (library.room, "EG_imported")
+    assert metadata["roomId"] == library.room
+    assert metadata["status"] == "COMPLETE"
+    assert metadata["filename"] == f"{room}--{uid}.mp4"
+    assert metadata["size"] == clip.stat().st_size
+    assert abs(metadata["duration"] - 3.0) < 0.1
+    assert metadata["endDate"] - metadata["startDate"] == int(metadata["duration"] * 1000)
+    assert library.get(recording_id).content == clip.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"not a video at all", b"\x00\x00\x00\x18ftypisom" + b"\x00" * 16]
+)
+def test_import_refuses_what_is_not_an_mp4_and_writes_nothing(
+    library: Library, tmp_path: Path, content: bytes
+) -> None:
+    fake = tmp_path / "fake.mp4"
+    fake.write_bytes(content)
+    listing = library.server.cli("rooms", "list").stdout
+    result = library.server.cli("recordings", "import", str(fake), "--room", library.room)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "is not an MP4 file" in result.stderr
+    assert library.server.cli("rooms", "list").stdout == listing
+
+
+def test_import_into_a_missing_room_fails(library: Library, tmp_path: Path) -> None:
+    result = library.server.cli(
+        "recordings", "import", str(make_mp4(tmp_path / "x.mp4", seconds=1)), "--room", "no-room"
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == "ovmeet: The room 'no-room' does not exist"

@@ -1,0 +1,151 @@
+"""POST /livekit/webhook: signed egress events become recording metadata; nothing else does."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import httpx
+import pytest
+from livekit.api import AccessToken
+from livekit.protocol.webhook import WebhookEvent
+
+from tests.helpers import access_cookie, cookie_header
+from tests.livekit_webhooks import egress_event, signed
+from tests.media import make_mp4
+from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet
+from tests.stored import Stored
+
+METADATA = "recordings/.metadata/"
+
+
+def post(server: Ovmeet, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    return httpx.post(f"{server.base_url}/livekit/webhook", content=body, headers=headers)
+
+
+def send(server: Ovmeet, event: WebhookEvent) -> httpx.Response:
+    return post(server, *signed(event))
+
+
+def test_a_recording_goes_from_started_to_complete_and_plays(
+    server: Ovmeet, tmp_path: Path
+) -> None:
+    room = server.create_room("egress")["roomName"]
+    stored = Stored(server)
+    key = f"{METADATA}{room}/EG_life/u1.json"
+
+    assert (
+        send(
+            server, egress_event("egress_started", room, "EG_life", "u1", "EGRESS_STARTING")
+        ).status_code
+        == 200
+    )
+    started = stored.read_json(key)
+    assert started["recordingId"] == f"{room}--EG_life--u1"
+    assert (started["roomId"], started["status"], started["filename"]) == (
+        room,
+        "STARTING",
+        f"{room}--u1.mp4",
+    )
+    assert started["startDate"] > 1_700_000_000_000  # ms since the epoch
+
+    assert (
+        send(
+            server, egress_event("egress_updated", room, "EG_life", "u1", "EGRESS_ACTIVE")
+        ).status_code
+        == 200
+    )
+    assert stored.read_json(key)["status"] == "ACTIVE"
+
+    clip = make_mp4(tmp_path / "egress.mp4", seconds=2)
+    stored.put_file(f"recordings/{room}/{room}--u1.mp4", clip)  # what the egress uploads
+    ended = egress_event(
+        "egress_ended",
+        room,
+        "EG_life",
+        "u1",
+        "EGRESS_COMPLETE",
+        size=clip.stat().st_size,
+        duration_ns=2_000_000_000,
+    )
+    response = send(server, ended)
+    assert response.status_code == 200
+    assert response.json() == {"message": f"recording '{room}--EG_life--u1' is COMPLETE"}
+    complete = stored.read_json(key)
+    assert complete["status"] == "COMPLETE"
+    assert complete["size"] == clip.stat().st_size
+    assert complete["duration"] == 2.0
+    assert complete["endDate"] >= complete["startDate"]
+
+    stream = httpx.get(
+        f"{server.api}/recordings/{room}--EG_life--u1/stream",
+        headers=cookie_header(access_cookie(server)),
+    )
+    assert stream.status_code == 200 and stream.content == clip.read_bytes()
+
+    late = send(server, egress_event("egress_updated", room, "EG_life", "u1", "EGRESS_ACTIVE"))
+    assert late.status_code == 200 and "already ended" in late.json()["message"]
+    assert stored.read_json(key)["status"] == "COMPLETE"
+
+
+def test_failed_recordings_keep_their_error(server: Ovmeet) -> None:
+    room = server.create_room("failing")["roomName"]
+    event = egress_event(
+        "egress_ended", room, "EG_fail", "u2", "EGRESS_FAILED", error="pipeline crashed"
+    )
+    assert send(server, event).status_code == 200
+    stored = Stored(server).read_json(f"{METADATA}{room}/EG_fail/u2.json")
+    assert stored["status"] == "FAILED" and stored["error"] == "pipeline crashed"
+
+
+@pytest.mark.parametrize("attack", ["missing", "other secret", "other body", "garbage", "bearer"])
+def test_unsigned_or_forged_events_are_401_and_write_nothing(server: Ovmeet, attack: str) -> None:
+    room = server.create_room("forged")["roomName"]
+    event = egress_event("egress_started", room, "EG_forged", "u3", "EGRESS_STARTING")
+    body, headers = signed(event)
+    if attack == "missing":
+        del headers["Authorization"]
+    elif attack == "other secret":
+        body, headers = signed(event, secret="another-livekit-secret-0123456789abc")
+    elif attack == "other body":
+        body = body.replace(b"EG_forged", b"EG_swapped")
+    elif attack == "garbage":
+        headers["Authorization"] = "not-a-jwt"
+    else:
+        headers["Authorization"] = "Bearer " + headers["Authorization"]
+    response = post(server, body, headers)
+    assert response.status_code == 401
+    assert response.json()["message"].startswith("Unauthorized")
+    assert Stored(server).keys(f"{METADATA}{room}/") == []
+
+
+def test_events_for_other_rooms_and_outputs_are_acknowledged_and_ignored(server: Ovmeet) -> None:
+    before = Stored(server).keys(METADATA)
+    foreign = send(
+        server, egress_event("egress_started", "not-ours-1", "EG_x", "u4", "EGRESS_STARTING")
+    )
+    assert foreign.status_code == 200 and "not an ovmeet room" in foreign.json()["message"]
+
+    room = server.create_room("other")["roomName"]
+    streamed = egress_event("egress_started", room, "EG_rtmp", "u5", "EGRESS_STARTING")
+    streamed.egress_info.stream_results.add(url="rtmp://example/live")
+    assert "ignored" in send(server, streamed).json()["message"]
+
+    odd_name = egress_event("egress_started", room, "EG_odd", "u6", "EGRESS_STARTING")
+    odd_name.egress_info.file_results[0].filename = "elsewhere/../../escape.mp4"
+    assert "ignored" in send(server, odd_name).json()["message"]
+
+    started = WebhookEvent(event="room_started", id="EV_1")
+    assert send(server, started).json() == {"message": "room_started ignored"}
+    assert Stored(server).keys(METADATA) == before
+
+
+def test_a_signed_body_that_is_not_an_event_is_400(server: Ovmeet) -> None:
+    body = b'{"event": "egress_started", "createdAt": "yesterday"}'
+    digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    token = AccessToken(LIVEKIT_KEY, LIVEKIT_SECRET).with_sha256(digest).to_jwt()
+    headers = {"Authorization": token, "Content-Type": "application/webhook+json"}
+    response = post(server, body, headers)
+    assert response.status_code == 400
+    assert "not a LiveKit event" in response.json()["message"]
