@@ -46,11 +46,11 @@ bench: bench-tokens bench-stream
 
 bench-tokens: $(DEV_STAMP)
 	@./scripts/system-deps.sh wrk
-	$(BIN)/python bench/tokens.py
+	$(BIN)/python -m bench.tokens
 
 bench-stream: $(DEV_STAMP)
 	@./scripts/system-deps.sh wrk nginx
-	$(BIN)/python bench/stream.py
+	$(BIN)/python -m bench.stream
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import string
@@ -118,21 +119,26 @@ async def open_playback(
 
 
 async def _playable_media(storage: Storage, ref: RecordingRef) -> ObjectInfo:
-    try:
-        metadata = await storage.read_json(ref.metadata_key)
-    except ObjectNotFound:
-        raise RecordingNotFound() from None
+    """The media of a COMPLETE recording; metadata and media are looked up together."""
+    gathered = await asyncio.gather(
+        storage.read_json(ref.metadata_key), storage.stat(ref.media_key), return_exceptions=True
+    )
+    metadata: Any = gathered[0]
+    media = gathered[1]
+    for result in (metadata, media):
+        if isinstance(result, BaseException) and not isinstance(result, ObjectNotFound):
+            raise result
+    if isinstance(metadata, ObjectNotFound):
+        raise RecordingNotFound()
     status = metadata.get("status") if isinstance(metadata, dict) else None
     if status != COMPLETE:
         raise RecordingNotFound(
             f"Recording '{ref.recording_id}' cannot be played: its status is {status}"
         )
-    try:
-        return await storage.stat(ref.media_key)
-    except ObjectNotFound:
-        raise RecordingNotFound(
-            f"Recording '{ref.recording_id}' has no media file in storage"
-        ) from None
+    if isinstance(media, ObjectNotFound):
+        raise RecordingNotFound(f"Recording '{ref.recording_id}' has no media file in storage")
+    assert isinstance(media, ObjectInfo)
+    return media
 
 
 async def import_recording(

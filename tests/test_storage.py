@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from ovmeet.config import Config
-from ovmeet.storage import CHUNK_SIZE, ObjectNotFound, Storage, StorageError
+from ovmeet.storage import MAX_CHUNK, ObjectNotFound, Storage, StorageError
 from ovmeet.storage.local import LocalStorage
 from ovmeet.storage.s3 import S3Storage
 from tests.conftest import BACKENDS
@@ -54,7 +54,7 @@ async def read_all(storage: Storage, key: str, offset: int, length: int) -> byte
         chunks = [chunk async for chunk in stream]
     finally:
         await stream.aclose()
-    assert all(0 < len(chunk) <= CHUNK_SIZE for chunk in chunks)
+    assert all(0 < len(chunk) <= MAX_CHUNK for chunk in chunks)
     return b"".join(chunks)
 
 
@@ -80,7 +80,7 @@ async def test_stat_gives_size_etag_and_time_and_etag_follows_content(storage: S
 
 
 async def test_byte_ranges_are_exact_and_chunked(storage: Storage, tmp_path: Path) -> None:
-    data = os.urandom(3 * CHUNK_SIZE + 1234)
+    data = os.urandom(3 * MAX_CHUNK + 1234)
     source = tmp_path / "video.mp4"
     source.write_bytes(data)
     info = await storage.write_file("recordings/r/r--u.mp4", source)
@@ -89,7 +89,7 @@ async def test_byte_ranges_are_exact_and_chunked(storage: Storage, tmp_path: Pat
         (0, len(data)),
         (0, 1),
         (len(data) - 1, 1),
-        (CHUNK_SIZE - 1, CHUNK_SIZE + 2),
+        (MAX_CHUNK - 1, MAX_CHUNK + 2),
         (777, 100_000),
     ]:
         assert (
@@ -168,10 +168,10 @@ async def test_local_writes_leave_no_temporary_files(tmp_path: Path) -> None:
 async def test_local_stream_closes_its_file_when_abandoned(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path / "data")
     source = tmp_path / "big.bin"
-    source.write_bytes(os.urandom(4 * CHUNK_SIZE))
+    source.write_bytes(os.urandom(4 * MAX_CHUNK))
     await storage.write_file("big.bin", source)
     open_fds = len(os.listdir("/proc/self/fd"))
-    stream = await storage.open_range("big.bin", 0, 4 * CHUNK_SIZE)
+    stream = await storage.open_range("big.bin", 0, 4 * MAX_CHUNK)
     assert len(os.listdir("/proc/self/fd")) == open_fds + 1
     await stream.__anext__()
     await stream.aclose()
@@ -184,17 +184,17 @@ async def test_s3_stream_releases_its_connection_when_abandoned(
     storage = S3Storage(s3_config(seaweed))
     await storage.check()
     source = tmp_path / "big.bin"
-    source.write_bytes(os.urandom(8 * CHUNK_SIZE))
+    source.write_bytes(os.urandom(8 * MAX_CHUNK))
     await storage.write_file("big.bin", source)
     connections = storage._http.connection_from_url(seaweed.endpoint).pool
     assert connections is not None
     for _ in range(3 * connections.maxsize):  # more abandoned streams than the pool holds
-        stream = await storage.open_range("big.bin", 0, 8 * CHUNK_SIZE)
+        stream = await storage.open_range("big.bin", 0, 8 * MAX_CHUNK)
         await stream.__anext__()
         assert connections.qsize() < connections.maxsize  # one connection is out, reading
         await stream.aclose()
         assert connections.qsize() == connections.maxsize  # and it came back
-    assert (await storage.stat("big.bin")).size == 8 * CHUNK_SIZE
+    assert (await storage.stat("big.bin")).size == 8 * MAX_CHUNK
     await storage.aclose()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ovmeet.config import Config
 from ovmeet.storage.base import (
-    CHUNK_SIZE,
+    MAX_CHUNK,
     ByteStream,
     ObjectInfo,
     ObjectNotFound,
@@ -13,7 +13,7 @@ from ovmeet.storage.base import (
 )
 
 __all__ = [
-    "CHUNK_SIZE",
+    "MAX_CHUNK",
     "ByteStream",
     "ObjectInfo",
     "ObjectNotFound",

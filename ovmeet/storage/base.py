@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,7 +12,12 @@ from typing import Any, Protocol
 
 from ovmeet.errors import DependencyError
 
-CHUNK_SIZE = 256 * 1024
+MIN_CHUNK = 64 * 1024
+MAX_CHUNK = 4 * 1024 * 1024
+# What all open streams of a process may read per step, together: a lone stream reads 4 MiB
+# chunks (S3 needs them to keep up), 32 streams read 128 KiB ones, so memory stays bounded
+# (bench/stream.py measures both).
+STREAM_BUFFER_BUDGET = 4 * 1024 * 1024
 
 
 class ObjectNotFound(LookupError):
@@ -31,7 +38,13 @@ class ObjectInfo:
 
 
 class ByteStream:
-    """An opened byte range: iterate it for chunks of at most CHUNK_SIZE; always `aclose()` it."""
+    """An opened byte range: iterate it for chunks; always `aclose()` it.
+
+    One read runs ahead while the caller sends the previous chunk, so the storage and the
+    client are kept busy together. Chunk sizes shrink as more streams are open at once.
+    """
+
+    open_streams = 0
 
     def __init__(
         self,
@@ -42,27 +55,57 @@ class ByteStream:
     ) -> None:
         self._read = read
         self._close = close
-        self._remaining = length
+        self._unrequested = length
         self._backend = backend
+        self._ahead: asyncio.Task[bytes] | None = None
         self._closed = False
+        ByteStream.open_streams += 1
+
+    @staticmethod
+    def chunk_size() -> int:
+        share = STREAM_BUFFER_BUDGET // max(1, ByteStream.open_streams)
+        return max(MIN_CHUNK, min(MAX_CHUNK, share))
+
+    def _read_ahead(self) -> asyncio.Task[bytes] | None:
+        if self._unrequested <= 0:
+            return None
+        size = min(self.chunk_size(), self._unrequested)
+        self._unrequested -= size
+        return asyncio.ensure_future(self._read_exactly(size))
+
+    async def _read_exactly(self, size: int) -> bytes:
+        chunk = await self._read(size)
+        if not chunk:
+            raise StorageError(f"{self._backend}: the object ended before the requested range")
+        self._unrequested += size - len(chunk)  # a short read: ask for the rest later
+        return chunk
 
     def __aiter__(self) -> ByteStream:
         return self
 
     async def __anext__(self) -> bytes:
-        if self._remaining <= 0:
-            raise StopAsyncIteration
-        chunk = await self._read(min(CHUNK_SIZE, self._remaining))
-        if not chunk:
-            raise StorageError(f"{self._backend}: the object ended before the requested range")
-        self._remaining -= len(chunk)
+        if self._ahead is None:
+            self._ahead = self._read_ahead()
+            if self._ahead is None:
+                raise StopAsyncIteration
+        # Shielded: a caller cancelled here (its client left) must not cancel the read, whose
+        # thread goes on regardless; aclose() waits for it before closing the source.
+        chunk = await asyncio.shield(self._ahead)
+        self._ahead = self._read_ahead()
         return chunk
 
     async def aclose(self) -> None:
-        """Release the file or connection; safe to call more than once."""
-        if not self._closed:
-            self._closed = True
-            await self._close()
+        """Wait for the read in flight (at most one chunk), then release the file or
+        connection; safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        ByteStream.open_streams -= 1
+        if self._ahead is not None:
+            with contextlib.suppress(Exception):
+                await self._ahead  # never close a file or response another thread reads
+            self._ahead = None
+        await self._close()
 
 
 class Storage(Protocol):

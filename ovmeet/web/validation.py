@@ -1,4 +1,4 @@
-"""Request body checks Connexion lacks: a size limit, and non-UTF-8 bodies as 400 (not 500)."""
+"""Body validation: a size limit, non-UTF-8 bodies as 400 (not 500), schemas compiled once."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem, ProblemException
-from connexion.json_schema import Draft4RequestValidator
-from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator
+from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator
+from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, JSONResponseBodyValidator
 from jsonschema import Draft4Validator
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope
@@ -25,15 +25,16 @@ def payload_too_large() -> ProblemException:
     )
 
 
-# Connexion builds a validator per request; the schema dict of an operation never changes.
-_COMPILED: dict[int, tuple[dict[str, Any], Any]] = {}
+# Connexion compiles a jsonschema validator for every request and every response; an
+# operation's schema never changes, so compile each once (keyed by the schema object).
+_COMPILED: dict[tuple[type, int], tuple[dict[str, Any], Any]] = {}
 
 
-def _compiled(schema: dict[str, Any]) -> Any:
-    cached = _COMPILED.get(id(schema))
+def _compiled(kind: type, schema: dict[str, Any]) -> Any:
+    cached = _COMPILED.get((kind, id(schema)))
     if cached is None or cached[0] is not schema:
-        validator = Draft4RequestValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
-        cached = _COMPILED[id(schema)] = (schema, validator)
+        validator = kind(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+        cached = _COMPILED[(kind, id(schema))] = (schema, validator)
     return cached[1]
 
 
@@ -67,10 +68,19 @@ class JSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
 
     @property
     def _validator(self) -> Any:
-        return _compiled(self._schema)
+        return _compiled(Draft4RequestValidator, self._schema)
+
+
+class JSONResponseValidator(JSONResponseBodyValidator):  # type: ignore[misc]
+    """Reuses compiled response schemas."""
+
+    @property
+    def validator(self) -> Any:
+        return _compiled(Draft4ResponseValidator, self._schema)
 
 
 VALIDATORS = {
     **VALIDATOR_MAP,
     "body": MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": JSONBodyValidator}),
+    "response": MediaTypeDict({**VALIDATOR_MAP["response"], "*/*json": JSONResponseValidator}),
 }

@@ -1,0 +1,312 @@
+"""Recording streams: ovmeet against nginx (local file) and a presigned SeaweedFS GET (S3).
+
+One run, one 1 GiB recording: full-GET throughput (curl), median latency of 1 MiB random
+ranges (keep-alive client), and ovmeet's peak RSS growth while streaming the whole file and
+while serving 32 concurrent range streams.
+Usage: python -m bench.stream [--size-mib 1024] [--ranges 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from minio import Minio
+
+from bench.common import REPO, PeakRss, free_port, running, table
+from tests.media import make_mp4, pad_mp4
+from tests.processes import (
+    ADMIN,
+    S3_ACCESS_KEY,
+    S3_BUCKET,
+    S3_SECRET_KEY,
+    SeaweedFS,
+    base_env,
+    run_cli,
+)
+
+MIB = 1024 * 1024
+
+
+def download_speed(url: str, headers: dict[str, str]) -> float:
+    """MiB/s of one whole-file download with curl."""
+    args = ["curl", "-sS", "-o", "/dev/null", "-w", "%{speed_download} %{http_code}", url]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    speed, status = subprocess.run(args, capture_output=True, text=True, check=True).stdout.split()
+    assert status == "200", f"{url} answered {status}"
+    return float(speed) / MIB
+
+
+def full_gets(
+    reference: str, ovmeet: str, headers: dict[str, str], pid: int, rounds: int
+) -> tuple[float, float, PeakRss]:
+    """Median speeds of the reference and of ovmeet, downloads interleaved (the machine drifts);
+    ovmeet's peak RSS over its downloads."""
+    ours, theirs = [], []
+    with PeakRss(pid) as rss:
+        for _ in range(rounds):
+            theirs.append(download_speed(reference, {}))
+            ours.append(download_speed(ovmeet, headers))
+    return statistics.median(theirs), statistics.median(ours), rss
+
+
+def range_latency(url: str, headers: dict[str, str], offsets: list[int]) -> float:
+    """Median milliseconds to fetch 1 MiB at each offset over one keep-alive connection."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(str(parts.hostname), parts.port, timeout=60)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    times = []
+    for offset in offsets:
+        started = time.perf_counter()
+        connection.request(
+            "GET", path, headers={**headers, "Range": f"bytes={offset}-{offset + MIB - 1}"}
+        )
+        response = connection.getresponse()
+        body = response.read()
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status == 206 and len(body) == MIB, (response.status, len(body))
+    connection.close()
+    return statistics.median(times)
+
+
+def concurrent_ranges(url: str, headers: dict[str, str], size: int, streams: int = 32) -> float:
+    """Start `streams` curl range downloads at once; aggregate MiB/s."""
+    span = size // streams
+    started = time.perf_counter()
+    processes = []
+    for n in range(streams):
+        args = ["curl", "-sS", "-o", "/dev/null", "-r", f"{n * span}-{(n + 1) * span - 1}", url]
+        for name, value in headers.items():
+            args += ["-H", f"{name}: {value}"]
+        processes.append(subprocess.Popen(args))
+    for process in processes:
+        assert process.wait() == 0
+    return span * streams / MIB / (time.perf_counter() - started)
+
+
+def ovmeet_server(env: dict[str, str], work: Path, name: str) -> tuple[list[str], str]:
+    port = env["SERVER_PORT"]
+    return [sys.executable, "-m", "ovmeet", "serve", "--port", port, "--no-access-log"], (
+        f"http://127.0.0.1:{port}/meet/health"
+    )
+
+
+def admin_cookie(base: str) -> dict[str, str]:
+    import httpx
+
+    response = httpx.post(
+        f"{base}/meet/internal-api/v1/auth/login", json={"username": ADMIN[0], "password": ADMIN[1]}
+    )
+    response.raise_for_status()
+    return {"Cookie": f"OvMeetAccessToken={response.cookies['OvMeetAccessToken']}"}
+
+
+def nginx_conf(work: Path, root: Path, port: int) -> Path:
+    conf = work / "nginx.conf"
+    # As root, nginx's workers would run as nobody, who cannot read our private temp dir.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf.write_text(
+        user
+        + f"""daemon off;
+worker_processes 1;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path {work}/nginx-tmp;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location /meet/health {{ return 200 "UP"; }}
+    }}
+}}
+"""
+    )
+    (work / "nginx-tmp").mkdir(exist_ok=True)
+    return conf
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size-mib", type=int, default=1024, help="recording size (MiB)")
+    parser.add_argument("--ranges", type=int, default=100, help="1 MiB ranges per server")
+    parser.add_argument("--rounds", type=int, default=5, help="whole-file downloads per server")
+    args = parser.parse_args()
+    size = args.size_mib * MIB
+    work = Path(tempfile.mkdtemp(prefix="ovmeet-bench-stream-"))
+    try:
+        run(work, size, args.ranges, args.rounds)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(work: Path, size: int, ranges: int, rounds: int) -> None:
+    print(f"building a {size // MIB} MiB recording ...", file=sys.stderr)
+    clip = pad_mp4(make_mp4(work / "clip.mp4", seconds=2), work / "big.mp4", size)
+    weed = SeaweedFS(work / "seaweedfs").start()
+    try:
+        common = base_env("http://127.0.0.1:9")
+        local_env = {**common, "MEET_DATA_DIR": str(work / "data"), "SERVER_PORT": str(free_port())}
+        s3_env = {
+            **common,
+            "SERVER_PORT": str(free_port()),
+            "MEET_STORAGE": "s3",
+            "MEET_S3_SERVICE_ENDPOINT": weed.endpoint,
+            "MEET_S3_ACCESS_KEY": S3_ACCESS_KEY,
+            "MEET_S3_SECRET_KEY": S3_SECRET_KEY,
+            "MEET_S3_BUCKET": S3_BUCKET,
+            "MEET_S3_SUBBUCKET": "bench",
+        }
+        ids = {}
+        for name, env in (("local", local_env), ("s3", s3_env)):
+            room = json.loads(run_cli(env, "rooms", "create", "--prefix", "bench").stdout)[
+                "roomName"
+            ]
+            imported = run_cli(env, "recordings", "import", str(clip), "--room", room)
+            assert imported.returncode == 0, imported.stderr
+            ids[name] = json.loads(imported.stdout)["recordingId"]
+        clip.unlink()
+        nginx_port = free_port()
+        room_id, _, uid = ids["local"].split("--")
+        media = f"/recordings/{room_id}/{room_id}--{uid}.mp4"
+        s3_room, _, s3_uid = ids["s3"].split("--")
+        minio = Minio(
+            urlsplit(weed.endpoint).netloc,
+            S3_ACCESS_KEY,
+            S3_SECRET_KEY,
+            secure=False,
+            region="us-east-1",
+        )
+        presigned = minio.presigned_get_object(
+            S3_BUCKET,
+            f"bench/recordings/{s3_room}/{s3_room}--{s3_uid}.mp4",
+            expires=timedelta(hours=1),
+        )
+        nginx = ["nginx", "-c", str(nginx_conf(work, work / "data", nginx_port)), "-p", str(work)]
+        local_cmd, local_health = ovmeet_server(local_env, work, "local")
+        s3_cmd, s3_health = ovmeet_server(s3_env, work, "s3")
+        rng = random.Random(7)
+        offsets = [rng.randrange(0, size - MIB) for _ in range(ranges)]
+        with (
+            running(nginx, f"http://127.0.0.1:{nginx_port}/meet/health"),
+            running(local_cmd, local_health, local_env, work / "ovmeet-local.log") as local,
+            running(s3_cmd, s3_health, s3_env, work / "ovmeet-s3.log") as s3,
+        ):
+            local_base = local_health.removesuffix("/meet/health")
+            s3_base = s3_health.removesuffix("/meet/health")
+            local_url = f"{local_base}/meet/internal-api/v1/recordings/{ids['local']}/stream"
+            s3_url = f"{s3_base}/meet/internal-api/v1/recordings/{ids['s3']}/stream"
+            local_cookie, s3_cookie = admin_cookie(local_base), admin_cookie(s3_base)
+            nginx_url = f"http://127.0.0.1:{nginx_port}{media}"
+
+            print("full GETs ...", file=sys.stderr)
+            speed: dict[str, float] = {}
+            speed["nginx"], speed["local"], local_full_rss = full_gets(
+                nginx_url, local_url, local_cookie, local.pid, rounds
+            )
+            speed["direct"], speed["s3"], s3_full_rss = full_gets(
+                presigned, s3_url, s3_cookie, s3.pid, rounds
+            )
+
+            print("1 MiB ranges ...", file=sys.stderr)
+            latency = {
+                "nginx": range_latency(nginx_url, {}, offsets),
+                "local": range_latency(local_url, local_cookie, offsets),
+                "direct": range_latency(presigned, {}, offsets),
+                "s3": range_latency(s3_url, s3_cookie, offsets),
+            }
+
+            print("32 concurrent range streams ...", file=sys.stderr)
+            with PeakRss(local.pid) as local_many_rss:
+                many_local = concurrent_ranges(local_url, local_cookie, size)
+            with PeakRss(s3.pid) as s3_many_rss:
+                many_s3 = concurrent_ranges(s3_url, s3_cookie, size)
+    finally:
+        weed.stop()
+
+    print(
+        f"\n{size // MIB} MiB recording; whole file: median of {rounds} curl downloads, "
+        f"interleaved with the reference; {ranges} random 1 MiB ranges; cpus: {os.cpu_count()}\n"
+    )
+    print(
+        table(
+            [
+                ("path", "full GET MiB/s", "1 MiB range p50 ms", "vs reference (GET)", "target"),
+                (
+                    "nginx, sendfile (reference)",
+                    f"{speed['nginx']:.0f}",
+                    f"{latency['nginx']:.2f}",
+                    "",
+                    "",
+                ),
+                (
+                    "ovmeet, local storage",
+                    f"{speed['local']:.0f}",
+                    f"{latency['local']:.2f}",
+                    f"{speed['local'] / speed['nginx']:.0%}",
+                    ">= 50%",
+                ),
+                (
+                    "SeaweedFS presigned GET (reference)",
+                    f"{speed['direct']:.0f}",
+                    f"{latency['direct']:.2f}",
+                    "",
+                    "",
+                ),
+                (
+                    "ovmeet, S3 storage",
+                    f"{speed['s3']:.0f}",
+                    f"{latency['s3']:.2f}",
+                    f"{speed['s3'] / speed['direct']:.0%}",
+                    ">= 70%",
+                ),
+            ]
+        )
+    )
+    print()
+    print(
+        table(
+            [
+                ("ovmeet RSS growth (peak - before)", "local", "S3", "target"),
+                (
+                    "streaming the whole file",
+                    f"{local_full_rss.growth_mib:.1f} MiB",
+                    f"{s3_full_rss.growth_mib:.1f} MiB",
+                    "<= 64 MiB",
+                ),
+                (
+                    "32 concurrent range streams",
+                    f"{local_many_rss.growth_mib:.1f} MiB",
+                    f"{s3_many_rss.growth_mib:.1f} MiB",
+                    "<= 64 MiB",
+                ),
+            ]
+        )
+    )
+    print(
+        f"\n32 concurrent range streams, aggregate: local {many_local:.0f} MiB/s, "
+        f"S3 {many_s3:.0f} MiB/s"
+    )
+    for label, rss in (("local", local_full_rss), ("S3", s3_full_rss)):
+        print(f"ovmeet ({label}) RSS before streaming: {rss.baseline / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    os.chdir(REPO)
+    main()
