@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,8 +24,6 @@ from ovmeet.services import Services
 from ovmeet.web import errors
 from ovmeet.web.security import cookie_security_handler, cookie_verifiers
 from ovmeet.web.validation import VALIDATORS
-
-logger = logging.getLogger("ovmeet")
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
 INTERNAL_API = "openvidu-meet-internal-api.yaml"

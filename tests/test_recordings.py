@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
@@ -62,13 +62,17 @@ def library(
     request: pytest.FixtureRequest, servers: Servers, tmp_path_factory: pytest.TempPathFactory
 ) -> Library:
     server = servers.get(request.param)
-    workdir = tmp_path_factory.mktemp("recordings")
+    return stock(server, tmp_path_factory.mktemp("recordings"), seconds=2)
+
+
+def stock(server: Ovmeet, workdir: Path, seconds: float = 1) -> Library:
+    """A room on `server` with a small and a LARGE recording, and an admin cookie."""
     room = server.create_room("rec")["roomName"]
-    small_file = make_mp4(workdir / "small.mp4", seconds=2)
+    small_file = make_mp4(workdir / "small.mp4", seconds=seconds)
     small = import_recording(server, small_file, room)
     large = import_recording(server, pad_mp4(small_file, workdir / "large.mp4", LARGE), room)
     return Library(
-        request.param,
+        server.env["MEET_STORAGE"],
         server,
         room,
         str(small["recordingId"]),
@@ -297,6 +301,15 @@ def test_a_complete_recording_without_its_file_is_not_found(library: Library) ->
 # ---- streaming behaviour ----
 
 
+def leave_after_the_first_bytes(library: Library) -> None:
+    """Ask for the large recording, read the first bytes, and hang up."""
+    cookie = "; ".join(f"{k}={v}" for k, v in library.admin.items())
+    path = f"/meet/internal-api/v1/recordings/{library.large_id}/stream"
+    with socket.create_connection(("127.0.0.1", library.server.port)) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n".encode())
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+
+
 def bytes_read_by(server: Ovmeet) -> int:
     assert server.process is not None
     for line in Path(f"/proc/{server.process.pid}/io").read_text().splitlines():
@@ -307,11 +320,7 @@ def bytes_read_by(server: Ovmeet) -> int:
 
 def test_a_client_that_leaves_stops_the_upstream_read(library: Library) -> None:
     before = bytes_read_by(library.server)
-    with socket.create_connection(("127.0.0.1", library.server.port)) as sock:
-        cookie = "; ".join(f"{k}={v}" for k, v in library.admin.items())
-        path = f"/meet/internal-api/v1/recordings/{library.large_id}/stream"
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n".encode())
-        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+    leave_after_the_first_bytes(library)
     time.sleep(1.0)
     read = bytes_read_by(library.server) - before
     assert read < READ_AFTER_LEAVING, f"{read} bytes read after the client left"
@@ -324,21 +333,7 @@ def test_a_client_that_leaves_stops_the_upstream_read(library: Library) -> None:
 @pytest.fixture(scope="module")
 def local_library(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Library:
     """A local server of its own, whose files these tests damage."""
-    server = servers.start("local")
-    workdir = tmp_path_factory.mktemp("damaged")
-    room = server.create_room("damaged")["roomName"]
-    small_file = make_mp4(workdir / "small.mp4", seconds=1)
-    small = import_recording(server, small_file, room)
-    large = import_recording(server, pad_mp4(small_file, workdir / "large.mp4", LARGE), room)
-    return Library(
-        "local",
-        server,
-        room,
-        str(small["recordingId"]),
-        small_file.read_bytes(),
-        str(large["recordingId"]),
-        access_cookie(server),
-    )
+    return stock(servers.start("local"), tmp_path_factory.mktemp("damaged"))
 
 
 def local_path(library: Library, recording_id: str, kind: str) -> Path:
@@ -378,18 +373,27 @@ def test_a_local_read_failing_on_the_first_chunk_is_still_a_json_500(
 
 def test_a_local_file_cut_short_mid_stream_closes_the_connection(local_library: Library) -> None:
     media = local_path(local_library, local_library.large_id, "media")
+
+    def truncate() -> None:
+        with media.open("r+b") as file:
+            file.truncate(4 * 1024 * 1024)
+
+    assert 0 < stream_broken_after_first_chunk(local_library, truncate) < LARGE
+
+
+def stream_broken_after_first_chunk(library: Library, break_storage: Callable[[], None]) -> int:
+    """Stream the large recording, breaking its storage once the first bytes are in; the
+    bytes received before the server closed the connection (which it must do)."""
     received = 0
-    with httpx.stream(
-        "GET", local_library.url(local_library.large_id), headers=cookie_header(local_library.admin)
-    ) as response:
+    headers = cookie_header(library.admin)
+    with httpx.stream("GET", library.url(library.large_id), headers=headers) as response:
         assert response.status_code == 200
         with pytest.raises(httpx.RemoteProtocolError):
             for chunk in response.iter_bytes():
                 if received == 0:
-                    with media.open("r+b") as file:
-                        file.truncate(4 * 1024 * 1024)
+                    break_storage()
                 received += len(chunk)
-    assert 0 < received < LARGE
+    return received
 
 
 @pytest.fixture(scope="module")
@@ -399,20 +403,7 @@ def s3_relay(
     """An S3 server of its own, reaching SeaweedFS through a relay the tests can cut."""
     relay = Relay(seaweed.s3_port)
     server = servers.start("s3", MEET_S3_SERVICE_ENDPOINT=relay.endpoint)
-    workdir = tmp_path_factory.mktemp("relayed")
-    room = server.create_room("relayed")["roomName"]
-    small_file = make_mp4(workdir / "small.mp4", seconds=1)
-    small = import_recording(server, small_file, room)
-    large = import_recording(server, pad_mp4(small_file, workdir / "large.mp4", LARGE), room)
-    library = Library(
-        "s3",
-        server,
-        room,
-        str(small["recordingId"]),
-        small_file.read_bytes(),
-        str(large["recordingId"]),
-        access_cookie(server),
-    )
+    library = stock(server, tmp_path_factory.mktemp("relayed"))
     yield library, relay
     server.stop()
     relay.close()
@@ -424,11 +415,7 @@ def test_an_s3_stream_left_by_its_client_stops_and_releases_its_connection(
     library, relay = s3_relay
     relay.accepting = True
     before = {id(c): c.bytes_down for c in relay.connections}
-    with socket.create_connection(("127.0.0.1", library.server.port)) as sock:
-        cookie = "; ".join(f"{k}={v}" for k, v in library.admin.items())
-        path = f"/meet/internal-api/v1/recordings/{library.large_id}/stream"
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n".encode())
-        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+    leave_after_the_first_bytes(library)
     time.sleep(1.0)
     carried = max(relay.connections, key=lambda c: c.bytes_down - before.get(id(c), 0))
     read = carried.bytes_down - before.get(id(carried), 0)
@@ -440,16 +427,7 @@ def test_an_s3_stream_left_by_its_client_stops_and_releases_its_connection(
 def test_s3_failing_mid_stream_closes_the_connection(s3_relay: tuple[Library, Relay]) -> None:
     library, relay = s3_relay
     relay.accepting = True
-    received = 0
-    with httpx.stream(
-        "GET", library.url(library.large_id), headers=cookie_header(library.admin)
-    ) as response:
-        assert response.status_code == 200
-        with pytest.raises(httpx.RemoteProtocolError):
-            for chunk in response.iter_bytes():
-                if received == 0:
-                    relay.cut(refuse_new=False)
-                received += len(chunk)
+    received = stream_broken_after_first_chunk(library, lambda: relay.cut(refuse_new=False))
     assert 0 < received < LARGE
     assert library.get(library.small_id).content == library.small  # and it recovers
 

@@ -9,6 +9,7 @@ from connexion.security import ApiKeySecurityHandler
 from starlette.requests import cookie_parser
 
 from ovmeet.services import Services
+from ovmeet.tokens import SessionKind
 from ovmeet.web.cookies import ACCESS_COOKIE, PARTICIPANT_COOKIE, REFRESH_COOKIE
 
 Verifier = Callable[[str], dict[str, Any] | None]
@@ -17,7 +18,7 @@ Verifier = Callable[[str], dict[str, Any] | None]
 def cookie_verifiers(services: Services) -> dict[str, Verifier]:
     """The verifier of each cookie: its token_info, or None (Connexion answers 401)."""
 
-    def session(kind: Any) -> Verifier:
+    def session(kind: SessionKind) -> Verifier:
         def verify(token: str) -> dict[str, Any] | None:
             user = services.sessions.verify(token, kind)
             return None if user is None else {"sub": user.username, "user": user}
