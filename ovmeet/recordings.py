@@ -19,14 +19,12 @@ from ovmeet.mp4 import NotMp4, duration_seconds
 from ovmeet.ranges import ByteRange, if_range_holds, parse_range
 from ovmeet.rooms import get_room
 from ovmeet.storage import ByteStream, ObjectInfo, ObjectNotFound, Storage
-from ovmeet.storage.keys import recording_media_key, recording_metadata_key
+from ovmeet.storage.keys import ID_PART, recording_media_key, recording_metadata_key
 
 COMPLETE = "COMPLETE"
 STATUSES = ("STARTING", "ACTIVE", "ENDING", COMPLETE, "FAILED", "ABORTED", "LIMIT_REACHED")
 FINAL_STATUSES = frozenset((COMPLETE, "FAILED", "ABORTED", "LIMIT_REACHED"))
 
-# One id part: letters, digits, `_` and single inner dashes, so `--` splits ids unambiguously.
-ID_PART = r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*"
 _RECORDING_ID = re.compile(rf"({ID_PART})--({ID_PART})--({ID_PART})")
 _ID_PART = re.compile(ID_PART)
 MAX_RECORDING_ID = 512

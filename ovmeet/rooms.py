@@ -14,12 +14,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from ovmeet.config import Config
 from ovmeet.errors import BadRequest, RoomNotFound
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
-from ovmeet.storage.keys import room_key
+from ovmeet.storage.keys import ID_PART, room_key
 
 Role = Literal["moderator", "publisher"]
 
-# Names are `{prefix}-{random}`; single dashes only, so `--` can separate ids in recordingIds.
-ROOM_NAME = re.compile(r"^[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*$")
+# Names are `{prefix}-{random}`: single dashes only, so `--` can separate ids in recordingIds.
+ROOM_NAME = re.compile(ID_PART)
 MAX_ROOM_NAME = 128
 MAX_PREFIX = 64
 DEFAULT_PREFIX = "room"
@@ -127,7 +127,7 @@ def sanitize_prefix(prefix: str) -> str:
 
 
 def is_room_name(name: str) -> bool:
-    return len(name) <= MAX_ROOM_NAME and ROOM_NAME.match(name) is not None
+    return len(name) <= MAX_ROOM_NAME and ROOM_NAME.fullmatch(name) is not None
 
 
 def new_room(

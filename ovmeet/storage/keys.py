@@ -6,6 +6,10 @@ import re
 
 PREFERENCES_KEY = "openvidu-meet-preferences.json"
 
+# Room names, egress ids and uids: letters, digits, `_` and single inner dashes, so that they
+# are safe in keys and `--` can join them into a recordingId unambiguously.
+ID_PART = r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*"
+
 # One path segment of a key: no separators, no NUL, no control characters, not "." or "..".
 _SEGMENT = re.compile(r"^[^/\\\x00-\x1f\x7f]+$")
 
