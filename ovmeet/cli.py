@@ -111,10 +111,9 @@ async def _run(config: Config, args: argparse.Namespace) -> Any:
                 return (await rooms.get_room(storage, args.name)).to_json()
             await rooms.delete_room(storage, args.name)
             return {"deleted": args.name}
-        recording = await recordings.import_recording(
+        return await recordings.import_recording(
             storage, args.file, room_name=args.room, egress_id=args.egress_id
         )
-        return recording
     finally:
         await storage.aclose()
 

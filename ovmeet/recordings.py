@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
-import string
 from dataclasses import dataclass
 from email.utils import format_datetime
 from pathlib import Path
@@ -19,7 +17,7 @@ from ovmeet.mp4 import NotMp4, duration_seconds
 from ovmeet.ranges import ByteRange, if_range_holds, parse_range
 from ovmeet.rooms import get_room
 from ovmeet.storage import ByteStream, ObjectInfo, ObjectNotFound, Storage
-from ovmeet.storage.keys import ID_PART, recording_media_key, recording_metadata_key
+from ovmeet.storage.keys import ID_PART, random_id, recording_media_key, recording_metadata_key
 
 COMPLETE = "COMPLETE"
 STATUSES = ("STARTING", "ACTIVE", "ENDING", COMPLETE, "FAILED", "ABORTED", "LIMIT_REACHED")
@@ -28,7 +26,6 @@ FINAL_STATUSES = frozenset((COMPLETE, "FAILED", "ABORTED", "LIMIT_REACHED"))
 _RECORDING_ID = re.compile(rf"({ID_PART})--({ID_PART})--({ID_PART})")
 _ID_PART = re.compile(ID_PART)
 MAX_RECORDING_ID = 512
-_ALPHANUMERIC = string.ascii_letters + string.digits
 
 
 class RecordingNotFound(NotFound):
@@ -150,7 +147,7 @@ async def import_recording(
         duration, ended = await anyio.to_thread.run_sync(_probe, source)
     except NotMp4 as error:
         raise BadRequest(f"{source} is not an MP4 file: {error}") from None
-    ref = RecordingRef(room.room_name, egress_id or f"EG_{_random_id()}", _random_id())
+    ref = RecordingRef(room.room_name, egress_id or f"EG_{random_id()}", random_id())
     info = await storage.write_file(ref.media_key, source)
     metadata = {
         "recordingId": ref.recording_id,
@@ -175,7 +172,3 @@ async def import_recording(
 def _probe(source: Path) -> tuple[float, int]:
     """Duration in seconds and modification time in ms of an MP4 file."""
     return duration_seconds(source), int(source.stat().st_mtime * 1000)
-
-
-def _random_id() -> str:
-    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(12))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-import string
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -14,7 +13,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from ovmeet.config import Config
 from ovmeet.errors import BadRequest, RoomNotFound
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
-from ovmeet.storage.keys import ID_PART, room_key
+from ovmeet.storage.keys import ID_PART, random_id, room_key
 
 Role = Literal["moderator", "publisher"]
 
@@ -23,7 +22,6 @@ ROOM_NAME = re.compile(ID_PART)
 MAX_ROOM_NAME = 128
 MAX_PREFIX = 64
 DEFAULT_PREFIX = "room"
-_ALPHANUMERIC = string.ascii_letters + string.digits
 
 
 @dataclass(frozen=True)
@@ -144,7 +142,7 @@ def new_room(
     if max_participants is not None and max_participants <= 0:
         raise BadRequest("maxParticipants must be a positive number")
     clean_prefix = sanitize_prefix(prefix)
-    name = f"{clean_prefix}-{''.join(secrets.choice(_ALPHANUMERIC) for _ in range(12))}"
+    name = f"{clean_prefix}-{random_id()}"
     moderator_secret = secrets.token_urlsafe(16)
     publisher_secret = secrets.token_urlsafe(16)
     while publisher_secret == moderator_secret:  # pragma: no cover - 2**-128

@@ -129,3 +129,16 @@ def test_start_up_log_masks_secrets_and_warns_about_default_credentials(tmp_path
     assert LIVEKIT_SECRET not in log and "an-api-key-value" not in log
     assert "DEFAULT CREDENTIALS: the admin user is admin/admin" in log
     assert "Uvicorn running" in log
+
+
+def test_each_default_credential_is_named() -> None:
+    defaults = Config.from_env({}).default_credential_warnings()
+    assert len(defaults) == 2
+    assert "admin/admin" in defaults[0] and "devkey/secret" in defaults[1]
+    own = {
+        "MEET_ADMIN_USER": "boss",
+        "MEET_ADMIN_SECRET": "long-password",
+        "LIVEKIT_API_KEY": "k",
+        "LIVEKIT_API_SECRET": "s" * 32,
+    }
+    assert Config.from_env(own).default_credential_warnings() == []

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+import secrets
+import string
+
+from ovmeet.storage.base import StorageError
 
 PREFERENCES_KEY = "openvidu-meet-preferences.json"
 
@@ -10,12 +14,21 @@ PREFERENCES_KEY = "openvidu-meet-preferences.json"
 # are safe in keys and `--` can join them into a recordingId unambiguously.
 ID_PART = r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*"
 
+_ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+def random_id(length: int = 12) -> str:
+    """A random ID_PART of letters and digits (71 bits at the default length)."""
+    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
+
+
 # One path segment of a key: no separators, no NUL, no control characters, not "." or "..".
 _SEGMENT = re.compile(r"^[^/\\\x00-\x1f\x7f]+$")
 
 
-class InvalidKey(ValueError):
-    """A key that could leave the storage root or is not a plain relative path."""
+class InvalidKey(StorageError):
+    """A key that could leave the storage root or is not a plain relative path: refused
+    before any I/O (a 500, since ovmeet builds every key itself)."""
 
 
 def check_key(key: str) -> str:

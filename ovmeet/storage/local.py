@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import anyio
 
 from ovmeet.storage.base import ByteStream, ObjectInfo, ObjectNotFound, StorageError
-from ovmeet.storage.keys import InvalidKey, check_key, check_prefix
+from ovmeet.storage.keys import check_key, check_prefix
 
 _T = TypeVar("_T")
 _TEMP_SUFFIX = ".tmp"
@@ -30,10 +30,7 @@ class LocalStorage:
 
     def path_of(self, key: str) -> Path:
         """The file that holds `key`."""
-        try:
-            return self.root / check_key(key)
-        except InvalidKey as error:
-            raise StorageError(f"{self.name}: {error}") from None
+        return self.root / check_key(key)
 
     async def _run(self, fn: Callable[[], _T]) -> _T:
         try:
@@ -109,11 +106,7 @@ class LocalStorage:
         return _info(await self._run(copy))
 
     async def list(self, prefix: str) -> list[str]:
-        try:
-            check_prefix(prefix)
-        except InvalidKey as error:
-            raise StorageError(f"{self.name}: {error}") from None
-        base = self.root / prefix.rpartition("/")[0]
+        base = self.root / check_prefix(prefix).rpartition("/")[0]
 
         def walk() -> list[str]:
             keys = []

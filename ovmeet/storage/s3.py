@@ -19,7 +19,7 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 
 from ovmeet.config import Config
 from ovmeet.storage.base import ByteStream, ObjectInfo, ObjectNotFound, StorageError
-from ovmeet.storage.keys import InvalidKey, check_key, check_prefix
+from ovmeet.storage.keys import check_key, check_prefix
 
 _T = TypeVar("_T")
 _MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket"}
@@ -58,10 +58,7 @@ class S3Storage:
 
     def object_name(self, key: str) -> str:
         """The object name of `key` in the bucket."""
-        try:
-            return self.prefix + check_key(key)
-        except InvalidKey as error:
-            raise StorageError(f"{self.name}: {error}") from None
+        return self.prefix + check_key(key)
 
     async def _run(self, fn: Callable[[], _T]) -> _T:
         try:
@@ -154,11 +151,7 @@ class S3Storage:
         return await self.stat(key)
 
     async def list(self, prefix: str) -> list[str]:
-        try:
-            check_prefix(prefix)
-        except InvalidKey as error:
-            raise StorageError(f"{self.name}: {error}") from None
-        start = self.prefix + prefix
+        start = self.prefix + check_prefix(prefix)
         objects = await self._run(
             lambda: list(self.client.list_objects(self.bucket, prefix=start, recursive=True))
         )
