@@ -7,9 +7,16 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 
 from ovmeet import auth
+from ovmeet.access import Principal
 from ovmeet.config import User
 from ovmeet.web.context import client_address, services
-from ovmeet.web.cookies import ACCESS_COOKIE, AUTH_PATH, REFRESH_COOKIE, clear_cookie, set_cookie
+from ovmeet.web.cookies import (
+    ACCESS_COOKIE,
+    REFRESH_COOKIE,
+    REFRESH_COOKIE_PATH,
+    clear_cookie,
+    set_cookie,
+)
 
 
 async def login(body: dict[str, Any]) -> Response:
@@ -25,13 +32,13 @@ async def login(body: dict[str, Any]) -> Response:
         REFRESH_COOKIE,
         s.sessions.issue(user, "refresh"),
         s.config.refresh_token_ttl,
-        path=AUTH_PATH,
+        path=REFRESH_COOKIE_PATH,
     )
     return response
 
 
-async def refresh_access_token(token_info: dict[str, Any]) -> Response:
-    user: User = token_info["user"]
+async def refresh_access_token(principal: Principal) -> Response:
+    user = _known(principal.refresh_user)
     response = JSONResponse({"message": f"Access token for '{user.username}' refreshed"})
     _set_access_cookie(response, user)
     return response
@@ -41,12 +48,12 @@ async def logout() -> Response:
     config = services().config
     response = JSONResponse({"message": "Logged out"})
     clear_cookie(response, config, ACCESS_COOKIE)
-    clear_cookie(response, config, REFRESH_COOKIE, path=AUTH_PATH)
+    clear_cookie(response, config, REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
     return response
 
 
-async def get_profile(token_info: dict[str, Any]) -> Response:
-    user: User = token_info["user"]
+async def get_profile(principal: Principal) -> Response:
+    user = _known(principal.user)
     return JSONResponse({"username": user.username, "role": user.role})
 
 
@@ -59,3 +66,9 @@ def _set_access_cookie(response: Response, user: User) -> None:
         s.sessions.issue(user, "access"),
         s.config.access_token_ttl,
     )
+
+
+def _known(user: User | None) -> User:
+    """The user the access rule of this operation has already required."""
+    assert user is not None, "the access rule requires a user"
+    return user

@@ -5,8 +5,8 @@ from __future__ import annotations
 from connexion import request
 from starlette.responses import JSONResponse, Response
 
+from ovmeet.livekit_events import handle_event, verify_event
 from ovmeet.web.context import services
-from ovmeet.webhooks import handle_event, verify_event
 
 
 async def receive_webhook() -> Response:

@@ -8,30 +8,25 @@ from connexion import request
 from starlette.responses import JSONResponse, Response
 
 from ovmeet import participants
+from ovmeet.access import Principal
 from ovmeet.participants import TokenOptions
 from ovmeet.web.context import services
 from ovmeet.web.cookies import PARTICIPANT_COOKIE, set_cookie
 
 
-async def generate_participant_token(body: dict[str, Any], token_info: dict[str, Any]) -> Response:
-    token = await participants.issue_token(services(), _options(body), token_info.get("user"))
+async def generate_participant_token(body: dict[str, Any], principal: Principal) -> Response:
+    token = await participants.issue_token(services(), _options(body), principal.user)
     return _token_response(token)
 
 
-async def refresh_participant_token(body: dict[str, Any], token_info: dict[str, Any]) -> Response:
+async def refresh_participant_token(body: dict[str, Any], principal: Principal) -> Response:
     current = request.cookies.get(PARTICIPANT_COOKIE)
-    token = await participants.refresh_token(
-        services(), _options(body), token_info.get("user"), current
-    )
+    token = await participants.refresh_token(services(), _options(body), principal.user, current)
     return _token_response(token)
 
 
-async def disconnect_participant(
-    participant_name: str, room_name: str, token_info: dict[str, Any]
-) -> Response:
-    await participants.disconnect(
-        services(), token_info["participant"], room_name, participant_name
-    )
+async def disconnect_participant(participant_name: str, room_name: str) -> Response:
+    await participants.disconnect(services(), room_name, participant_name)
     return Response(status_code=204)
 
 

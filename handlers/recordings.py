@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from connexion import request
 from starlette.responses import Response
 
-from ovmeet.recordings import open_playback
+from ovmeet.playback import open_playback
 from ovmeet.web.context import services
 from ovmeet.web.streaming import ByteStreamResponse
 
 
-async def get_recording_stream(recording_id: str, token_info: dict[str, Any]) -> Response:
+async def get_recording_stream(recording_id: str) -> Response:
     playback = await open_playback(
         services().storage,
-        token_info["user"],
         recording_id,
         request.headers.get("range"),
         request.headers.get("if-range"),

@@ -1,4 +1,4 @@
-"""The application factory: the specs in spec/, routed by Connexion to thin handlers."""
+"""The application factory: every spec of `ovmeet.spec`, routed by Connexion to its handlers."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import importlib
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
+from importlib.resources import files
 from typing import Any
 
 import inflection
+import yaml
 from connexion import AsyncApp
 from connexion.exceptions import ProblemException
+from connexion.middleware import ConnexionMiddleware
+from connexion.middleware.security import SecurityMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
@@ -22,35 +25,30 @@ from ovmeet.config import Config
 from ovmeet.errors import ApiError
 from ovmeet.services import Services
 from ovmeet.web import errors
-from ovmeet.web.security import cookie_security_handler, cookie_verifiers
+from ovmeet.web.access import AccessMiddleware
+from ovmeet.web.paths import HEALTH, SPECS
 from ovmeet.web.validation import VALIDATORS
 
-SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
-INTERNAL_API = "openvidu-meet-internal-api.yaml"
-# Each spec and its base path. Connexion sorts APIs so that a more specific base path is
-# matched first, but only when base paths are given explicitly (otherwise all compare equal).
-SPECS = {
-    "ovmeet-auth-api.yaml": "/meet/internal-api/v1/auth",
-    INTERNAL_API: "/meet/internal-api/v1",
-    "livekit-webhook-api.yaml": "/livekit",
-}
-HANDLER_MODULE_BY_OPERATION = {
-    "generateParticipantToken": "handlers.participants",
-    "refreshParticipantToken": "handlers.participants",
-    "disconnectParticipant": "handlers.participants",
-    "getRecordingStream": "handlers.recordings",
-    "login": "handlers.auth",
-    "refreshAccessToken": "handlers.auth",
-    "logout": "handlers.auth",
-    "getProfile": "handlers.auth",
-    "receiveWebhook": "handlers.livekit",
-}
+# Connexion's stack with our access check in the place of its security middleware.
+MIDDLEWARES = [
+    AccessMiddleware if middleware is SecurityMiddleware else middleware
+    for middleware in ConnexionMiddleware.default_middlewares
+]
 
 
-def handler_for(operation_id: str) -> Callable[..., Any]:
-    """`getRecordingStream` -> handlers.recordings.get_recording_stream."""
-    module = importlib.import_module(HANDLER_MODULE_BY_OPERATION[operation_id])
-    return getattr(module, inflection.underscore(operation_id))  # type: ignore[no-any-return]
+def load_spec(name: str) -> dict[str, Any]:
+    """One OpenAPI document of the `ovmeet.spec` package (installed with ovmeet)."""
+    document: dict[str, Any] = yaml.safe_load(files("ovmeet.spec").joinpath(name).read_text())
+    return document
+
+
+def handler_for(name: str) -> Callable[..., Any]:
+    """`ovmeet.handlers.recordings.getRecordingStream` -> that module's get_recording_stream.
+
+    The module comes from each operation's `x-openapi-router-controller` in the spec.
+    """
+    module, _, operation_id = name.rpartition(".")
+    return getattr(importlib.import_module(module), inflection.underscore(operation_id))  # type: ignore[no-any-return]
 
 
 def create_app(config: Config | None = None) -> AsyncApp:
@@ -69,8 +67,7 @@ def create_app(config: Config | None = None) -> AsyncApp:
     app = AsyncApp(
         __name__,
         lifespan=lifespan,
-        specification_dir=SPEC_DIR,
-        security_map={"apiKey": cookie_security_handler(cookie_verifiers(services))},
+        middlewares=MIDDLEWARES,
         validator_map=VALIDATORS,
         strict_validation=True,
         validate_responses=True,
@@ -79,8 +76,8 @@ def create_app(config: Config | None = None) -> AsyncApp:
         swagger_ui_options=SwaggerUIOptions(swagger_ui=True, swagger_ui_path="/ui"),
     )
     for spec, base_path in SPECS.items():
-        app.add_api(spec, base_path=base_path)
-    app.add_url_rule("/meet/health", "health", health, methods=["GET"])
+        app.add_api(load_spec(spec), base_path=base_path)
+    app.add_url_rule(HEALTH, "health", health, methods=["GET"])
     app.add_error_handler(ApiError, errors.on_api_error)
     app.add_error_handler(ProblemException, errors.on_problem)
     app.add_error_handler(HTTPException, errors.on_http_exception)

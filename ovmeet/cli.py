@@ -10,15 +10,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ovmeet import recordings, rooms
 from ovmeet.config import Config, ConfigError, parse_duration
 from ovmeet.errors import ApiError
 from ovmeet.storage import open_storage
-
-if TYPE_CHECKING:
-    from ovmeet.services import Services
 
 logger = logging.getLogger("ovmeet")
 
@@ -38,8 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"ovmeet: configuration error: {error}", file=sys.stderr)
         return 2
-    except ApiError as error:
-        print(f"ovmeet: {error.message}", file=sys.stderr)
+    except ApiError as error:  # a DependencyError says where and why
+        print(f"ovmeet: {error}", file=sys.stderr)
         return 1
     except OSError as error:
         print(f"ovmeet: {error}", file=sys.stderr)
@@ -54,14 +51,14 @@ def serve(config: Config, host: str, port: int | None, workers: int, access_log:
     import uvicorn
 
     from ovmeet.app import create_app
-    from ovmeet.services import Services
+    from ovmeet.services import prepare_storage
     from ovmeet.web.protocol import BoundedHttpToolsProtocol
 
     logger.info("configuration: %s", json.dumps(config.describe()))
     for warning in config.default_credential_warnings():
         logger.warning("DEFAULT CREDENTIALS: %s", warning)
-    asyncio.run(_check_storage(Services.build(config)))
-    port = port or config.server_port
+    asyncio.run(prepare_storage(config))
+    port = config.server_port if port is None else port
     if workers > 1:  # each worker reads the same environment and builds its own app
         uvicorn.run(
             "ovmeet.app:create_app",
@@ -81,14 +78,6 @@ def serve(config: Config, host: str, port: int | None, workers: int, access_log:
             http=BoundedHttpToolsProtocol,
         )
     return 0
-
-
-async def _check_storage(services: Services) -> None:
-    try:
-        await services.storage.check()
-        await services.preferences.ensure_stored()
-    finally:
-        await services.storage.aclose()
 
 
 async def _run(config: Config, args: argparse.Namespace) -> Any:
@@ -111,9 +100,10 @@ async def _run(config: Config, args: argparse.Namespace) -> Any:
                 return (await rooms.get_room(storage, args.name)).to_json()
             await rooms.delete_room(storage, args.name)
             return {"deleted": args.name}
-        return await recordings.import_recording(
+        recording = await recordings.import_recording(
             storage, args.file, room_name=args.room, egress_id=args.egress_id
         )
+        return recording.to_json()
     finally:
         await storage.aclose()
 
@@ -126,7 +116,11 @@ def _parser() -> argparse.ArgumentParser:
 
     serve_cmd = commands.add_parser("serve", help="run the HTTP server")
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    serve_cmd.add_argument("--port", type=_positive, help="port (default: SERVER_PORT, 6080)")
+    serve_cmd.add_argument(
+        "--port",
+        type=_port,
+        help="port (default: SERVER_PORT, 6080; 0: any free port, logged once listening)",
+    )
     serve_cmd.add_argument("--workers", type=_positive, default=1, help="processes (default 1)")
     serve_cmd.add_argument("--no-access-log", action="store_true", help="do not log requests")
 
@@ -159,6 +153,12 @@ def _positive(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} must be positive")
     return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return int(text)
 
 
 def _duration(text: str) -> int:

@@ -23,12 +23,6 @@ class ApiError(Exception):
         self.name = name if name is not None else self.default_name
         self.headers = dict(headers or {})
 
-    def body(self) -> dict[str, str]:
-        """The JSON body: `message`, and `name` when the error has one."""
-        if self.name:
-            return {"name": self.name, "message": self.message}
-        return {"message": self.message}
-
 
 class BadRequest(ApiError):
     status = 400
@@ -67,9 +61,20 @@ class TooManyRequests(ApiError):
 
 
 class DependencyError(ApiError):
-    """A service ovmeet depends on (LiveKit, storage) failed; the message names it."""
+    """A service ovmeet depends on (LiveKit, storage) failed.
+
+    The client is told which one (`message`); where and why (`detail`: endpoints, paths, causes)
+    goes only to the log and to the command line, which is also what `str()` gives.
+    """
 
     status = 500
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 class RoomNotFound(NotFound):

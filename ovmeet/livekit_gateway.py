@@ -17,6 +17,9 @@ from ovmeet.errors import DependencyError
 class LiveKitError(DependencyError):
     """LiveKit could not answer; the request fails rather than guess."""
 
+    def __init__(self, method: str, detail: str) -> None:
+        super().__init__(f"LiveKit failed on {method}", detail)
+
 
 class LiveKitGateway:
     """Participant lookups and removals; `start()` must run inside the event loop."""
@@ -43,7 +46,7 @@ class LiveKitGateway:
     @property
     def api(self) -> LiveKitAPI:
         if self._api is None:
-            raise LiveKitError("LiveKit client is not started")
+            raise LiveKitError("a call", "the LiveKit client is not started")
         return self._api
 
     async def participant_exists(self, room: str, identity: str) -> bool:
@@ -85,5 +88,5 @@ class LiveKitGateway:
         else:
             detail = str(error) or type(error).__name__
         return LiveKitError(
-            f"LiveKit at {self.config.livekit_url_private} failed on {method} ({detail})"
+            method, f"LiveKit at {self.config.livekit_url_private} failed on {method} ({detail})"
         )

@@ -8,14 +8,12 @@ from ovmeet.config import User
 from ovmeet.errors import (
     BadRequest,
     Conflict,
-    Forbidden,
     ParticipantConflict,
     ParticipantNotFound,
     Unauthorized,
 )
 from ovmeet.rooms import Role, Room, get_room, role_for_secret
 from ovmeet.services import Services
-from ovmeet.tokens import Participant
 
 
 @dataclass(frozen=True)
@@ -54,15 +52,8 @@ async def refresh_token(
     return services.participant_tokens.issue(room, options.participant_name, role)
 
 
-async def disconnect(
-    services: Services, moderator: Participant, room_name: str, participant_name: str
-) -> None:
-    """Remove `participant_name` from `room_name`, if `moderator` is one of its moderators."""
-    if moderator.room != room_name or moderator.role != "moderator":
-        raise Forbidden(
-            f"Insufficient permissions to access this resource: "
-            f"only a moderator of room '{room_name}' can disconnect its participants"
-        )
+async def disconnect(services: Services, room_name: str, participant_name: str) -> None:
+    """Remove `participant_name` from `room_name` (the caller is one of its moderators)."""
     if not await services.livekit.remove_participant(room_name, participant_name):
         raise ParticipantNotFound(
             f"Participant '{participant_name}' not found in room '{room_name}'"

@@ -6,8 +6,7 @@ import time
 from typing import Any, cast
 
 from ovmeet.config import AUTH_MODES, AuthMode
-from ovmeet.errors import DependencyError
-from ovmeet.storage import ObjectNotFound, Storage
+from ovmeet.storage import ObjectNotFound, Storage, StorageError
 from ovmeet.storage.keys import PREFERENCES_KEY
 
 CACHE_SECONDS = 1.0
@@ -37,26 +36,20 @@ class GlobalPreferences:
             self._cached_at = now
         return self._cached
 
-    async def set_auth_mode(self, mode: AuthMode) -> None:
-        """Store a new auth mode; it applies at once here and within CACHE_SECONDS elsewhere."""
-        document = await self._read()
-        await self._storage.write_json(PREFERENCES_KEY, _document(document, mode))
-        self._cached, self._cached_at = mode, time.monotonic()
-
     async def _read(self) -> dict[str, Any]:
         try:
             document = await self._storage.read_json(PREFERENCES_KEY)
         except ObjectNotFound:
             return _document({}, self._initial_auth_mode)
         if not isinstance(document, dict):
-            raise DependencyError(f"{PREFERENCES_KEY} in storage is not a JSON object")
+            raise StorageError(f"{PREFERENCES_KEY} in storage is not a JSON object")
         return document
 
 
 def _auth_mode_of(document: dict[str, Any]) -> AuthMode:
     mode = document.get("securityPreferences", {}).get("authentication", {}).get("authMode")
     if mode not in AUTH_MODES:
-        raise DependencyError(
+        raise StorageError(
             f"{PREFERENCES_KEY} in storage has authMode {mode!r}; expected one of "
             + ", ".join(AUTH_MODES)
         )

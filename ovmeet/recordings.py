@@ -1,31 +1,45 @@
-"""Recordings: ids, metadata, playback of byte ranges, and import of finished MP4 files."""
+"""Recordings: their statuses, their metadata (OpenVidu Meet's MeetRecording), and import."""
 
 from __future__ import annotations
 
-import asyncio
-import re
 from dataclasses import dataclass
-from email.utils import format_datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from ovmeet.config import User
-from ovmeet.errors import BadRequest, Forbidden, NotFound
+from ovmeet.errors import BadRequest, NotFound
+from ovmeet.ids import RecordingId, is_id, random_id
 from ovmeet.mp4 import NotMp4, duration_seconds
-from ovmeet.ranges import ByteRange, if_range_holds, parse_range
 from ovmeet.rooms import get_room
-from ovmeet.storage import ByteStream, ObjectInfo, ObjectNotFound, Storage
-from ovmeet.storage.keys import ID_PART, random_id, recording_media_key, recording_metadata_key
+from ovmeet.storage import ObjectNotFound, Storage, StorageError
+from ovmeet.storage.keys import recording_media_key, recording_metadata_key
 
-COMPLETE = "COMPLETE"
-STATUSES = ("STARTING", "ACTIVE", "ENDING", COMPLETE, "FAILED", "ABORTED", "LIMIT_REACHED")
-FINAL_STATUSES = frozenset((COMPLETE, "FAILED", "ABORTED", "LIMIT_REACHED"))
 
-_RECORDING_ID = re.compile(rf"({ID_PART})--({ID_PART})--({ID_PART})")
-_ID_PART = re.compile(ID_PART)
-MAX_RECORDING_ID = 512
+class RecordingStatus(StrEnum):
+    STARTING = "STARTING"
+    ACTIVE = "ACTIVE"
+    ENDING = "ENDING"
+    COMPLETE = "COMPLETE"
+    FAILED = "FAILED"
+    ABORTED = "ABORTED"
+    LIMIT_REACHED = "LIMIT_REACHED"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the recording has ended; a final status never changes again."""
+        return self in _FINAL
+
+
+_FINAL = frozenset(
+    (
+        RecordingStatus.COMPLETE,
+        RecordingStatus.FAILED,
+        RecordingStatus.ABORTED,
+        RecordingStatus.LIMIT_REACHED,
+    )
+)
 
 
 class RecordingNotFound(NotFound):
@@ -34,139 +48,105 @@ class RecordingNotFound(NotFound):
 
 
 @dataclass(frozen=True)
-class RecordingRef:
-    """A well-formed recordingId `{roomId}--{egressId}--{uid}` and the keys it owns."""
+class Recording:
+    """A recording's metadata as OpenVidu Meet stores it (dates in ms, duration in s)."""
 
-    room_id: str
-    egress_id: str
-    uid: str
+    id: RecordingId
+    status: RecordingStatus
+    start_date: int
+    end_date: int = 0
+    duration: float = 0.0
+    size: int = 0
+    error_code: int = 0
+    error: str | None = None
+    details: str = ""
 
-    @property
-    def recording_id(self) -> str:
-        return f"{self.room_id}--{self.egress_id}--{self.uid}"
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "recordingId": str(self.id),
+            "roomId": self.id.room_id,
+            "outputMode": "COMPOSED",
+            "status": self.status.value,
+            "filename": self.id.filename,
+            "startDate": self.start_date,
+            "endDate": self.end_date,
+            "duration": self.duration,
+            "size": self.size,
+            "errorCode": self.error_code,
+            "error": self.error,
+            "details": self.details,
+        }
 
-    @property
-    def filename(self) -> str:
-        return f"{self.room_id}--{self.uid}.mp4"
+    @classmethod
+    def from_json(cls, recording_id: RecordingId, data: Any) -> Recording:
+        """The stored metadata of `recording_id`; StorageError if it is not valid."""
+        try:
+            return cls(
+                id=recording_id,
+                status=RecordingStatus(data["status"]),
+                start_date=int(data.get("startDate") or 0),
+                end_date=int(data.get("endDate") or 0),
+                duration=float(data.get("duration") or 0),
+                size=int(data.get("size") or 0),
+                error_code=int(data.get("errorCode") or 0),
+                error=data.get("error"),
+                details=str(data.get("details") or ""),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise StorageError(
+                f"the stored metadata of recording '{recording_id}' is not valid"
+            ) from None
 
-    @property
-    def metadata_key(self) -> str:
-        return recording_metadata_key(self.room_id, self.egress_id, self.uid)
 
-    @property
-    def media_key(self) -> str:
-        return recording_media_key(self.room_id, self.uid)
-
-
-def parse_recording_id(recording_id: str) -> RecordingRef:
-    """The parts of `recording_id`; RecordingNotFound for anything else (no storage touched)."""
-    match = None
-    if len(recording_id) <= MAX_RECORDING_ID:
-        match = _RECORDING_ID.fullmatch(recording_id)
-    if match is None:
+def parse_recording_id(text: str) -> RecordingId:
+    """The parts of `text`; RecordingNotFound for anything else (no storage touched)."""
+    recording_id = RecordingId.parse(text)
+    if recording_id is None:
         raise RecordingNotFound()
-    return RecordingRef(*match.groups())
+    return recording_id
 
 
-def is_id_part(text: str) -> bool:
-    return len(text) <= MAX_RECORDING_ID and _ID_PART.fullmatch(text) is not None
+async def read_recording(storage: Storage, recording_id: RecordingId) -> Recording | None:
+    """The stored metadata of `recording_id`, or None if there is none."""
+    key = recording_metadata_key(recording_id)
+    try:
+        return Recording.from_json(recording_id, await storage.read_json(key))
+    except ObjectNotFound:
+        return None
 
 
-@dataclass(frozen=True)
-class Playback:
-    """An answer to a stream request: status, headers and the opened bytes."""
-
-    status: int
-    headers: dict[str, str]
-    body: ByteStream
-
-
-async def open_playback(
-    storage: Storage,
-    user: User,
-    recording_id: str,
-    range_header: str | None,
-    if_range: str | None,
-) -> Playback:
-    """Open the part of a COMPLETE recording the request asks for, with its headers."""
-    if user.role != "ADMIN":
-        raise Forbidden("Insufficient permissions to access this resource")
-    ref = parse_recording_id(recording_id)
-    info = await _playable_media(storage, ref)
-    byte_range: ByteRange | None = None
-    if range_header is not None and if_range_holds(if_range, info):
-        byte_range = parse_range(range_header, info.size)
-    headers = {
-        "Content-Type": "video/mp4",
-        "Accept-Ranges": "bytes",
-        "ETag": info.etag,
-        "Last-Modified": format_datetime(info.last_modified, usegmt=True),
-        "Cache-Control": "private",
-    }
-    if byte_range is None:
-        offset, length, status = 0, info.size, 200
-    else:
-        offset, length, status = byte_range.start, byte_range.length, 206
-        headers["Content-Range"] = byte_range.content_range(info.size)
-    headers["Content-Length"] = str(length)
-    body = await storage.open_range(ref.media_key, offset, length, etag=info.etag)
-    return Playback(status, headers, body)
-
-
-async def _playable_media(storage: Storage, ref: RecordingRef) -> ObjectInfo:
-    """The media of a COMPLETE recording; metadata and media are looked up together."""
-    gathered = await asyncio.gather(
-        storage.read_json(ref.metadata_key), storage.stat(ref.media_key), return_exceptions=True
-    )
-    metadata: Any = gathered[0]
-    media = gathered[1]
-    for result in (metadata, media):
-        if isinstance(result, BaseException) and not isinstance(result, ObjectNotFound):
-            raise result
-    if isinstance(metadata, ObjectNotFound):
-        raise RecordingNotFound()
-    status = metadata.get("status") if isinstance(metadata, dict) else None
-    if status != COMPLETE:
-        raise RecordingNotFound(
-            f"Recording '{ref.recording_id}' cannot be played: its status is {status}"
-        )
-    if isinstance(media, ObjectNotFound):
-        raise RecordingNotFound(f"Recording '{ref.recording_id}' has no media file in storage")
-    assert isinstance(media, ObjectInfo)
-    return media
+async def write_recording(storage: Storage, recording: Recording) -> None:
+    await storage.write_json(recording_metadata_key(recording.id), recording.to_json())
 
 
 async def import_recording(
     storage: Storage, source: Path, *, room_name: str, egress_id: str | None = None
-) -> dict[str, Any]:
-    """Store a finished MP4 as a COMPLETE recording of `room_name`; return its metadata."""
+) -> Recording:
+    """Store a finished MP4 as a COMPLETE recording of `room_name`."""
     room = await get_room(storage, room_name)
-    if egress_id is not None and not is_id_part(egress_id):
+    if egress_id is not None and not is_id(egress_id):
         raise BadRequest(f"egress id {egress_id!r} may use only letters, digits, _ and single -")
     try:
         duration, ended = await anyio.to_thread.run_sync(_probe, source)
     except NotMp4 as error:
         raise BadRequest(f"{source} is not an MP4 file: {error}") from None
-    ref = RecordingRef(room.room_name, egress_id or f"EG_{random_id()}", random_id())
-    info = await storage.write_file(ref.media_key, source)
-    metadata = {
-        "recordingId": ref.recording_id,
-        "roomId": ref.room_id,
-        "outputMode": "COMPOSED",
-        "status": COMPLETE,
-        "filename": ref.filename,
-        "startDate": ended - int(duration * 1000),
-        "endDate": ended,
-        "duration": duration,
-        "size": info.size,
-        "details": f"Imported from {source.name}",
-    }
+    recording_id = RecordingId(room.room_name, egress_id or f"EG_{random_id()}", random_id())
+    info = await storage.write_file(recording_media_key(recording_id), source)
+    recording = Recording(
+        id=recording_id,
+        status=RecordingStatus.COMPLETE,
+        start_date=ended - int(duration * 1000),
+        end_date=ended,
+        duration=duration,
+        size=info.size,
+        details=f"Imported from {source.name}",
+    )
     try:
-        await storage.write_json(ref.metadata_key, metadata)
+        await write_recording(storage, recording)
     except BaseException:
-        await storage.delete(ref.media_key)  # nothing half-written
+        await storage.delete(recording_media_key(recording_id))  # nothing half-written
         raise
-    return metadata
+    return recording
 
 
 def _probe(source: Path) -> tuple[float, int]:

@@ -12,14 +12,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ovmeet.config import Config
 from ovmeet.errors import BadRequest, RoomNotFound
+from ovmeet.ids import MAX_ID_LENGTH, is_id, random_id
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
-from ovmeet.storage.keys import ID_PART, random_id, room_key
+from ovmeet.storage.keys import room_key
 
 Role = Literal["moderator", "publisher"]
 
-# Names are `{prefix}-{random}`: single dashes only, so `--` can separate ids in recordingIds.
-ROOM_NAME = re.compile(ID_PART)
-MAX_ROOM_NAME = 128
+# Names are `{prefix}-{random}`, an id of ovmeet.ids: single dashes only.
 MAX_PREFIX = 64
 DEFAULT_PREFIX = "room"
 
@@ -124,10 +123,6 @@ def sanitize_prefix(prefix: str) -> str:
     return kept or DEFAULT_PREFIX
 
 
-def is_room_name(name: str) -> bool:
-    return len(name) <= MAX_ROOM_NAME and ROOM_NAME.fullmatch(name) is not None
-
-
 def new_room(
     config: Config,
     prefix: str,
@@ -135,8 +130,12 @@ def new_room(
     expires_in: int | None = None,
     max_participants: int | None = None,
     preferences: RoomPreferences | None = None,
+    created_at: int | None = None,
 ) -> Room:
-    """A fresh room (not stored): random name suffix, 128-bit secrets, one per role."""
+    """A fresh room (not stored): random name suffix, 128-bit secrets, one per role.
+
+    `created_at` (ms since the epoch, default now) lets callers place a room in time.
+    """
     if expires_in is not None and expires_in <= 0:
         raise BadRequest("expires_in must be a positive number of seconds")
     if max_participants is not None and max_participants <= 0:
@@ -147,7 +146,7 @@ def new_room(
     publisher_secret = secrets.token_urlsafe(16)
     while publisher_secret == moderator_secret:  # pragma: no cover - 2**-128
         publisher_secret = secrets.token_urlsafe(16)
-    now = _now_ms()
+    now = _now_ms() if created_at is None else created_at
     return Room(
         room_name=name,
         room_name_prefix=clean_prefix,
@@ -174,8 +173,8 @@ async def create_room(storage: Storage, config: Config, prefix: str, **options: 
 
 async def get_room(storage: Storage, room_name: str) -> Room:
     """The stored room; RoomNotFound if there is none or it has expired."""
-    if not is_room_name(room_name):
-        raise RoomNotFound(room_name[:MAX_ROOM_NAME])
+    if not is_id(room_name):
+        raise RoomNotFound(room_name[:MAX_ID_LENGTH])
     try:
         room = _parse_room(room_name, await storage.read_json(room_key(room_name)))
     except ObjectNotFound:
@@ -200,7 +199,7 @@ async def list_rooms(storage: Storage) -> list[Room]:
 
 async def room_is_stored(storage: Storage, room_name: str) -> bool:
     """Whether a room of this name is stored, expired or not."""
-    if not is_room_name(room_name):
+    if not is_id(room_name):
         return False
     try:
         await storage.stat(room_key(room_name))
@@ -212,7 +211,7 @@ async def room_is_stored(storage: Storage, room_name: str) -> bool:
 async def delete_room(storage: Storage, room_name: str) -> None:
     """Delete the room, expired or not; RoomNotFound if there is none."""
     if not await room_is_stored(storage, room_name):
-        raise RoomNotFound(room_name[:MAX_ROOM_NAME])
+        raise RoomNotFound(room_name[:MAX_ID_LENGTH])
     await storage.delete(room_key(room_name))
 
 

@@ -37,11 +37,22 @@ class Services:
         )
 
     async def start(self) -> None:
-        """Check the storage, store first-start preferences, open the LiveKit session."""
-        await self.storage.check()
-        await self.preferences.ensure_stored()
+        """Open the LiveKit session (aiohttp binds it to the running loop)."""
         self.livekit.start()
 
     async def aclose(self) -> None:
         await self.livekit.aclose()
         await self.storage.aclose()
+
+
+async def prepare_storage(config: Config) -> None:
+    """Check the storage (create the bucket if missing) and store first-start preferences.
+
+    `ovmeet serve` does this once, before any worker starts.
+    """
+    storage = open_storage(config)
+    try:
+        await storage.check()
+        await GlobalPreferences(storage, config.auth_mode).ensure_stored()
+    finally:
+        await storage.aclose()

@@ -13,7 +13,8 @@ import hmac
 import json
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -34,16 +35,17 @@ class SessionTokens:
 
     config: Config
     key: bytes
+    clock: Callable[[], float] = field(default=time.time, compare=False)  # issuing time
 
     @classmethod
-    def for_config(cls, config: Config) -> SessionTokens:
+    def for_config(cls, config: Config, clock: Callable[[], float] = time.time) -> SessionTokens:
         key = hmac.new(
             config.livekit_api_secret.encode(), b"ovmeet session token key v1", hashlib.sha256
         ).digest()
-        return cls(config, key)
+        return cls(config, key, clock)
 
     def issue(self, user: User, kind: SessionKind) -> str:
-        now = int(time.time())
+        now = int(self.clock())
         ttl = self.config.access_token_ttl if kind == "access" else self.config.refresh_token_ttl
         claims = {
             "iss": ISSUER,

@@ -25,7 +25,10 @@ class ObjectNotFound(LookupError):
 
 
 class StorageError(DependencyError):
-    """The storage backend failed; the message names the backend."""
+    """The storage backend failed; `detail` names the backend and the cause."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("Storage failed", detail)
 
 
 @dataclass(frozen=True)

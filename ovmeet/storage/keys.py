@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import re
-import secrets
-import string
 
+from ovmeet.ids import RecordingId
 from ovmeet.storage.base import StorageError
 
 PREFERENCES_KEY = "openvidu-meet-preferences.json"
-
-# Room names, egress ids and uids: letters, digits, `_` and single inner dashes, so that they
-# are safe in keys and `--` can join them into a recordingId unambiguously.
-ID_PART = r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*"
-
-_ALPHANUMERIC = string.ascii_letters + string.digits
-
-
-def random_id(length: int = 12) -> str:
-    """A random ID_PART of letters and digits (71 bits at the default length)."""
-    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
-
 
 # One path segment of a key: no separators, no NUL, no control characters, not "." or "..".
 _SEGMENT = re.compile(r"^[^/\\\x00-\x1f\x7f]+$")
@@ -52,9 +39,9 @@ def room_key(room_name: str) -> str:
     return f"rooms/{room_name}/{room_name}.json"
 
 
-def recording_metadata_key(room_id: str, egress_id: str, uid: str) -> str:
-    return f"recordings/.metadata/{room_id}/{egress_id}/{uid}.json"
+def recording_metadata_key(recording: RecordingId) -> str:
+    return f"recordings/.metadata/{recording.room_id}/{recording.egress_id}/{recording.uid}.json"
 
 
-def recording_media_key(room_id: str, uid: str) -> str:
-    return f"recordings/{room_id}/{room_id}--{uid}.mp4"
+def recording_media_key(recording: RecordingId) -> str:
+    return f"recordings/{recording.room_id}/{recording.filename}"

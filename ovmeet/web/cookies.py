@@ -5,11 +5,12 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from ovmeet.config import Config
+from ovmeet.web.paths import AUTH_API
 
 ACCESS_COOKIE = "OvMeetAccessToken"
 REFRESH_COOKIE = "OvMeetRefreshToken"
 PARTICIPANT_COOKIE = "OvMeetParticipantToken"
-AUTH_PATH = "/meet/internal-api/v1/auth"
+REFRESH_COOKIE_PATH = AUTH_API  # the refresh token goes only where it is used
 
 
 def set_cookie(

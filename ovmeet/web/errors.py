@@ -10,13 +10,14 @@ from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
-from ovmeet.errors import ApiError
+from ovmeet.errors import ApiError, DependencyError
+from ovmeet.web.paths import INTERNAL_API
 
 logger = logging.getLogger("ovmeet.errors")
 
 # uvicorn decodes %2F to "/" before routing, so `recordings/a%2Fb--c--d/stream` matches no
 # route; it is still a request for a recording that does not exist.
-_RECORDING_STREAM = re.compile(r"^/meet/internal-api/v1/recordings/.+/stream$")
+_RECORDING_STREAM = re.compile(rf"^{re.escape(INTERNAL_API)}/recordings/.+/stream$")
 
 
 def json_error(
@@ -32,7 +33,9 @@ def json_error(
 
 
 def on_api_error(request: ConnexionRequest, error: ApiError) -> ConnexionResponse:
-    if error.status >= 500:
+    if isinstance(error, DependencyError):  # where and why go to the log, not to the client
+        logger.error("%s %s failed: %s", request.method, request.url.path, error.detail)
+    elif error.status >= 500:
         logger.error("%s %s failed: %s", request.method, request.url.path, error.message)
     return json_error(error.status, error.message, error.name, error.headers)
 

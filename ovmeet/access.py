@@ -1,0 +1,117 @@
+"""Who may call what: one table from operationId to the credentials it accepts, and its check.
+
+The HTTP edge (ovmeet/web/access.py) turns a request's cookies and headers into a `Principal`,
+looks the operation up in RULES and calls `authorize`; nothing else decides access. Rules that
+need more than a credential (the auth mode of the token operations, LiveKit's signature on
+webhooks) accept ANYONE here and are enforced by the domain function, as their note says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ovmeet.config import User
+from ovmeet.errors import BadRequest, Forbidden, Unauthorized
+from ovmeet.tokens import Participant
+
+
+class Credential(StrEnum):
+    """A kind of proof a request can carry."""
+
+    ANYONE = "anyone"
+    API_KEY = "the X-API-KEY header"
+    ADMIN = "ADMIN"  # an OvMeetAccessToken cookie of this role
+    USER = "USER"
+    REFRESH = "an OvMeetRefreshToken cookie"
+    MODERATOR = "an OvMeetParticipantToken cookie of a moderator of the room"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """What a request proved about its caller: each credential it carried that checked out."""
+
+    user: User | None = None  # from a valid access cookie
+    refresh_user: User | None = None  # from a valid refresh cookie
+    participant: Participant | None = None  # from a valid participant cookie
+    api_key: bool = False  # X-API-KEY equal to MEET_API_KEY
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The credentials an operation accepts (any one of them is enough)."""
+
+    accepts: frozenset[Credential]
+    room_parameter: str | None = None  # MODERATOR: the path or query parameter naming the room
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if (Credential.MODERATOR in self.accepts) != (self.room_parameter is not None):
+            raise ValueError("a MODERATOR rule names its room parameter, and only it does")
+
+
+def anyone(note: str = "") -> Rule:
+    return Rule(frozenset({Credential.ANYONE}), note=note)
+
+
+def only(*credentials: Credential, room_parameter: str | None = None) -> Rule:
+    return Rule(frozenset(credentials), room_parameter)
+
+
+AUTH_MODE_DECIDES = "the auth mode may then require a login (ovmeet.participants)"
+
+RULES: dict[str, Rule] = {
+    # Internal API (the seed)
+    "generateParticipantToken": anyone(AUTH_MODE_DECIDES),
+    "refreshParticipantToken": anyone(AUTH_MODE_DECIDES),
+    "disconnectParticipant": only(Credential.MODERATOR, room_parameter="roomName"),
+    "getRecordingStream": only(Credential.ADMIN),
+    # Auth (companion)
+    "login": anyone("failures are throttled (ovmeet.auth)"),
+    "logout": anyone(),
+    "refreshAccessToken": only(Credential.REFRESH),
+    "getProfile": only(Credential.ADMIN, Credential.USER),
+    # LiveKit webhooks (companion)
+    "receiveWebhook": anyone("LiveKit's signature on the body is checked (ovmeet.livekit_events)"),
+}
+
+
+def authorize(rule: Rule, principal: Principal, room: str | None = None) -> None:
+    """Return if `principal` satisfies `rule` (for `room`); else Unauthorized or Forbidden.
+
+    401 when the request proved none of the identities the rule looks at; 403 when it proved
+    one that lacks the role, or belongs to another room.
+    """
+    accepts = rule.accepts
+    if Credential.ANYONE in accepts or (Credential.API_KEY in accepts and principal.api_key):
+        return
+    user, participant = principal.user, principal.participant
+    if user is not None and Credential(user.role) in accepts:
+        return
+    if Credential.REFRESH in accepts and principal.refresh_user is not None:
+        return
+    if Credential.MODERATOR in accepts and participant is not None:
+        if room is None:
+            raise BadRequest(f"Bad Request: the '{rule.room_parameter}' parameter is required")
+        if participant.role == "moderator" and participant.room == room:
+            return
+    refused_user = user is not None and bool({Credential.ADMIN, Credential.USER} & accepts)
+    refused_participant = participant is not None and Credential.MODERATOR in accepts
+    if refused_participant:
+        raise Forbidden(
+            "Insufficient permissions to access this resource: "
+            f"only a moderator of room '{room}' can do this"
+        )
+    if refused_user:
+        raise Forbidden("Insufficient permissions to access this resource")
+    raise Unauthorized(f"Unauthorized: this operation needs {_describe(accepts)}")
+
+
+def _describe(accepts: frozenset[Credential]) -> str:
+    """`accepts` in words, e.g. 'an OvMeetAccessToken cookie of role ADMIN or USER'."""
+    roles = [credential.name for credential in (Credential.ADMIN, Credential.USER)]
+    accepted_roles = [role for role in roles if Credential[role] in accepts]
+    words = [c.value for c in Credential if c in accepts and c.name not in roles]
+    if accepted_roles:
+        words.insert(0, f"an OvMeetAccessToken cookie of role {' or '.join(accepted_roles)}")
+    return " or ".join(words)

@@ -1,0 +1,66 @@
+"""The access check at the HTTP edge: a request's credentials, checked against access.RULES.
+
+It takes the place of Connexion's SecurityMiddleware (right after routing, before validation),
+so the table in ovmeet/access.py is the only thing that decides who may call an operation. The
+`Principal` it builds reaches every handler that has a `principal` parameter.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from connexion.lifecycle import ConnexionRequest
+from starlette.datastructures import Headers, QueryParams
+from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ovmeet.access import RULES, Principal, Rule, authorize
+from ovmeet.services import Services
+from ovmeet.web.cookies import ACCESS_COOKIE, PARTICIPANT_COOKIE, REFRESH_COOKIE
+
+API_KEY_HEADER = "x-api-key"
+
+
+class AccessMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        routing = scope.get("extensions", {}).get("connexion_routing", {})
+        # Connexion names a routed operation `{x-openapi-router-controller}.{operationId}`.
+        resolved: str | None = routing.get("operation_id")
+        if scope["type"] == "http" and resolved is not None:
+            operation_id = resolved.rpartition(".")[2]
+            rule = RULES.get(operation_id)
+            if rule is None:  # tests/test_access.py keeps this from happening
+                raise LookupError(f"operation {operation_id} has no access rule")
+            principal = principal_of(scope["state"]["services"], Headers(scope=scope))
+            authorize(rule, principal, _room_of(scope, rule))
+            ConnexionRequest(scope, receive).context["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+def principal_of(services: Services, headers: Headers) -> Principal:
+    """Every credential in `headers` that checks out (several Cookie lines are read as one)."""
+    cookies = cookie_parser("; ".join(headers.getlist("cookie")))
+    access, refresh = cookies.get(ACCESS_COOKIE), cookies.get(REFRESH_COOKIE)
+    participant = cookies.get(PARTICIPANT_COOKIE)
+    expected_key, given_key = services.config.api_key, headers.get(API_KEY_HEADER)
+    return Principal(
+        user=services.sessions.verify(access, "access") if access else None,
+        refresh_user=services.sessions.verify(refresh, "refresh") if refresh else None,
+        participant=services.participant_tokens.verify(participant) if participant else None,
+        api_key=expected_key is not None
+        and given_key is not None
+        and hmac.compare_digest(given_key.encode(), expected_key.encode()),
+    )
+
+
+def _room_of(scope: Scope, rule: Rule) -> str | None:
+    """The room a MODERATOR rule is about: its path parameter, or its query parameter."""
+    if rule.room_parameter is None:
+        return None
+    path_params: dict[str, str] = scope.get("path_params", {})
+    if rule.room_parameter in path_params:
+        return path_params[rule.room_parameter]
+    return QueryParams(scope.get("query_string", b"")).get(rule.room_parameter)

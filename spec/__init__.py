@@ -1,0 +1,1 @@
+"""The OpenAPI documents ovmeet serves, installed as package data of `ovmeet.spec`."""
