@@ -1,14 +1,20 @@
-"""Fixtures: a LiveKit stand-in, SeaweedFS, and ovmeet servers, all real and on loopback."""
+"""Fixtures: a LiveKit stand-in, SeaweedFS, ovmeet processes and in-process apps, all real.
+
+SeaweedFS and the two shared servers (local and S3 storage) start in the background as the
+session begins, so that the first tests that need them wait less.
+"""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.inprocess import App
 from tests.livekit_standin import LiveKitStandIn, ThreadedServer
 from tests.processes import (
     LIVEKIT_KEY,
@@ -19,42 +25,49 @@ from tests.processes import (
     Ovmeet,
     SeaweedFS,
     base_env,
-    free_port,
+    stop_processes,
 )
 
 BACKENDS = ("local", "s3")
 _unique = itertools.count()
+_background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="start")
 
 
 @pytest.fixture(scope="session")
 def livekit_server() -> Iterator[tuple[LiveKitStandIn, str]]:
     standin = LiveKitStandIn(LIVEKIT_KEY, LIVEKIT_SECRET)
-    server = ThreadedServer(standin.app(), free_port()).start()
+    server = ThreadedServer(standin.app()).start()
     yield standin, server.url
     server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def livekit(livekit_server: tuple[LiveKitStandIn, str]) -> LiveKitStandIn:
-    """The stand-in, emptied of participants, calls and faults for this test."""
+    """The stand-in, emptied of participants, calls and faults before every test."""
     standin, _ = livekit_server
     standin.reset()
     return standin
 
 
 @pytest.fixture(scope="session")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs")).start()
-    yield server
-    server.stop()
+def seaweed_starting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Future[SeaweedFS]]:
+    future = _background.submit(SeaweedFS(tmp_path_factory.mktemp("seaweedfs")).start)
+    yield future
+    if future.exception() is None:
+        future.result().stop()
 
 
-def storage_env(backend: str, request: pytest.FixtureRequest, workdir: Path) -> dict[str, str]:
+@pytest.fixture(scope="session")
+def seaweed(seaweed_starting: Future[SeaweedFS]) -> SeaweedFS:
+    return seaweed_starting.result()
+
+
+def storage_env(backend: str, workdir: Path, seaweed: Future[SeaweedFS]) -> dict[str, str]:
     """Environment for a fresh, isolated store on `backend`."""
     n = next(_unique)
     if backend == "local":
         return {"MEET_STORAGE": "local", "MEET_DATA_DIR": str(workdir / f"data-{n}")}
-    weed: SeaweedFS = request.getfixturevalue("seaweed")
+    weed = seaweed.result()
     return {
         "MEET_STORAGE": "s3",
         "MEET_S3_SERVICE_ENDPOINT": weed.endpoint,
@@ -66,46 +79,52 @@ def storage_env(backend: str, request: pytest.FixtureRequest, workdir: Path) -> 
 
 
 class Servers:
-    """ovmeet servers by configuration, started on first use and stopped at the end."""
+    """ovmeet processes by configuration, started on first use and stopped at the end."""
 
-    def __init__(self, request: pytest.FixtureRequest, workdir: Path, livekit_url: str) -> None:
-        self.request = request
+    def __init__(self, workdir: Path, livekit_url: str, seaweed: Future[SeaweedFS]) -> None:
         self.workdir = workdir
         self.livekit_url = livekit_url
-        self.shared: dict[tuple[Any, ...], Ovmeet] = {}
+        self.seaweed = seaweed
+        self.shared: dict[tuple[Any, ...], Future[Ovmeet]] = {}
         self.started: list[Ovmeet] = []
 
     def get(self, backend: str = "local", **env: str) -> Ovmeet:
         """The shared server of this configuration."""
+        return self.starting(backend, **env).result()
+
+    def starting(self, backend: str = "local", **env: str) -> Future[Ovmeet]:
+        """The shared server of this configuration, starting in the background if new."""
         key = (backend, *sorted(env.items()))
         if key not in self.shared:
-            self.shared[key] = self.start(backend, **env)
+            self.shared[key] = _background.submit(self.start, backend, **env)
         return self.shared[key]
 
     def start(self, backend: str = "local", **env: str) -> Ovmeet:
         """A new server of its own (the caller stops it, or it is stopped at the end)."""
         full_env = {
             **base_env(self.livekit_url),
-            **storage_env(backend, self.request, self.workdir),
+            **storage_env(backend, self.workdir, self.seaweed),
             **env,
         }
-        log = self.workdir / f"ovmeet-{next(_unique)}.log"
-        server = Ovmeet(full_env, log)
+        server = Ovmeet(full_env, self.workdir / f"ovmeet-{next(_unique)}.log")
         self.started.append(server)
         return server.start()
 
     def stop_all(self) -> None:
+        stop_processes([s.process for s in self.started if s.process is not None])
         for server in self.started:
-            server.stop()
+            server.client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def servers(
-    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     livekit_server: tuple[LiveKitStandIn, str],
+    seaweed_starting: Future[SeaweedFS],
 ) -> Iterator[Servers]:
-    pool = Servers(request, tmp_path_factory.mktemp("ovmeet"), livekit_server[1])
+    pool = Servers(tmp_path_factory.mktemp("ovmeet"), livekit_server[1], seaweed_starting)
+    for backend in BACKENDS:
+        pool.starting(backend)
     yield pool
     pool.stop_all()
 
@@ -119,6 +138,32 @@ def backend(request: pytest.FixtureRequest) -> str:
 def server(servers: Servers, backend: str) -> Ovmeet:
     """A server in auth mode `none` on the test's storage backend."""
     return servers.get(backend)
+
+
+AppFactory = Callable[..., App]
+
+
+@pytest.fixture
+def apps(tmp_path: Path, livekit_server: tuple[LiveKitStandIn, str]) -> Iterator[AppFactory]:
+    """Makes in-process apps on local storage (each its own folder unless MEET_DATA_DIR is
+    given), with the test environment plus the variables passed; all stopped after the test."""
+    started: list[App] = []
+
+    def make(**env: str) -> App:
+        data = {"MEET_STORAGE": "local", "MEET_DATA_DIR": str(tmp_path / f"data-{next(_unique)}")}
+        app = App({**base_env(livekit_server[1]), **data, **env}).start()
+        started.append(app)
+        return app
+
+    yield make
+    for app in started:
+        app.stop()
+
+
+@pytest.fixture
+def app(apps: AppFactory) -> App:
+    """An in-process app in auth mode `none` on local storage."""
+    return apps()
 
 
 @pytest.fixture

@@ -1,13 +1,23 @@
-"""Small client-side helpers for the black-box tests."""
+"""Small client-side helpers, for a server process and for the in-process app alike."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.processes import ADMIN, Ovmeet
+from tests.processes import ADMIN
+
+
+class Target(Protocol):
+    """An ovmeet to talk to: its internal API's URL and a client (no cookie jar) to reach it."""
+
+    @property
+    def api(self) -> str: ...
+
+    @property
+    def client(self) -> httpx.Client: ...
 
 
 def secret(room: dict[str, Any], role: str) -> str:
@@ -33,10 +43,10 @@ def set_cookies(response: httpx.Response) -> dict[str, dict[str, str]]:
     return cookies
 
 
-def login(server: Ovmeet, credentials: tuple[str, str] = ADMIN) -> dict[str, str]:
+def login(target: Target, credentials: tuple[str, str] = ADMIN) -> dict[str, str]:
     """Log in; the cookies it set, by name."""
-    response = httpx.post(
-        f"{server.api}/auth/login",
+    response = target.client.post(
+        f"{target.api}/auth/login",
         json={"username": credentials[0], "password": credentials[1]},
         headers={"x-forwarded-for": "192.0.2.10"},  # keep the tests' own throttle bucket apart
     )
@@ -44,18 +54,18 @@ def login(server: Ovmeet, credentials: tuple[str, str] = ADMIN) -> dict[str, str
     return {name: c["value"] for name, c in set_cookies(response).items()}
 
 
-def access_cookie(server: Ovmeet, credentials: tuple[str, str] = ADMIN) -> dict[str, str]:
-    return {"OvMeetAccessToken": login(server, credentials)["OvMeetAccessToken"]}
+def access_cookie(target: Target, credentials: tuple[str, str] = ADMIN) -> dict[str, str]:
+    return {"OvMeetAccessToken": login(target, credentials)["OvMeetAccessToken"]}
 
 
 def request_token(
-    server: Ovmeet,
+    target: Target,
     body: dict[str, str],
     cookies: dict[str, str] | None = None,
     refresh: bool = False,
 ) -> httpx.Response:
     path = "/participants/token/refresh" if refresh else "/participants/token"
-    return httpx.post(f"{server.api}{path}", json=body, headers=cookie_header(cookies))
+    return target.client.post(f"{target.api}{path}", json=body, headers=cookie_header(cookies))
 
 
 def cookie_header(cookies: dict[str, str] | None) -> dict[str, str]:

@@ -4,7 +4,7 @@ Twirp over HTTP (`POST /twirp/livekit.RoomService/<Method>`), protobuf bodies fr
 livekit-protocol, `Authorization: Bearer <jwt>` verified as the LiveKit server does (signature
 with the API secret, the roomAdmin grant for the request's room, 401 `unauthenticated`
 otherwise), and LiveKit's Twirp error JSON. Tests seed participants and inject faults through
-methods (in-process) or the `/_standin/...` endpoints (from another process).
+its methods; `GET /_standin/calls` lists the calls it answered (bench/tokens.py waits on it).
 """
 
 from __future__ import annotations
@@ -64,8 +64,6 @@ class LiveKitStandIn:
         return Starlette(
             routes=[
                 Route("/twirp/livekit.RoomService/{method}", self._twirp, methods=["POST"]),
-                Route("/_standin/participants", self._seed, methods=["POST", "DELETE"]),
-                Route("/_standin/fault", self._set_fault, methods=["POST"]),
                 Route("/_standin/calls", self._calls, methods=["GET"]),
             ]
         )
@@ -131,19 +129,6 @@ class LiveKitStandIn:
         people = list(self.participants.get(ask.room, {}).values())
         return _protobuf(ListParticipantsResponse(participants=people))
 
-    async def _seed(self, request: Request) -> Response:
-        if request.method == "DELETE":
-            self.reset()
-        else:
-            data = await request.json()
-            self.add_participant(data["room"], data["identity"])
-        return JSONResponse({"ok": True})
-
-    async def _set_fault(self, request: Request) -> Response:
-        data = await request.json()
-        self.fault = Fault(status=int(data.get("status", 0)), delay=float(data.get("delay", 0)))
-        return JSONResponse({"ok": True})
-
     async def _calls(self, _request: Request) -> Response:
         return JSONResponse([list(call) for call in self.calls])
 
@@ -157,20 +142,22 @@ def _error(status: int, code: str, msg: str) -> Response:
 
 
 class ThreadedServer:
-    """Runs an ASGI app with uvicorn on a background thread, on 127.0.0.1."""
+    """Runs an ASGI app with uvicorn on a background thread, on 127.0.0.1 (port 0: any)."""
 
-    def __init__(self, app: Any, port: int) -> None:
+    def __init__(self, app: Any, port: int = 0) -> None:
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = ""
 
     def start(self) -> ThreadedServer:
         self.thread.start()
         while not self.server.started:
             if not self.thread.is_alive():
-                raise RuntimeError(f"the server for {self.url} did not start")
+                raise RuntimeError("the server thread ended before it listened")
             threading.Event().wait(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
         return self
 
     def stop(self) -> None:

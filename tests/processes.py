@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import http.cookiejar
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+
+from ovmeet import recordings, rooms
+from ovmeet.config import Config
+from ovmeet.storage import open_storage
 
 REPO = Path(__file__).resolve().parent.parent
 ADMIN = ("ovadmin", "admin-pass-Xk39sQ")
@@ -24,29 +30,50 @@ LIVEKIT_SECRET = "test-livekit-secret-0123456789abcdef"  # >= 32 bytes, as PyJWT
 S3_ACCESS_KEY = "ovmeet-test-access"
 S3_SECRET_KEY = "ovmeet-test-secret-0123456789"
 S3_BUCKET = "ovmeet-test"
+# weed listens on each port + 10000 for gRPC: ports for it stay below this.
+HIGHEST_WEED_PORT = 55535
+
+_T = TypeVar("_T")
+_LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(highest: int = 65535) -> int:
+    """A port nothing listens on now (for servers, like weed, that cannot bind port 0)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port <= highest:
+            return port
 
 
-def wait_until(check: Any, timeout: float, what: str, process: subprocess.Popen[bytes]) -> None:
+def wait_until(
+    check: Callable[[], _T | None], timeout: float, what: str, process: subprocess.Popen[bytes]
+) -> _T:
+    """The first truthy result of `check`; on failure, say why the last attempt failed."""
     deadline = time.monotonic() + timeout
+    last = "no attempt finished"
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode} while starting")
-        with contextlib.suppress(Exception):  # not up yet
-            if check():
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} did not become ready within {timeout} s")
+            raise RuntimeError(f"{what} exited with {process.returncode} ({last})")
+        try:
+            result = check()
+        except Exception as error:  # not up yet: remember why
+            last = f"{type(error).__name__}: {error}"
+        else:
+            if result:
+                return result
+            last = "not ready"
+        time.sleep(0.02)
+    raise RuntimeError(f"{what} did not become ready within {timeout} s ({last})")
 
 
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to all at once, then wait for each (SIGKILL after 10 s)."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
         process.send_signal(signal.SIGTERM)
+    for process in running:
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -54,12 +81,16 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    stop_processes([process])
+
+
 class SeaweedFS:
     """`weed mini` with every port pinned to a free loopback port and one S3 identity."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.s3_port = free_port()
+        self.s3_port = free_port(HIGHEST_WEED_PORT)
         self.endpoint = f"http://127.0.0.1:{self.s3_port}"
         self.log_path = workdir / "weed.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -77,7 +108,7 @@ class SeaweedFS:
         }
         config = self.workdir / "s3.json"
         config.write_text(json.dumps(identities))
-        ports = {name: free_port() for name in _WEED_PORTS}
+        ports = {name: free_port(HIGHEST_WEED_PORT) for name in _WEED_PORTS}
         command = [
             str(Path(sys.executable).with_name("weed")),
             "mini",
@@ -96,7 +127,12 @@ class SeaweedFS:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
             )
-        wait_until(self._signed_call_works, 90, "SeaweedFS", self.process)
+        try:
+            wait_until(self._signed_call_works, 60, "SeaweedFS", self.process)
+        except RuntimeError as error:
+            self.stop()
+            tail = self.log_path.read_text()[-3000:]
+            raise RuntimeError(f"{error}; its log ends:\n{tail}") from None
         return self
 
     def _signed_call_works(self) -> bool:
@@ -114,8 +150,9 @@ class SeaweedFS:
         return True
 
     def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()  # its data is the test's to throw away; SIGTERM takes 2 s
+            self.process.wait()
 
 
 _WEED_PORTS = (
@@ -132,35 +169,82 @@ _WEED_PORTS = (
 )
 
 
-class Ovmeet:
-    """`python -m ovmeet serve` as a process, with its own environment and log file."""
+class _NoCookieJar(http.cookiejar.CookieJar):
+    """Keeps no cookie from responses: every test sends the cookies it means to send."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+
+def without_cookie_jar(client: httpx.Client) -> httpx.Client:
+    client.cookies = _NoCookieJar()
+    return client
+
+
+class RoomMaker:
+    """Rooms and recordings made in a server's storage by the domain code (as the CLI would)."""
+
+    env: dict[str, str]
+
+    def config(self) -> Config:
+        return Config.from_env(self.env)
+
+    def create_room(self, prefix: str = "test", **options: Any) -> dict[str, Any]:
+        config = self.config()
+        room = _with_storage(
+            config, lambda storage: rooms.create_room(storage, config, prefix, **options)
+        )
+        return room.to_json()  # type: ignore[no-any-return]
+
+    def import_recording(self, source: Path, room: str, **options: Any) -> dict[str, Any]:
+        recording = _with_storage(
+            self.config(),
+            lambda storage: recordings.import_recording(storage, source, room_name=room, **options),
+        )
+        return recording.to_json()  # type: ignore[no-any-return]
+
+
+class Ovmeet(RoomMaker):
+    """`python -m ovmeet serve --port 0` as a process, with its own environment and log file."""
 
     def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.env = {**env, "SERVER_PORT": str(self.port)}
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.api = f"{self.base_url}/meet/internal-api/v1"
+        self.env = dict(env)
         self.log_path = log_path
+        self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
+        self.client = without_cookie_jar(httpx.Client(timeout=60))
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api(self) -> str:
+        return f"{self.base_url}/meet/internal-api/v1"
 
     def start(self) -> Ovmeet:
         with self.log_path.open("wb") as log:
+            # Outside the repository, so that the installed package is what runs.
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "ovmeet", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "ovmeet", "serve", "--port", "0"],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=REPO,
+                cwd=self.log_path.parent,
             )
-        wait_until(
-            lambda: httpx.get(f"{self.base_url}/meet/health").status_code == 200,
-            60,
-            f"ovmeet (log: {self.log_path.read_text()[-2000:]})",
-            self.process,
-        )
+        self.port = wait_until(self._listening_port, 60, f"ovmeet ({self.log_path})", self.process)
+        wait_until(self._healthy, 10, f"ovmeet on port {self.port}", self.process)
         return self
 
+    def _listening_port(self) -> int | None:
+        found = _LISTENING.search(self.log())
+        return int(found.group(1)) if found else None
+
+    def _healthy(self) -> bool:
+        return self.client.get(f"{self.base_url}/meet/health").status_code == 200
+
     def stop(self) -> None:
+        self.client.close()
         if self.process is not None:
             stop_process(self.process)
 
@@ -171,11 +255,16 @@ class Ovmeet:
         """Run `ovmeet ARGS` with this server's configuration."""
         return run_cli(self.env, *args)
 
-    def create_room(self, prefix: str = "test", *args: str) -> dict[str, Any]:
-        result = self.cli("rooms", "create", "--prefix", prefix, *args)
-        assert result.returncode == 0, result.stderr
-        room: dict[str, Any] = json.loads(result.stdout)
-        return room
+
+def _with_storage(config: Config, work: Callable[[Any], Any]) -> Any:
+    async def run() -> Any:
+        storage = open_storage(config)
+        try:
+            return await work(storage)
+        finally:
+            await storage.aclose()
+
+    return asyncio.run(run())
 
 
 def run_cli(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:

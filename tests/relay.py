@@ -1,7 +1,8 @@
 """A TCP relay that counts what flows through it and can cut every connection on demand.
 
 Put between ovmeet and SeaweedFS, it shows how much ovmeet really reads from S3, whether a
-connection was closed, and turns S3 off mid-request, all over real sockets.
+connection was closed, and turns S3 off mid-request, all over real sockets. With a rate, it is
+a slow network: a browser behind it cannot have fetched a whole file before it seeks.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 
 
@@ -22,8 +24,9 @@ class Relayed:
 
 
 class Relay:
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, *, bytes_per_second: int | None = None) -> None:
         self.target = ("127.0.0.1", target_port)
+        self.bytes_per_second = bytes_per_second
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"
@@ -54,14 +57,19 @@ class Relay:
                     target=self._pump, args=(source, sink, relayed, down), daemon=True
                 ).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket, relayed: Relayed, down: bool) -> None:
-        """Copy until either side ends, then end both."""
+    def _pump(
+        self, source: socket.socket, sink: socket.socket, relayed: Relayed, down: bool
+    ) -> None:
+        """Copy until either side ends (downstream at the rate, if any), then end both."""
+        started = time.monotonic()
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
                 sink.sendall(data)
                 if down:
                     relayed.bytes_down += len(data)
+                    if self.bytes_per_second:
+                        due = started + relayed.bytes_down / self.bytes_per_second
+                        time.sleep(max(0.0, due - time.monotonic()))
         for sock in (source, sink):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)

@@ -16,6 +16,7 @@ from tests.conftest import Servers
 from tests.helpers import login
 from tests.media import make_mp4
 from tests.processes import Ovmeet
+from tests.relay import Relay
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -56,9 +57,7 @@ def recording(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> tup
     clip = make_mp4(
         tmp_path_factory.mktemp("browser") / "clip.mp4", seconds=8, size="640x360", noise=True
     )
-    result = server.cli("recordings", "import", str(clip), "--room", room)
-    assert result.returncode == 0, result.stderr
-    return server, result.stdout.split('"recordingId": "')[1].split('"')[0]
+    return server, str(server.import_recording(clip, room)["recordingId"])
 
 
 def test_chromium_plays_and_seeks_a_recording(
@@ -67,7 +66,11 @@ def test_chromium_plays_and_seeks_a_recording(
     server, recording_id = recording
     chromium = shutil.which("chromium")
     assert chromium, "chromium is required (make system-deps installs it)"
-    stream_url = f"{server.api}/recordings/{recording_id}/stream"
+    # A 4 MB/s link: half a second into playback the browser has a few MB of the 30 MB file,
+    # so the seek to the middle must fetch a new range (on loopback it could have it all).
+    slow = Relay(server.port, bytes_per_second=4_000_000)
+    path = f"/meet/internal-api/v1/recordings/{recording_id}/stream"
+    stream_url = f"http://127.0.0.1:{slow.port}{path}"
     html = f'<!doctype html><video id="v" src="{stream_url}" preload="metadata" muted></video>'
     cookie = login(server)["OvMeetAccessToken"]
     pages = page_server(html)
@@ -125,6 +128,7 @@ def test_chromium_plays_and_seeks_a_recording(
             browser.close()
     finally:
         next(pages, None)
+        slow.close()
     assert state["error"] is None
     assert duration / 2 - 0.5 <= state["t"] <= duration / 2 + 1.5
     assert state["ready"] >= 3  # HAVE_FUTURE_DATA: it plays from the middle

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from ovmeet.config import Config, ConfigError, parse_duration
-from tests.processes import LIVEKIT_SECRET, REPO, base_env, free_port, run_cli
+from tests.processes import LIVEKIT_SECRET, REPO, base_env, run_cli
 
 
 def test_defaults_are_openvidu_meets() -> None:
@@ -92,7 +92,7 @@ def test_bad_values_name_their_variable(env: dict[str, str], variable: str) -> N
 
 def test_serve_stops_with_one_line_naming_the_variable(tmp_path: object) -> None:
     env = {**base_env("http://127.0.0.1:1"), "MEET_STORAGE": "bucket"}
-    result = run_cli(env, "serve", "--port", str(free_port()))
+    result = run_cli(env, "serve", "--port", "0")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "ovmeet: configuration error: MEET_STORAGE: 'bucket' is not one of local, s3"
@@ -108,7 +108,7 @@ def test_start_up_log_masks_secrets_and_warns_about_default_credentials(tmp_path
         "MEET_API_KEY": "an-api-key-value",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "ovmeet", "serve", "--port", str(free_port())],
+        [sys.executable, "-m", "ovmeet", "serve", "--port", "0"],
         env=env,
         cwd=REPO,
         stderr=subprocess.PIPE,

@@ -10,14 +10,15 @@ import httpx
 import pytest
 import yaml
 
-from ovmeet.app import HANDLER_MODULE_BY_OPERATION, INTERNAL_API, SPEC_DIR, SPECS, handler_for
+from ovmeet.app import handler_for, load_spec
+from ovmeet.web.paths import INTERNAL_API, SPECS
 from tests.conftest import Servers
 from tests.processes import REPO
 
 # The user's contract, vendored unchanged so that a clean clone can check itself against it.
 SEED = Path(__file__).resolve().parent / "contract" / "seed-openvidu-meet-internal-api.yaml"
 SHARED_SEED = REPO.parent / "shared" / "seed" / "openvidu-meet-internal-api.yaml"
-SERVED_SPEC = SPEC_DIR / INTERNAL_API
+SERVED_SPEC = REPO / "spec" / "openvidu-meet-internal-api.yaml"
 
 
 def seed() -> dict[str, Any]:
@@ -82,7 +83,7 @@ def test_served_spec_keeps_every_part_of_the_seed(served: dict[str, Any]) -> Non
     # mounted; both say the same as the seed.
     expected = dereferenced(seed(), seed())
     expected.pop("servers")
-    assert served["servers"] == [{"url": "/meet/internal-api/v1"}]
+    assert served["servers"] == [{"url": INTERNAL_API}]
     assert missing_or_changed(expected, served) == []
 
 
@@ -117,15 +118,18 @@ def test_the_additions_are_the_documented_ones(served: dict[str, Any]) -> None:
     assert all(options[field]["minLength"] == 1 for field in options)
 
 
-def test_every_operation_resolves_to_a_handler() -> None:
-    operation_ids: set[str] = set()
+def test_every_operation_names_its_handler_module_and_resolves() -> None:
     for spec in SPECS:
-        document = yaml.safe_load((SPEC_DIR / spec).read_text())
-        for path in document["paths"].values():
-            operation_ids.update(op["operationId"] for op in path.values())
-    assert operation_ids == set(HANDLER_MODULE_BY_OPERATION)
-    for operation_id in operation_ids:
-        assert callable(handler_for(operation_id)), operation_id
+        for path in load_spec(spec)["paths"].values():
+            for operation in path.values():
+                controller = operation["x-openapi-router-controller"]
+                assert controller.startswith("ovmeet.handlers."), operation["operationId"]
+                assert callable(handler_for(f"{controller}.{operation['operationId']}"))
+
+
+def test_the_installed_specs_are_the_repository_specs() -> None:
+    for spec in SPECS:
+        assert load_spec(spec) == yaml.safe_load((REPO / "spec" / spec).read_text()), spec
 
 
 def test_swagger_ui_is_served(servers: Servers) -> None:
@@ -137,5 +141,5 @@ def test_swagger_ui_is_served(servers: Servers) -> None:
 
 def test_each_spec_is_mounted_where_its_servers_url_says() -> None:
     for spec, base_path in SPECS.items():
-        document = yaml.safe_load((SPEC_DIR / spec).read_text())
+        document = load_spec(spec)
         assert urlsplit(document["servers"][0]["url"]).path == base_path

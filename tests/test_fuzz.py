@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,9 +26,7 @@ def fuzzed(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     room = server.create_room("fuzz")
     moderator = request_token(server, token_body(room, "fuzz-moderator", "moderator")).json()
     clip = make_mp4(workdir / "clip.mp4", seconds=1)
-    imported = server.cli("recordings", "import", str(clip), "--room", room["roomName"])
-    assert imported.returncode == 0, imported.stderr
-    recording_id = json.loads(imported.stdout)["recordingId"]
+    recording_id = server.import_recording(clip, room["roomName"])["recordingId"]
     cookies = login(server)
     access = f"""
 [auth.openapi.accessTokenCookie]
@@ -85,39 +83,55 @@ passwords = {{ values = ["{ADMIN[1]}"] }}
     return server, workdir, room["roomName"]
 
 
-@pytest.mark.parametrize(
-    "base_path", ["/meet/internal-api/v1", "/meet/internal-api/v1/auth", "/livekit"]
-)
+BASE_PATHS = ["/meet/internal-api/v1", "/meet/internal-api/v1/auth", "/livekit"]
+
+
+@pytest.fixture(scope="module")
+def fuzzing(fuzzed: tuple[Ovmeet, Path, str]) -> Iterator[dict[str, subprocess.Popen[str]]]:
+    """One schemathesis run per spec, all three at once (each test waits for its own)."""
+    server, workdir, _ = fuzzed
+    runs = {}
+    for base_path in BASE_PATHS:
+        config = workdir / f"{base_path.strip('/').replace('/', '-')}.toml"
+        runs[base_path] = subprocess.Popen(
+            [
+                SCHEMATHESIS,
+                "--config-file",
+                str(config),
+                "run",
+                f"{server.base_url}{base_path}/openapi.json",
+                "--checks",
+                "all",
+                "--max-examples",
+                "150",
+                "--seed",
+                "1",
+                "--continue-on-failure",
+                "--no-color",
+                "--generation-database",
+                "none",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=workdir,  # schemathesis keeps a cache in its working directory
+        )
+    yield runs
+    for run in runs.values():
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+
+@pytest.mark.parametrize("base_path", BASE_PATHS)
 def test_schemathesis_finds_nothing(
-    fuzzed: tuple[Ovmeet, Path, str], livekit: LiveKitStandIn, base_path: str
+    fuzzed: tuple[Ovmeet, Path, str],
+    fuzzing: dict[str, subprocess.Popen[str]],
+    livekit: LiveKitStandIn,
+    base_path: str,
 ) -> None:
-    server, workdir, room_name = fuzzed
-    config = workdir / f"{base_path.strip('/').replace('/', '-')}.toml"
+    _, _, room_name = fuzzed
     livekit.add_participant(room_name, "someone")  # so that refresh can succeed
-    result = subprocess.run(
-        [
-            SCHEMATHESIS,
-            "--config-file",
-            str(config),
-            "run",
-            f"{server.base_url}{base_path}/openapi.json",
-            "--checks",
-            "all",
-            "--max-examples",
-            "150",
-            "--seed",
-            "1",
-            "--workers",
-            "2",
-            "--continue-on-failure",
-            "--no-color",
-            "--generation-database",
-            "none",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=workdir,  # schemathesis keeps a cache in its working directory
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-6000:]
-    assert "No issues found" in result.stdout
+    output, _ = fuzzing[base_path].communicate(timeout=900)
+    assert fuzzing[base_path].returncode == 0, output[-6000:]
+    assert "No issues found" in output

@@ -12,8 +12,9 @@ import jwt
 import pytest
 from livekit.api import AccessToken, TokenVerifier, VideoGrants
 
-from tests.conftest import Servers
+from tests.conftest import AppFactory, Servers
 from tests.helpers import (
+    Target,
     access_cookie,
     cookie_header,
     request_token,
@@ -141,35 +142,58 @@ def test_a_participant_already_in_the_room_is_a_conflict(
     assert "set-cookie" not in response.headers
 
 
-@pytest.mark.parametrize("fault", [Fault(status=500), Fault(status=503), Fault(delay=3.0)])
+def assert_livekit_failed(response: httpx.Response, method: str = "GetParticipant") -> None:
+    """A 500 that names LiveKit and the call, and shows nothing of where LiveKit is."""
+    assert response.status_code == 500
+    assert response.json() == {"message": f"LiveKit failed on {method}"}
+    assert "set-cookie" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("fault", "refresh"),
+    [
+        (Fault(status=500), False),
+        (Fault(status=500), True),
+        (Fault(status=503), False),
+        (Fault(status=503), True),
+        (Fault(delay=1.5), False),  # over MEET_LIVEKIT_TIMEOUT (1s)
+        (Fault(delay=1.5), True),
+    ],
+)
 def test_livekit_failures_never_issue_a_token(
-    local: Ovmeet, room: dict[str, Any], livekit: LiveKitStandIn, fault: Fault
+    apps: AppFactory,
+    livekit: LiveKitStandIn,
+    caplog: pytest.LogCaptureFixture,
+    fault: Fault,
+    refresh: bool,
 ) -> None:
+    app = apps(MEET_LIVEKIT_TIMEOUT="1s")
+    room = app.create_room("faults")
     livekit.fault = fault
-    for refresh in (False, True):
-        response = request_token(local, token_body(room, "Carol"), refresh=refresh)
-        assert response.status_code == 500
-        assert response.json()["message"].startswith("LiveKit at ")
-        assert "set-cookie" not in response.headers and "token" not in response.json()
+    assert_livekit_failed(request_token(app, token_body(room, "Carol"), refresh=refresh))
+    cause = "no answer within 1s" if fault.delay else f"{fault.status} internal: injected fault"
+    assert f"LiveKit at {app.env['LIVEKIT_URL']} failed on GetParticipant ({cause})" in caplog.text
 
 
-def test_unreachable_livekit_is_a_500_naming_it(servers: Servers) -> None:
+def test_unreachable_livekit_is_a_500_naming_it_and_the_log_says_where(
+    servers: Servers,
+) -> None:
     closed = f"ws://127.0.0.1:{free_port()}"
     server = servers.get("local", LIVEKIT_URL_PRIVATE=closed)
     room = server.create_room("offline")
     response = request_token(server, token_body(room, "Dave"))
-    assert response.status_code == 500
-    assert response.json()["message"].startswith(f"LiveKit at {closed} failed on GetParticipant")
+    assert_livekit_failed(response)
+    assert "127.0.0.1" not in response.text
+    assert f"LiveKit at {closed} failed on GetParticipant" in server.log()
 
 
 def test_livekit_refusing_our_credentials_is_a_500(
-    servers: Servers, livekit: LiveKitStandIn
+    apps: AppFactory, livekit: LiveKitStandIn, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = servers.get("local", LIVEKIT_API_SECRET="another-livekit-secret-0123456789abc")
-    room = server.create_room("badkey")
-    response = request_token(server, token_body(room, "Eve"))
-    assert response.status_code == 500
-    assert "401 unauthenticated" in response.json()["message"]
+    app = apps(LIVEKIT_API_SECRET="another-livekit-secret-0123456789abc")
+    room = app.create_room("badkey")
+    assert_livekit_failed(request_token(app, token_body(room, "Eve")))
+    assert "401 unauthenticated" in caplog.text
     assert livekit.calls == []  # the stand-in refused before looking anything up
 
 
@@ -187,9 +211,9 @@ def login_required(mode: str, role: str) -> bool:
 @pytest.mark.parametrize("role", ["moderator", "publisher"])
 @pytest.mark.parametrize("who", list(LOGINS))
 def test_auth_mode_by_role_and_login(
-    servers: Servers, livekit: LiveKitStandIn, mode: str, role: str, who: str
+    apps: AppFactory, livekit: LiveKitStandIn, mode: str, role: str, who: str
 ) -> None:
-    server = servers.get("local", MEET_AUTH_MODE=mode)
+    server = apps(MEET_AUTH_MODE=mode)
     room = server.create_room(mode)
     credentials = LOGINS[who]
     cookies = access_cookie(server, credentials) if credentials else None
@@ -213,9 +237,9 @@ def test_auth_mode_by_role_and_login(
     ],
 )
 def test_an_invalid_access_cookie_counts_as_anonymous(
-    servers: Servers, livekit: LiveKitStandIn, bad_cookie: str
+    apps: AppFactory, livekit: LiveKitStandIn, bad_cookie: str
 ) -> None:
-    server = servers.get("local", MEET_AUTH_MODE="moderators_only")
+    server = apps(MEET_AUTH_MODE="moderators_only")
     room = server.create_room("anon")
     cookies = {"OvMeetAccessToken": bad_cookie}
     assert request_token(server, token_body(room, "p", "publisher"), cookies).status_code == 200
@@ -223,9 +247,9 @@ def test_an_invalid_access_cookie_counts_as_anonymous(
 
 
 def test_the_stored_auth_mode_applies_at_run_time(
-    servers: Servers, livekit: LiveKitStandIn
+    apps: AppFactory, livekit: LiveKitStandIn
 ) -> None:
-    server = servers.start("local", MEET_AUTH_MODE="none")
+    server = apps(MEET_AUTH_MODE="none")
     room = server.create_room("runtime")
     assert request_token(server, token_body(room, "a", "moderator")).status_code == 200
     preferences = f"{server.env['MEET_DATA_DIR']}/openvidu-meet-preferences.json"
@@ -235,20 +259,17 @@ def test_the_stored_auth_mode_applies_at_run_time(
     stored["securityPreferences"]["authentication"]["authMode"] = "all_users"
     with open(preferences, "w") as file:
         json.dump(stored, file)
-    time.sleep(1.2)  # the preferences are cached for at most one second
+    time.sleep(1.05)  # the preferences are cached for at most one second
     assert request_token(server, token_body(room, "b", "publisher")).status_code == 401
-    server.stop()
 
 
 def test_the_environment_only_seeds_the_stored_auth_mode(
-    servers: Servers, livekit: LiveKitStandIn
+    apps: AppFactory, livekit: LiveKitStandIn
 ) -> None:
-    first = servers.start("local", MEET_AUTH_MODE="all_users")
-    first.stop()
-    again = servers.start("local", MEET_AUTH_MODE="none", MEET_DATA_DIR=first.env["MEET_DATA_DIR"])
+    first = apps(MEET_AUTH_MODE="all_users")
+    again = apps(MEET_AUTH_MODE="none", MEET_DATA_DIR=first.env["MEET_DATA_DIR"])
     room = again.create_room("seeded")
     assert request_token(again, token_body(room, "z")).status_code == 401  # stored value wins
-    again.stop()
 
 
 # ---- POST /participants/token/refresh ----
@@ -319,9 +340,9 @@ def test_refresh_checks_room_and_secret_first(local: Ovmeet, room: dict[str, Any
 # ---- DELETE /participants/{participantName} ----
 
 
-def disconnect(server: Ovmeet, room: str, name: str, cookie: str | None) -> httpx.Response:
+def disconnect(server: Target, room: str, name: str, cookie: str | None) -> httpx.Response:
     cookies = {"OvMeetParticipantToken": cookie} if cookie else None
-    return httpx.delete(
+    return server.client.delete(
         f"{server.api}/participants/{name}",
         params={"roomName": room},
         headers=cookie_header(cookies),
@@ -420,7 +441,7 @@ def test_disconnect_by_a_non_moderator_of_the_room_is_403(
 
 def test_disconnect_needs_the_room_name(local: Ovmeet, room: dict[str, Any]) -> None:
     cookie = livekit_token(room["roomName"], "Mod", moderator=True)
-    response = httpx.delete(
+    response = local.client.delete(
         f"{local.api}/participants/x", headers=cookie_header({"OvMeetParticipantToken": cookie})
     )
     assert response.status_code == 400
@@ -433,9 +454,6 @@ def test_disconnect_when_livekit_fails_is_500(
     livekit.add_participant(room["roomName"], "Target")
     livekit.fault = Fault(status=500)
     cookie = livekit_token(room["roomName"], "Mod", moderator=True)
-    response = disconnect(local, room["roomName"], "Target", cookie)
-    assert response.status_code == 500
-    assert (
-        "LiveKit" in response.json()["message"]
-        and "RemoveParticipant" in response.json()["message"]
+    assert_livekit_failed(
+        disconnect(local, room["roomName"], "Target", cookie), "RemoveParticipant"
     )

@@ -6,11 +6,11 @@ import json
 import time
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 
 from ovmeet.config import Config
-from ovmeet.rooms import Room, is_room_name, new_room, role_for_secret, sanitize_prefix
+from ovmeet.ids import is_id
+from ovmeet.rooms import Room, new_room, role_for_secret, sanitize_prefix
 from tests.processes import Ovmeet
 
 
@@ -41,7 +41,7 @@ def test_a_new_room_has_a_safe_name_and_two_strong_different_secrets() -> None:
     config = Config.from_env({"MEET_BASE_URL": "https://meet.example.com"})
     room = new_room(config, "a--b-", expires_in=3600, max_participants=5)
     assert room.room_name.startswith("a-b-") and "--" not in room.room_name
-    assert is_room_name(room.room_name)
+    assert is_id(room.room_name)
     assert room.room_name_prefix == "a-b"
     moderator, publisher = secret_of(room.moderator_room_url), secret_of(room.publisher_room_url)
     assert moderator != publisher
@@ -78,7 +78,11 @@ def test_role_for_secret() -> None:
 
 
 def test_cli_creates_shows_lists_and_deletes_rooms(server: Ovmeet) -> None:
-    created = server.create_room("cli team", "--expires-in", "1d", "--max-participants", "3")
+    result = server.cli(
+        "rooms", "create", "--prefix", "cli team", "--expires-in", "1d", "--max-participants", "3"
+    )
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)
     name = created["roomName"]
     assert name.startswith("cliteam-")
     assert created["roomNamePrefix"] == "cliteam"
@@ -124,14 +128,14 @@ def test_cli_errors_go_to_stderr_with_a_nonzero_code(server: Ovmeet, args: list[
 
 
 def test_an_expired_room_does_not_exist(server: Ovmeet) -> None:
-    room = server.create_room("brief", "--expires-in", "1s")
-    time.sleep(1.2)
+    an_hour_ago = int(time.time() * 1000) - 3_600_000
+    room = server.create_room("brief", expires_in=60, created_at=an_hour_ago)
     body = {
         "roomName": room["roomName"],
         "participantName": "late",
         "secret": secret_of(room["publisherRoomUrl"]),
     }
-    response = httpx.post(f"{server.api}/participants/token", json=body)
+    response = server.client.post(f"{server.api}/participants/token", json=body)
     assert response.status_code == 404
     assert response.json()["name"] == "Room Error"
     assert server.cli("rooms", "show", room["roomName"]).returncode == 1
