@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint format install system-deps bench bench-tokens bench-stream clean
+.PHONY: run test lint format install system-deps wheel-smoke bench bench-tokens bench-stream clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ system-deps:
 ## Every test, against real servers the tests start themselves (SeaweedFS, LiveKit stand-in, ovmeet).
 test: $(DEV_STAMP) system-deps
 	$(BIN)/python -m pytest
+
+## Build the wheel, install it in a fresh venv and smoke-test the installed `ovmeet serve`.
+wheel-smoke: $(BIN)/python
+	PYTHON=$(BIN)/python ./scripts/wheel-smoke.sh
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
