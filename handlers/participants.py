@@ -11,7 +11,7 @@ from ovmeet import participants
 from ovmeet.access import Principal
 from ovmeet.participants import TokenOptions
 from ovmeet.web.context import services
-from ovmeet.web.cookies import PARTICIPANT_COOKIE, set_cookie
+from ovmeet.web.cookies import PARTICIPANT_COOKIE, request_cookies, set_cookie
 
 
 async def generate_participant_token(body: dict[str, Any], principal: Principal) -> Response:
@@ -20,8 +20,8 @@ async def generate_participant_token(body: dict[str, Any], principal: Principal)
 
 
 async def refresh_participant_token(body: dict[str, Any], principal: Principal) -> Response:
-    current = request.cookies.get(PARTICIPANT_COOKIE)
-    token = await participants.refresh_token(services(), _options(body), principal.user, current)
+    previous = request_cookies(request.headers).get(PARTICIPANT_COOKIE)
+    token = await participants.refresh_token(services(), _options(body), principal.user, previous)
     return _token_response(token)
 
 
@@ -37,5 +37,5 @@ def _options(body: dict[str, Any]) -> TokenOptions:
 def _token_response(token: str) -> Response:
     response = JSONResponse({"token": token})
     config = services().config
-    set_cookie(response, config, PARTICIPANT_COOKIE, token, config.participant_token_ttl)
+    set_cookie(response, config, PARTICIPANT_COOKIE, token, config.participant_cookie_max_age)
     return response

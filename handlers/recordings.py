@@ -16,5 +16,8 @@ async def get_recording_stream(recording_id: str) -> Response:
         recording_id,
         request.headers.get("range"),
         request.headers.get("if-range"),
+        with_body=request.method != "HEAD",
     )
+    if playback.body is None:
+        return Response(status_code=playback.status, headers=playback.headers)
     return ByteStreamResponse(playback.body, playback.status, playback.headers)

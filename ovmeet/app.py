@@ -13,7 +13,7 @@ import inflection
 import yaml
 from connexion import AsyncApp
 from connexion.exceptions import ProblemException
-from connexion.middleware import ConnexionMiddleware
+from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.middleware.security import SecurityMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
@@ -26,6 +26,7 @@ from ovmeet.errors import ApiError
 from ovmeet.services import Services
 from ovmeet.web import errors
 from ovmeet.web.access import AccessMiddleware
+from ovmeet.web.headers import ResponseHeadersMiddleware
 from ovmeet.web.paths import HEALTH, SPECS
 from ovmeet.web.validation import VALIDATORS
 
@@ -73,8 +74,9 @@ def create_app(config: Config | None = None) -> AsyncApp:
         validate_responses=True,
         pythonic_params=True,
         resolver=Resolver(function_resolver=handler_for),
-        swagger_ui_options=SwaggerUIOptions(swagger_ui=True, swagger_ui_path="/ui"),
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=config.docs_enabled, swagger_ui_path="/ui"),
     )
+    app.add_middleware(ResponseHeadersMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     for spec, base_path in SPECS.items():
         app.add_api(load_spec(spec), base_path=base_path)
     app.add_url_rule(HEALTH, "health", health, methods=["GET"])

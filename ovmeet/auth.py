@@ -6,6 +6,7 @@ import hmac
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ovmeet.config import Config, User
@@ -15,7 +16,7 @@ FAILURES_BEFORE_LOCK = 5
 FIRST_LOCK_SECONDS = 30.0
 MAX_LOCK_SECONDS = 3600.0
 FORGET_AFTER_SECONDS = 3600.0
-MAX_TRACKED_CLIENTS = 10_000
+MAX_TRACKED = 10_000  # clients, and accounts (any name tried): the least recent forgotten
 
 
 def authenticate(config: Config, username: str, password: str) -> User | None:
@@ -36,54 +37,80 @@ class _Failures:
     locked_until: float
 
 
-class LoginThrottle:
-    """Per client: after FAILURES_BEFORE_LOCK failures, a lock that doubles with each new one."""
+class _FailureCounts:
+    """Failures by key (a client or an account), the least recently failed forgotten first."""
 
-    def __init__(self) -> None:
-        self._clients: OrderedDict[str, _Failures] = OrderedDict()
-        self._now = time.monotonic
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._entries: OrderedDict[str, _Failures] = OrderedDict()
+        self._now = now
 
-    def check(self, client: str) -> None:
-        """Raise TooManyRequests while `client` is locked out."""
-        entry = self._entry(client)
-        if entry is not None and entry.locked_until > self._now():
-            wait = math.ceil(entry.locked_until - self._now())
-            raise TooManyRequests(
-                f"Too many failed logins from this client; try again in {wait} s", wait
-            )
+    def locked_for(self, key: str) -> int:
+        """Seconds `key` stays locked (0 if it is not)."""
+        entry = self._entry(key)
+        if entry is None or entry.locked_until <= self._now():
+            return 0
+        return max(1, math.ceil(entry.locked_until - self._now()))
 
-    def failed(self, client: str) -> None:
+    def failed(self, key: str) -> None:
         now = self._now()
-        entry = self._entry(client) or _Failures(0, now, 0.0)
+        entry = self._entry(key) or _Failures(0, now, 0.0)
         entry.count += 1
         entry.last = now
         if entry.count >= FAILURES_BEFORE_LOCK:
             lock = FIRST_LOCK_SECONDS * 2 ** (entry.count - FAILURES_BEFORE_LOCK)
             entry.locked_until = now + min(lock, MAX_LOCK_SECONDS)
-        self._clients[client] = entry
-        self._clients.move_to_end(client)
-        while len(self._clients) > MAX_TRACKED_CLIENTS:
-            self._clients.popitem(last=False)
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > MAX_TRACKED:
+            self._entries.popitem(last=False)
 
-    def succeeded(self, client: str) -> None:
-        self._clients.pop(client, None)
+    def forget(self, key: str) -> None:
+        self._entries.pop(key, None)
 
-    def _entry(self, client: str) -> _Failures | None:
-        entry = self._clients.get(client)
+    def _entry(self, key: str) -> _Failures | None:
+        entry = self._entries.get(key)
         if entry is not None and self._now() - entry.last > FORGET_AFTER_SECONDS:
-            del self._clients[client]
+            del self._entries[key]
             return None
         return entry
+
+
+class LoginThrottle:
+    """Failures counted per client and per account; after FAILURES_BEFORE_LOCK of either, a
+    lock that doubles with each new failure. A success clears its own account's count only,
+    so that knowing one password does not reset the guesses at another."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self._clients = _FailureCounts(now)
+        self._accounts = _FailureCounts(now)
+
+    def check(self, client: str, username: str) -> None:
+        """Raise TooManyRequests while `client` or the account `username` is locked."""
+        for counts, key, what in (
+            (self._clients, client, "from this client"),
+            (self._accounts, username, "for this account"),
+        ):
+            wait = counts.locked_for(key)
+            if wait:
+                raise TooManyRequests(f"Too many failed logins {what}; try again in {wait} s", wait)
+
+    def failed(self, client: str, username: str) -> None:
+        self._clients.failed(client)
+        self._accounts.failed(username)
+
+    def succeeded(self, username: str) -> None:
+        self._accounts.forget(username)
 
 
 def login(
     config: Config, throttle: LoginThrottle, client: str, username: str, password: str
 ) -> User:
-    """The user, or Unauthorized / TooManyRequests; failures count against `client`."""
-    throttle.check(client)
+    """The user, or Unauthorized / TooManyRequests; failures count against the client and the
+    account."""
+    throttle.check(client, username)
     user = authenticate(config, username, password)
     if user is None:
-        throttle.failed(client)
+        throttle.failed(client, username)
         raise Unauthorized("Invalid username or password")
-    throttle.succeeded(client)
+    throttle.succeeded(username)
     return user

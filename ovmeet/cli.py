@@ -52,31 +52,28 @@ def serve(config: Config, host: str, port: int | None, workers: int, access_log:
 
     from ovmeet.app import create_app
     from ovmeet.services import prepare_storage
-    from ovmeet.web.protocol import BoundedHttpToolsProtocol
+    from ovmeet.web.protocol import BoundedHttpToolsProtocol, ConnectionLimits
 
     logger.info("configuration: %s", json.dumps(config.describe()))
     for warning in config.default_credential_warnings():
         logger.warning("DEFAULT CREDENTIALS: %s", warning)
     asyncio.run(prepare_storage(config))
-    port = config.server_port if port is None else port
+    BoundedHttpToolsProtocol.limits = ConnectionLimits.of(config)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": config.server_port if port is None else port,
+        "access_log": access_log,
+        "http": BoundedHttpToolsProtocol,
+        "timeout_keep_alive": config.http_keepalive_timeout,
+        "server_header": False,
+        # X-Forwarded-For and -Proto count only from the proxies the configuration names.
+        "proxy_headers": bool(config.trusted_proxies),
+        "forwarded_allow_ips": list(config.trusted_proxies),
+    }
     if workers > 1:  # each worker reads the same environment and builds its own app
-        uvicorn.run(
-            "ovmeet.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            access_log=access_log,
-            http=BoundedHttpToolsProtocol,
-        )
+        uvicorn.run("ovmeet.app:create_app", factory=True, workers=workers, **options)
     else:
-        uvicorn.run(
-            create_app(config),
-            host=host,
-            port=port,
-            access_log=access_log,
-            http=BoundedHttpToolsProtocol,
-        )
+        uvicorn.run(create_app(config), **options)
     return 0
 
 

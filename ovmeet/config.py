@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import re
 from collections.abc import Mapping
@@ -64,6 +65,7 @@ class Config:
     livekit_api_secret: str = "secret"  # noqa: S105 - LiveKit's documented dev secret
     livekit_timeout: int = 5
     participant_token_ttl: int = 6 * 3600
+    participant_refresh_window: int = 6 * 3600
     access_token_ttl: int = 2 * 3600
     refresh_token_ttl: int = 86400
     api_key: str | None = None
@@ -80,6 +82,12 @@ class Config:
     s3_region: str = "us-east-1"
     s3_path_style: bool = True
     storage_threads: int = 32
+    docs_enabled: bool = True
+    trusted_proxies: tuple[str, ...] = ()
+    http_head_timeout: int = 10
+    http_body_timeout: int = 30
+    http_keepalive_timeout: int = 5
+    max_connections: int = 1000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -118,6 +126,10 @@ class Config:
             livekit_api_secret=read.text("LIVEKIT_API_SECRET", "secret"),
             livekit_timeout=read.duration("MEET_LIVEKIT_TIMEOUT", "5s"),
             participant_token_ttl=read.duration("MEET_PARTICIPANT_TOKEN_EXPIRATION", "6h"),
+            participant_refresh_window=read.duration(
+                "MEET_PARTICIPANT_REFRESH_WINDOW",
+                env.get("MEET_PARTICIPANT_TOKEN_EXPIRATION", "").strip() or "6h",
+            ),
             access_token_ttl=read.duration("MEET_ACCESS_TOKEN_EXPIRATION", "2h"),
             refresh_token_ttl=read.duration("MEET_REFRESH_TOKEN_EXPIRATION", "1d"),
             api_key=read.optional("MEET_API_KEY"),
@@ -136,7 +148,19 @@ class Config:
             s3_region=read.text("MEET_AWS_REGION", "us-east-1"),
             s3_path_style=read.boolean("MEET_S3_WITH_PATH_STYLE_ACCESS", True),
             storage_threads=read.integer("MEET_STORAGE_THREADS", 32, low=1, high=1024),
+            docs_enabled=read.boolean("MEET_DOCS_ENABLED", True),
+            trusted_proxies=read.addresses("MEET_TRUSTED_PROXIES"),
+            http_head_timeout=read.duration("MEET_HTTP_HEAD_TIMEOUT", "10s"),
+            http_body_timeout=read.duration("MEET_HTTP_BODY_TIMEOUT", "30s"),
+            http_keepalive_timeout=read.duration("MEET_HTTP_KEEPALIVE_TIMEOUT", "5s"),
+            max_connections=read.integer("MEET_MAX_CONNECTIONS", 1000, low=1, high=1_000_000),
         )
+
+    @property
+    def participant_cookie_max_age(self) -> int:
+        """The participant cookie outlives its token by the refresh window, so that the browser
+        still holds it when it asks for a new token."""
+        return self.participant_token_ttl + self.participant_refresh_window
 
     def user(self, username: str) -> User | None:
         """The configured user with this name, if any."""
@@ -218,6 +242,16 @@ class _Reader:
             if raw == choice:
                 return choice
         raise ConfigError(name, f"{raw!r} is not one of {', '.join(choices)}")
+
+    def addresses(self, name: str) -> tuple[str, ...]:
+        """A comma-separated list of IP addresses or networks (empty by default)."""
+        raw = [part.strip() for part in self.env.get(name, "").split(",") if part.strip()]
+        for part in raw:
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ConfigError(name, f"{part!r} is not an IP address or network") from None
+        return tuple(raw)
 
     def duration(self, name: str, default: str) -> int:
         raw = self.env.get(name, "").strip() or default

@@ -8,6 +8,7 @@ from ovmeet.config import User
 from ovmeet.errors import (
     BadRequest,
     Conflict,
+    Forbidden,
     ParticipantConflict,
     ParticipantNotFound,
     Unauthorized,
@@ -34,16 +35,29 @@ async def issue_token(services: Services, options: TokenOptions, user: User | No
 
 
 async def refresh_token(
-    services: Services, options: TokenOptions, user: User | None, current_token: str | None
+    services: Services, options: TokenOptions, user: User | None, previous_token: str | None
 ) -> str:
-    """A new token for a participant still in the room whose token is no longer valid."""
+    """A new token for a participant still in the room, who proves to be that participant
+    with their previous token: expired, or expired less than the refresh window ago."""
     room, role = await _admit(services, options, user)
-    current = services.participant_tokens.verify(current_token) if current_token else None
-    if (
-        current is not None
-        and current.room == room.room_name
-        and current.identity == options.participant_name
-    ):
+    window = services.config.participant_refresh_window
+    previous = (
+        services.participant_tokens.verify(previous_token, expired_for_at_most=window)
+        if previous_token
+        else None
+    )
+    if previous is None:
+        raise Unauthorized(
+            "Unauthorized: a new participant token needs the previous one (the "
+            f"OvMeetParticipantToken cookie), valid or expired less than {window} s ago"
+        )
+    if previous.room != room.room_name or previous.identity != options.participant_name:
+        raise Forbidden(
+            "Insufficient permissions to access this resource: the OvMeetParticipantToken "
+            f"cookie is not that of participant '{options.participant_name}' of room "
+            f"'{room.room_name}'"
+        )
+    if not previous.expired:
         raise Conflict("Participant token is still valid")
     if not await services.livekit.participant_exists(room.room_name, options.participant_name):
         raise ParticipantNotFound(

@@ -21,17 +21,23 @@ from ovmeet.storage.keys import recording_media_key
 
 @dataclass(frozen=True)
 class Playback:
-    """An answer to a stream request: status, headers and the opened bytes."""
+    """An answer to a stream request: status, headers and the opened bytes (None for HEAD)."""
 
     status: int
     headers: dict[str, str]
-    body: ByteStream
+    body: ByteStream | None
 
 
 async def open_playback(
-    storage: Storage, recording_id: str, range_header: str | None, if_range: str | None
+    storage: Storage,
+    recording_id: str,
+    range_header: str | None,
+    if_range: str | None,
+    *,
+    with_body: bool = True,
 ) -> Playback:
-    """Open the part of a COMPLETE recording the request asks for, with its headers."""
+    """Open the part of a COMPLETE recording the request asks for, with its headers; without
+    `with_body` (HEAD), the same headers and nothing opened."""
     parsed = parse_recording_id(recording_id)
     info = await _playable_media(storage, parsed)
     byte_range: ByteRange | None = None
@@ -50,6 +56,8 @@ async def open_playback(
         offset, length, status = byte_range.start, byte_range.length, 206
         headers["Content-Range"] = byte_range.content_range(info.size)
     headers["Content-Length"] = str(length)
+    if not with_body:
+        return Playback(status, headers, None)
     body = await storage.open_range(recording_media_key(parsed), offset, length, etag=info.etag)
     return Playback(status, headers, body)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from livekit.api import AccessToken, VideoGrants
 
-from tests.processes import ADMIN
+from tests.processes import ADMIN, LIVEKIT_KEY, LIVEKIT_SECRET
 
 
 class Target(Protocol):
@@ -73,3 +76,18 @@ def cookie_header(cookies: dict[str, str] | None) -> dict[str, str]:
     if not cookies:
         return {}
     return {"cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
+
+
+def livekit_token(room: str, identity: str, *, moderator: bool = False, ttl: int = 3600) -> str:
+    """A participant token as ovmeet would sign it (with the LiveKit secret); a negative
+    `ttl` makes one that expired that many seconds ago."""
+    role = "moderator" if moderator else "publisher"
+    grants = VideoGrants(room_join=True, room=room, room_admin=True if moderator else None)
+    return (
+        AccessToken(LIVEKIT_KEY, LIVEKIT_SECRET)
+        .with_identity(identity)
+        .with_metadata(json.dumps({"role": role}))
+        .with_grants(grants)
+        .with_ttl(timedelta(seconds=ttl))
+        .to_jwt()
+    )

@@ -24,7 +24,7 @@ from ovmeet.errors import BadRequest, Forbidden, Unauthorized
 from ovmeet.tokens import Participant
 from ovmeet.web.paths import SPECS
 from tests.conftest import AppFactory
-from tests.helpers import cookie_header, login, request_token, token_body
+from tests.helpers import cookie_header, livekit_token, login, request_token, token_body
 from tests.inprocess import App
 from tests.livekit_standin import LiveKitStandIn
 from tests.livekit_webhooks import egress_event, signed
@@ -210,7 +210,10 @@ def call(world: World, operation_id: str, headers: dict[str, str]) -> httpx.Resp
     if operation_id == "refreshParticipantToken":
         world.livekit.add_participant(name, "returning")
         body = token_body(room, "returning")
-        return client.post(f"{api}/participants/token/refresh", json=body, headers=headers)
+        # The participant's own expired token, on a Cookie line of its own after the caller's.
+        previous = f"OvMeetParticipantToken={livekit_token(name, 'returning', ttl=-5)}"
+        lines = [*headers.items(), ("cookie", previous)]
+        return client.post(f"{api}/participants/token/refresh", json=body, headers=lines)
     if operation_id == "disconnectParticipant":
         world.livekit.add_participant(name, "target")
         url = f"{api}/participants/target"

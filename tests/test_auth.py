@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
@@ -16,7 +17,7 @@ from ovmeet.tokens import SessionTokens
 from tests.conftest import AppFactory, Servers
 from tests.helpers import Target, cookie_header, login, set_cookies
 from tests.inprocess import App
-from tests.processes import ADMIN, LIVEKIT_KEY, LIVEKIT_SECRET, USER
+from tests.processes import ADMIN, LIVEKIT_KEY, LIVEKIT_SECRET, USER, Ovmeet
 
 AUTH_PATH = "/meet/internal-api/v1/auth"
 
@@ -180,16 +181,44 @@ def test_changing_a_password_ends_its_sessions(apps: AppFactory) -> None:
     assert profile(changed, token).status_code == 401
 
 
-def test_repeated_failures_are_throttled(servers: Servers) -> None:
-    server = servers.start("local")  # a process: uvicorn trusts X-Forwarded-For from us
+@pytest.fixture
+def throttled(servers: Servers) -> Iterator[Ovmeet]:
+    """A server process of its own: uvicorn trusts X-Forwarded-For from us, so each test
+    address is a client of its own."""
+    server = servers.start("local")
+    yield server
+    server.stop()
+
+
+def test_repeated_failures_are_throttled(throttled: Ovmeet) -> None:
     attacker, bystander = "192.0.2.66", "192.0.2.77"
     for _ in range(5):
-        assert post_login(server, ADMIN[0], "guess", attacker).status_code == 401
-    locked = post_login(server, ADMIN[0], "guess", attacker)
+        assert post_login(throttled, ADMIN[0], "guess", attacker).status_code == 401
+    locked = post_login(throttled, ADMIN[0], "guess", attacker)
     assert locked.status_code == 429
     assert 25 <= int(locked.headers["retry-after"]) <= 30
     assert "try again in" in locked.json()["message"]
     # Even the right password waits: otherwise the lock would tell the attacker nothing.
-    assert post_login(server, *ADMIN, client=attacker).status_code == 429
-    assert post_login(server, *ADMIN, client=bystander).status_code == 200
-    server.stop()
+    assert post_login(throttled, *ADMIN, client=attacker).status_code == 429
+    # The account is locked for every client; other accounts are not.
+    assert post_login(throttled, *ADMIN, client=bystander).status_code == 429
+    assert post_login(throttled, *USER, client=bystander).status_code == 200
+
+
+def test_a_known_password_does_not_reset_guesses_at_another_account(throttled: Ovmeet) -> None:
+    """The attack: a USER login every fifth try used to clear the count of admin guesses."""
+    answers = []
+    for attempt in range(32):
+        if attempt % 5 == 4:
+            post_login(throttled, *USER, client="192.0.2.90")
+        else:
+            answers.append(post_login(throttled, ADMIN[0], f"g{attempt}", "192.0.2.90").status_code)
+    assert answers.count(401) == 5  # then the admin account (and the client) stay locked
+    assert set(answers[5:]) == {429}
+
+
+def test_failures_spread_over_clients_still_lock_the_account(throttled: Ovmeet) -> None:
+    statuses = [
+        post_login(throttled, ADMIN[0], "guess", f"203.0.113.{n}").status_code for n in range(8)
+    ]
+    assert statuses == [401] * 5 + [429] * 3

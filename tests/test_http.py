@@ -91,6 +91,35 @@ def test_malformed_bodies_get_a_clear_json_error(
     assert fragment in assert_json_error(response, status)["message"]
 
 
+HOSTILE_JSON = {
+    "nested 30000 deep": b"[" * 30_000,
+    "nested objects 12000 deep": b'{"a":' * 12_000,
+    "a lone surrogate in a field": b'{"roomName": "\\ud800", "participantName": "a", '
+    b'"secret": "s"}',
+    "a lone surrogate in a key": b'{"\\udfff": 1}',
+}
+
+
+@pytest.mark.parametrize("attack", list(HOSTILE_JSON))
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/meet/internal-api/v1/participants/token", "application/json"),
+        ("/meet/internal-api/v1/auth/login", "application/json"),
+        ("/livekit/webhook", "application/webhook+json"),  # unauthenticated
+    ],
+)
+def test_hostile_json_is_a_400_without_a_traceback(
+    local: Ovmeet, attack: str, path: str, content_type: str
+) -> None:
+    response = local.client.post(
+        local.base_url + path, content=HOSTILE_JSON[attack], headers={"content-type": content_type}
+    )
+    body = assert_json_error(response, 400)
+    assert body["message"].startswith("Bad Request")
+    assert "Traceback" not in local.log()
+
+
 def test_a_long_participant_name_is_refused(local: Ovmeet) -> None:
     body = {"roomName": "r-1", "participantName": "n" * 129, "secret": "s"}
     response = httpx.post(f"{local.api}/participants/token", json=body)

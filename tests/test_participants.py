@@ -17,6 +17,7 @@ from tests.helpers import (
     Target,
     access_cookie,
     cookie_header,
+    livekit_token,
     request_token,
     set_cookies,
     token_body,
@@ -37,18 +38,16 @@ def room(local: Ovmeet) -> dict[str, Any]:
     return local.create_room("meet")
 
 
-def livekit_token(room: str, identity: str, *, moderator: bool, ttl: int = 3600) -> str:
-    """A participant token as ovmeet would sign it (with the LiveKit secret)."""
-    role = "moderator" if moderator else "publisher"
-    grants = VideoGrants(room_join=True, room=room, room_admin=True if moderator else None)
-    return (
-        AccessToken(LIVEKIT_KEY, LIVEKIT_SECRET)
-        .with_identity(identity)
-        .with_metadata(json.dumps({"role": role}))
-        .with_grants(grants)
-        .with_ttl(timedelta(seconds=ttl))
-        .to_jwt()
-    )
+def signed_claims(video: dict[str, Any], exp: Any = None) -> str:
+    """A moderator token with these raw grants, signed with the LiveKit secret."""
+    claims = {
+        "sub": "Mod",
+        "iss": LIVEKIT_KEY,
+        "exp": exp if exp is not None else int(time.time()) + 60,
+        "video": video,
+        "metadata": '{"role": "moderator"}',
+    }
+    return jwt.encode(claims, LIVEKIT_SECRET, algorithm="HS256")
 
 
 # ---- POST /participants/token ----
@@ -68,7 +67,7 @@ def test_token_is_a_livekit_token_with_the_contract_claims(
     assert cookie == {
         "value": token,
         "httponly": "",
-        "max-age": "21600",
+        "max-age": str(6 * 3600 * 2),  # the token's 6 h, and as long again to refresh it
         "path": "/",
         "samesite": "strict",
     }
@@ -170,7 +169,9 @@ def test_livekit_failures_never_issue_a_token(
     app = apps(MEET_LIVEKIT_TIMEOUT="1s")
     room = app.create_room("faults")
     livekit.fault = fault
-    assert_livekit_failed(request_token(app, token_body(room, "Carol"), refresh=refresh))
+    previous = {"OvMeetParticipantToken": livekit_token(room["roomName"], "Carol", ttl=-5)}
+    response = request_token(app, token_body(room, "Carol"), previous, refresh=refresh)
+    assert_livekit_failed(response)
     cause = "no answer within 1s" if fault.delay else f"{fault.status} internal: injected fault"
     assert f"LiveKit at {app.env['LIVEKIT_URL']} failed on GetParticipant ({cause})" in caplog.text
 
@@ -219,9 +220,12 @@ def test_auth_mode_by_role_and_login(
     cookies = access_cookie(server, credentials) if credentials else None
     for refresh in (False, True):
         name = f"{who}-{role}-{refresh}"
+        sent = dict(cookies or {})
         if refresh:
             livekit.add_participant(room["roomName"], name)
-        response = request_token(server, token_body(room, name, role), cookies, refresh)
+            expired = livekit_token(room["roomName"], name, moderator=role == "moderator", ttl=-5)
+            sent["OvMeetParticipantToken"] = expired
+        response = request_token(server, token_body(room, name, role), sent, refresh)
         if credentials is None and login_required(mode, role):
             assert response.status_code == 401, response.text
             assert "log in" in response.json()["message"]
@@ -280,7 +284,7 @@ def test_refresh_gives_a_new_token_to_a_participant_still_in_the_room(
 ) -> None:
     room = server.create_room("refresh")
     livekit.add_participant(room["roomName"], "Frank")
-    expired = livekit_token(room["roomName"], "Frank", moderator=False, ttl=-10)
+    expired = livekit_token(room["roomName"], "Frank", ttl=-10)
     response = request_token(
         server, token_body(room, "Frank"), {"OvMeetParticipantToken": expired}, refresh=True
     )
@@ -294,7 +298,7 @@ def test_refresh_with_a_still_valid_token_is_a_conflict(
     local: Ovmeet, room: dict[str, Any], livekit: LiveKitStandIn
 ) -> None:
     livekit.add_participant(room["roomName"], "Gina")
-    issued = livekit_token(room["roomName"], "Gina", moderator=False)
+    issued = livekit_token(room["roomName"], "Gina")
     response = request_token(
         local, token_body(room, "Gina"), {"OvMeetParticipantToken": issued}, refresh=True
     )
@@ -302,26 +306,61 @@ def test_refresh_with_a_still_valid_token_is_a_conflict(
     assert response.json() == {"message": "Participant token is still valid"}
 
 
-@pytest.mark.parametrize("other", ["room", "identity", "signature"])
-def test_a_valid_token_for_someone_else_does_not_block_refresh(
-    local: Ovmeet, room: dict[str, Any], livekit: LiveKitStandIn, other: str
+@pytest.mark.parametrize(
+    ("previous", "status"),
+    [
+        ("none", 401),
+        ("garbage", 401),
+        ("other key", 401),
+        ("expired beyond the window", 401),
+        ("another room", 403),
+        ("another identity", 403),
+    ],
+)
+def test_refresh_needs_the_participants_own_previous_token(
+    local: Ovmeet, room: dict[str, Any], livekit: LiveKitStandIn, previous: str, status: int
 ) -> None:
-    livekit.add_participant(room["roomName"], "Hank")
+    """Only the secret and a name already in the room: no new token (it would let anyone with
+    the publisher secret take over a moderator's identity)."""
+    name = room["roomName"]
+    livekit.add_participant(name, "Hank")
     token = {
-        "room": livekit_token("another-room", "Hank", moderator=False),
-        "identity": livekit_token(room["roomName"], "Ian", moderator=False),
-        "signature": jwt.encode({"sub": "Hank"}, "k" * 32, algorithm="HS256"),
-    }[other]
-    response = request_token(
-        local, token_body(room, "Hank"), {"OvMeetParticipantToken": token}, refresh=True
+        "none": None,
+        "garbage": "not-a-token",
+        "other key": jwt.encode({"sub": "Hank", "exp": time.time() - 5}, "k" * 32),
+        "expired beyond the window": livekit_token(name, "Hank", ttl=-6 * 3600),
+        "another room": livekit_token("another-room", "Hank", ttl=-5),
+        "another identity": livekit_token(name, "Ian", ttl=-5),
+    }[previous]
+    cookies = {"OvMeetParticipantToken": token} if token else None
+    response = request_token(local, token_body(room, "Hank", "moderator"), cookies, refresh=True)
+    assert response.status_code == status, response.text
+    assert "set-cookie" not in response.headers
+    message = response.json()["message"]
+    assert message.startswith("Unauthorized" if status == 401 else "Insufficient permissions")
+    assert ("GetParticipant", name, "Hank") not in livekit.calls
+
+
+def test_refresh_within_the_window_reads_every_cookie_line(
+    local: Ovmeet, room: dict[str, Any], livekit: LiveKitStandIn
+) -> None:
+    livekit.add_participant(room["roomName"], "Jo")
+    expired = livekit_token(room["roomName"], "Jo", ttl=-(6 * 3600 - 60))
+    response = local.client.post(
+        f"{local.api}/participants/token/refresh",
+        json=token_body(room, "Jo"),
+        headers=[("cookie", "theme=dark"), ("cookie", f"OvMeetParticipantToken={expired}")],
     )
-    assert response.status_code == 200
+    assert response.status_code == 200, response.text
 
 
 def test_refresh_for_someone_not_in_the_room_is_404(
     local: Ovmeet, room: dict[str, Any], livekit: LiveKitStandIn
 ) -> None:
-    response = request_token(local, token_body(room, "Nobody"), refresh=True)
+    expired = livekit_token(room["roomName"], "Nobody", ttl=-5)
+    response = request_token(
+        local, token_body(room, "Nobody"), {"OvMeetParticipantToken": expired}, refresh=True
+    )
     assert response.status_code == 404
     assert response.json() == {
         "name": "Participant Error",
@@ -383,6 +422,9 @@ def test_disconnecting_someone_absent_is_404(
         "alg-none",
         "access-token",
         "no-role",
+        "roomAdmin as a string",
+        "roomJoin as a string",
+        "exp as a string",
     ],
 )
 def test_disconnect_without_a_valid_participant_token_is_401(
@@ -415,6 +457,16 @@ def test_disconnect_without_a_valid_participant_token_is_401(
         .with_identity("Mod")
         .with_grants(VideoGrants(room_join=True, room=name, room_admin=True))
         .to_jwt(),
+        # Signed with the real secret, but grants LiveKit would read otherwise than we would.
+        "roomAdmin as a string": signed_claims(
+            {"roomJoin": True, "room": name, "roomAdmin": "false"}
+        ),
+        "roomJoin as a string": signed_claims(
+            {"roomJoin": "true", "room": name, "roomAdmin": True}
+        ),
+        "exp as a string": signed_claims(
+            {"roomJoin": True, "room": name, "roomAdmin": True}, exp=str(int(time.time()) + 60)
+        ),
     }[token]
     response = disconnect(local, name, "Target", cookie)
     assert response.status_code == 401
@@ -429,7 +481,7 @@ def test_disconnect_by_a_non_moderator_of_the_room_is_403(
     name = room["roomName"]
     livekit.add_participant(name, "Target")
     cookie = (
-        livekit_token(name, "Pub", moderator=False)
+        livekit_token(name, "Pub")
         if who == "publisher"
         else livekit_token("other-room", "Mod", moderator=True)
     )

@@ -340,6 +340,26 @@ def test_a_client_that_leaves_stops_the_upstream_read(library: Library) -> None:
     assert library.get(library.small_id).status_code == 200
 
 
+@pytest.mark.parametrize("range_header", [None, "bytes=1000-"])
+def test_head_answers_the_headers_without_reading_the_file(
+    library: Library, range_header: str | None
+) -> None:
+    headers = {**cookie_header(library.admin), **({"range": range_header} if range_header else {})}
+    get = library.server.client.get(
+        library.url(library.large_id), headers={**headers, "range": "bytes=0-0"}
+    )
+    before = bytes_read_by(library.server)
+    head = library.server.client.head(library.url(library.large_id), headers=headers)
+    read = bytes_read_by(library.server) - before
+    assert head.status_code == (206 if range_header else 200)
+    assert head.content == b""
+    length = LARGE - 1000 if range_header else LARGE
+    assert head.headers["content-length"] == str(length)
+    assert head.headers["etag"] == get.headers["etag"]
+    assert head.headers["content-type"] == "video/mp4"
+    assert read < 1024 * 1024, f"HEAD read {read} bytes"
+
+
 # ---- storage failures ----
 
 

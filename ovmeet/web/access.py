@@ -11,12 +11,16 @@ import hmac
 
 from connexion.lifecycle import ConnexionRequest
 from starlette.datastructures import Headers, QueryParams
-from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ovmeet.access import RULES, Principal, Rule, authorize
 from ovmeet.services import Services
-from ovmeet.web.cookies import ACCESS_COOKIE, PARTICIPANT_COOKIE, REFRESH_COOKIE
+from ovmeet.web.cookies import (
+    ACCESS_COOKIE,
+    PARTICIPANT_COOKIE,
+    REFRESH_COOKIE,
+    request_cookies,
+)
 
 API_KEY_HEADER = "x-api-key"
 
@@ -42,7 +46,7 @@ class AccessMiddleware:
 
 def principal_of(services: Services, headers: Headers) -> Principal:
     """Every credential in `headers` that checks out (several Cookie lines are read as one)."""
-    cookies = cookie_parser("; ".join(headers.getlist("cookie")))
+    cookies = request_cookies(headers)
     access, refresh = cookies.get(ACCESS_COOKIE), cookies.get(REFRESH_COOKIE)
     participant = cookies.get(PARTICIPANT_COOKIE)
     expected_key, given_key = services.config.api_key, headers.get(API_KEY_HEADER)

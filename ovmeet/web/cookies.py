@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.responses import Response
 
 from ovmeet.config import Config
@@ -11,6 +13,12 @@ ACCESS_COOKIE = "OvMeetAccessToken"
 REFRESH_COOKIE = "OvMeetRefreshToken"
 PARTICIPANT_COOKIE = "OvMeetParticipantToken"
 REFRESH_COOKIE_PATH = AUTH_API  # the refresh token goes only where it is used
+
+
+def request_cookies(headers: Headers) -> dict[str, str]:
+    """Every cookie of the request, from all of its Cookie header lines (Starlette's own
+    `request.cookies` reads only the first line)."""
+    return cookie_parser("; ".join(headers.getlist("cookie")))
 
 
 def set_cookie(

@@ -1,19 +1,47 @@
-"""uvicorn's httptools protocol with a cap on the request head and JSON protocol errors.
+"""uvicorn's httptools protocol, bounded: head size, head and body time, open connections.
 
 With httptools, uvicorn reads request heads of any size (a 50 MB Cookie header is buffered
-whole). This protocol answers 431 once the request line and headers pass MAX_HEAD_BYTES, and
-answers malformed requests with a JSON 400 like every other error.
+whole) and waits for ever for a head that never comes. This protocol
+- answers 431 once the request line and headers pass MAX_HEAD_BYTES;
+- drops a connection whose request head has not arrived within the head timeout (408 if it had
+  begun), or whose request body has not within the body timeout after its head;
+- keeps at most `max_connections` open: a new one beyond that closes the connection that has
+  waited longest for a request head, or is refused with 503 if every connection is busy;
+- answers malformed requests with a JSON 400, like every other error.
+Idle time between requests on a kept-alive connection is uvicorn's `timeout_keep_alive`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ovmeet.config import Config
+from ovmeet.web.headers import SECURITY_HEADERS
+
 MAX_HEAD_BYTES = 32 * 1024
-_REASONS = {400: "Bad Request", 431: "Request Header Fields Too Large"}
+_REASONS = {
+    400: "Bad Request",
+    408: "Request Timeout",
+    431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
+}
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    head_timeout: float
+    body_timeout: float
+    max_connections: int
+
+    @classmethod
+    def of(cls, config: Config) -> ConnectionLimits:
+        return cls(config.http_head_timeout, config.http_body_timeout, config.max_connections)
 
 
 class _HeadTooLarge(Exception):
@@ -21,15 +49,34 @@ class _HeadTooLarge(Exception):
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    # Set by `ovmeet serve` before uvicorn starts; a worker process reads its environment.
+    limits: ConnectionLimits | None = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._limits = BoundedHttpToolsProtocol.limits or _limits_from_environment()
         self._head_done = False
         self._head_bytes = 0  # parsed: request line and headers of this request
         self._raw_bytes = 0  # received while the head is incomplete
+        self._waiting_since = 0.0  # since when it has waited for a request head
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._wait_for_head()
+        if len(self.connections) > self._limits.max_connections:
+            self._make_room()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timers()
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if not self._head_done:
             self._raw_bytes += len(data)
+            if self._head_timer is None:  # the first bytes of the next request's head
+                self._wait_for_head()
         super().data_received(data)
         # One header still unfinished after MAX_HEAD_BYTES: httptools would keep buffering it.
         too_long = not self._head_done and self._raw_bytes > MAX_HEAD_BYTES
@@ -50,15 +97,72 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_done = True
+        self._cancel_timers()
+        self._body_timer = self.loop.call_later(self._limits.body_timeout, self._body_late)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        self._cancel_timers()
         super().on_message_complete()
         self._head_done = False
         self._raw_bytes = 0
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._waiting_since = self.loop.time()  # idle now: uvicorn's keep-alive timer runs
+
     def send_400_response(self, msg: str) -> None:
         self._send_error(431 if self._head_bytes > MAX_HEAD_BYTES else 400, msg)
+
+    def _wait_for_head(self) -> None:
+        self._waiting_since = self.loop.time()
+        self._head_timer = self.loop.call_later(self._limits.head_timeout, self._head_late)
+
+    def _head_late(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing() or self._head_done:
+            return
+        if self._raw_bytes:
+            self._send_error(
+                408, f"the request head did not arrive within {_s(self._limits.head_timeout)}"
+            )
+        else:
+            self.transport.close()
+
+    def _body_late(self) -> None:
+        self._body_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_started:
+            self._send_error(
+                408, f"the request body did not arrive within {_s(self._limits.body_timeout)}"
+            )
+        else:
+            self.transport.close()
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._head_timer, self._body_timer):
+            if timer is not None:
+                timer.cancel()
+        self._head_timer = self._body_timer = None
+
+    def _idle(self) -> bool:
+        """Whether no request of this connection is being answered."""
+        return not self._head_done and (self.cycle is None or self.cycle.response_complete)
+
+    def _make_room(self) -> None:
+        """Close the connection that has waited longest for a request head; refuse this one
+        with 503 if all the others are busy answering."""
+        idle = [
+            other
+            for other in self.connections
+            if other is not self and isinstance(other, BoundedHttpToolsProtocol) and other._idle()
+        ]
+        if idle:
+            oldest = min(idle, key=lambda other: other._waiting_since)
+            oldest.transport.close()
+        else:
+            self._send_error(503, f"more than {self._limits.max_connections} open connections")
 
     def _count(self, size: int) -> None:
         self._head_bytes += size
@@ -66,17 +170,26 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             raise _HeadTooLarge
 
     def _send_error(self, status: int, detail: str | None = None) -> None:
-        detail = (
-            detail
-            if status == 400 and detail
-            else f"the request head exceeds {MAX_HEAD_BYTES} bytes"
-        )
+        if status == 431 or detail is None:
+            detail = f"the request head exceeds {MAX_HEAD_BYTES} bytes"
         body = json.dumps({"message": f"{_REASONS[status]}: {detail}"}).encode()
         head = [f"HTTP/1.1 {status} {_REASONS[status]}\r\n".encode()]
         head += [
-            name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers
+            name + b": " + value + b"\r\n"
+            for name, value in (*self.server_state.default_headers, *SECURITY_HEADERS)
         ]
         head.append(b"content-type: application/json\r\nconnection: close\r\n")
         head.append(b"content-length: %d\r\n\r\n" % len(body))
         self.transport.write(b"".join(head) + body)
         self.transport.close()
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:g} s"
+
+
+def _limits_from_environment() -> ConnectionLimits:
+    """In a worker process of `ovmeet serve --workers N`, which reads the same environment."""
+    limits = ConnectionLimits.of(Config.from_env(os.environ))
+    BoundedHttpToolsProtocol.limits = limits
+    return limits
