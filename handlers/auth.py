@@ -44,7 +44,8 @@ async def refresh_access_token(principal: Principal) -> Response:
     return response
 
 
-async def logout() -> Response:
+async def logout(principal: Principal) -> Response:
+    await auth.logout(services().revocations, principal.access, principal.refresh)
     config = services().config
     response = JSONResponse({"message": "Logged out"})
     clear_cookie(response, config, ACCESS_COOKIE)

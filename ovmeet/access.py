@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from ovmeet.config import User
 from ovmeet.errors import BadRequest, Forbidden, Unauthorized
-from ovmeet.tokens import Participant
+from ovmeet.tokens import Participant, Session
 
 
 class Credential(StrEnum):
@@ -31,10 +31,19 @@ class Credential(StrEnum):
 class Principal:
     """What a request proved about its caller: each credential it carried that checked out."""
 
-    user: User | None = None  # from a valid access cookie
-    refresh_user: User | None = None  # from a valid refresh cookie
+    access: Session | None = None  # from a valid, unrevoked access cookie
+    refresh: Session | None = None  # from a valid, unrevoked refresh cookie
     participant: Participant | None = None  # from a valid participant cookie
     api_key: bool = False  # X-API-KEY equal to MEET_API_KEY
+
+    @property
+    def user(self) -> User | None:
+        """The logged-in user (access cookie)."""
+        return self.access.user if self.access else None
+
+    @property
+    def refresh_user(self) -> User | None:
+        return self.refresh.user if self.refresh else None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from ovmeet.config import Config, User
 from ovmeet.errors import TooManyRequests, Unauthorized
+from ovmeet.revocations import Revocations
+from ovmeet.tokens import Session
 
 FAILURES_BEFORE_LOCK = 5
 FIRST_LOCK_SECONDS = 30.0
@@ -114,3 +116,10 @@ def login(
         raise Unauthorized("Invalid username or password")
     throttle.succeeded(username)
     return user
+
+
+async def logout(revocations: Revocations, *sessions: Session | None) -> None:
+    """End the sessions of the cookies sent (access, refresh) for every ovmeet process."""
+    for session in sessions:
+        if session is not None:
+            await revocations.revoke(session)

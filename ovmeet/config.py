@@ -88,6 +88,7 @@ class Config:
     http_body_timeout: int = 30
     http_keepalive_timeout: int = 5
     max_connections: int = 1000
+    http_send_buffer_kib: int = 256
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -154,6 +155,7 @@ class Config:
             http_body_timeout=read.duration("MEET_HTTP_BODY_TIMEOUT", "30s"),
             http_keepalive_timeout=read.duration("MEET_HTTP_KEEPALIVE_TIMEOUT", "5s"),
             max_connections=read.integer("MEET_MAX_CONNECTIONS", 1000, low=1, high=1_000_000),
+            http_send_buffer_kib=read.integer("MEET_HTTP_SEND_BUFFER_KIB", 256, low=0, high=65536),
         )
 
     @property

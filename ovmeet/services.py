@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from ovmeet.auth import LoginThrottle
 from ovmeet.config import Config
+from ovmeet.livekit_events import HandledEvents
 from ovmeet.livekit_gateway import LiveKitGateway
 from ovmeet.preferences import GlobalPreferences
+from ovmeet.revocations import Revocations
 from ovmeet.storage import Storage, open_storage
 from ovmeet.tokens import ParticipantTokens, SessionTokens
 
@@ -21,6 +23,8 @@ class Services:
     sessions: SessionTokens
     participant_tokens: ParticipantTokens
     login_throttle: LoginThrottle
+    handled_events: HandledEvents
+    revocations: Revocations
 
     @classmethod
     def build(cls, config: Config) -> Services:
@@ -34,6 +38,8 @@ class Services:
             sessions=SessionTokens.for_config(config),
             participant_tokens=ParticipantTokens(config),
             login_throttle=LoginThrottle(),
+            handled_events=HandledEvents(),
+            revocations=Revocations(storage),
         )
 
     async def start(self) -> None:

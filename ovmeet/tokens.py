@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -26,7 +27,17 @@ from ovmeet.rooms import Role, Room
 
 SessionKind = Literal["access", "refresh"]
 ISSUER = "ovmeet"
+_TOKEN_ID = re.compile(r"[A-Za-z0-9_-]{16}")  # secrets.token_urlsafe(12)
 _AUDIENCE: dict[SessionKind, str] = {"access": "ovmeet:access", "refresh": "ovmeet:refresh"}
+
+
+@dataclass(frozen=True)
+class Session:
+    """What a valid access or refresh token says: whose, which token, until when."""
+
+    user: User
+    token_id: str
+    expires_at: int  # seconds since the epoch
 
 
 @dataclass(frozen=True)
@@ -59,8 +70,9 @@ class SessionTokens:
         }
         return jwt.encode(claims, self.key, algorithm="HS256")
 
-    def verify(self, token: str, kind: SessionKind) -> User | None:
-        """The user a valid, unexpired token of this kind names; None for anything else."""
+    def verify(self, token: str, kind: SessionKind) -> Session | None:
+        """The session a valid, unexpired token of this kind opens; None for anything else
+        (revocation is checked by the caller: ovmeet.revocations)."""
         try:
             claims = jwt.decode(
                 token,
@@ -68,14 +80,17 @@ class SessionTokens:
                 algorithms=["HS256"],
                 audience=_AUDIENCE[kind],
                 issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "aud", "iss", "pwd"]},
+                options={"require": ["exp", "iat", "sub", "aud", "iss", "pwd", "jti"]},
             )
         except jwt.PyJWTError:
             return None
         user = self.config.user(str(claims["sub"]))
         if user is None or not hmac.compare_digest(str(claims["pwd"]), self._fingerprint(user)):
             return None
-        return user
+        token_id = claims["jti"]
+        if not isinstance(token_id, str) or not _TOKEN_ID.fullmatch(token_id):
+            return None
+        return Session(user, token_id, int(claims["exp"]))
 
     def _fingerprint(self, user: User) -> str:
         message = f"{user.username}\x00{user.password}\x00{user.role}".encode()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 import time
+from datetime import timedelta
 from typing import Any
 
 from google.protobuf.json_format import MessageToJson, ParseDict
@@ -45,14 +47,27 @@ def egress_event(
     if error:
         info["error"] = error
     return ParseDict(
-        {"event": event, "id": f"EV_{uid}", "createdAt": str(now_ns // 10**9), "egressInfo": info},
+        {
+            "event": event,
+            "id": f"EV_{secrets.token_hex(6)}",  # each event its own id, as LiveKit's
+            "createdAt": str(now_ns // 10**9),
+            "egressInfo": info,
+        },
         WebhookEvent(),
     )
 
 
-def signed(event: WebhookEvent, secret: str = LIVEKIT_SECRET) -> tuple[bytes, dict[str, str]]:
-    """The body and headers LiveKit would POST: JSON, and a JWT carrying the body's sha256."""
+def signed(
+    event: WebhookEvent, secret: str = LIVEKIT_SECRET, ttl: int = 300
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers LiveKit would POST: JSON, and a JWT carrying the body's sha256
+    (valid `ttl` seconds; negative: expired that long ago)."""
     body = MessageToJson(event).encode()
     digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
-    token = AccessToken(LIVEKIT_KEY, secret).with_sha256(digest).to_jwt()
+    token = (
+        AccessToken(LIVEKIT_KEY, secret)
+        .with_sha256(digest)
+        .with_ttl(timedelta(seconds=ttl))
+        .to_jwt()
+    )
     return body, {"Authorization": token, "Content-Type": "application/webhook+json"}

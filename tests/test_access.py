@@ -21,7 +21,7 @@ from ovmeet.access import (
 from ovmeet.app import load_spec
 from ovmeet.config import User
 from ovmeet.errors import BadRequest, Forbidden, Unauthorized
-from ovmeet.tokens import Participant
+from ovmeet.tokens import Participant, Session
 from ovmeet.web.paths import SPECS
 from tests.conftest import AppFactory
 from tests.helpers import cookie_header, livekit_token, login, request_token, token_body
@@ -70,8 +70,8 @@ def test_each_rule_agrees_with_what_its_spec_declares(operation_id: str) -> None
 
 # ---- authorize(), without HTTP ----
 
-ADMIN_USER = User("a", "pw", "ADMIN")
-PLAIN_USER = User("u", "pw", "USER")
+ADMIN_SESSION = Session(User("a", "pw", "ADMIN"), "token-of-admin-1", 2_000_000_000)
+USER_SESSION = Session(User("u", "pw", "USER"), "token-of-user-001", 2_000_000_000)
 
 
 def moderator_of(room: str) -> Participant:
@@ -83,9 +83,9 @@ def moderator_of(room: str) -> Participant:
     [
         (Principal(), Unauthorized),
         (Principal(api_key=True), None),
-        (Principal(user=ADMIN_USER), None),
-        (Principal(user=PLAIN_USER), Forbidden),
-        (Principal(refresh_user=ADMIN_USER), Unauthorized),
+        (Principal(access=ADMIN_SESSION), None),
+        (Principal(access=USER_SESSION), Forbidden),
+        (Principal(refresh=ADMIN_SESSION), Unauthorized),
         (Principal(participant=moderator_of("r")), Unauthorized),
     ],
 )
@@ -108,7 +108,7 @@ def test_moderator_rules_need_the_room_they_name() -> None:
     with pytest.raises(BadRequest, match="'roomName' parameter is required"):
         authorize(rule, Principal(participant=moderator_of("r")), None)
     with pytest.raises(Unauthorized, match="OvMeetParticipantToken"):
-        authorize(rule, Principal(user=ADMIN_USER), "r")
+        authorize(rule, Principal(access=ADMIN_SESSION), "r")
 
 
 def test_a_moderator_rule_must_name_its_room_parameter() -> None:

@@ -6,14 +6,17 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import jwt
 import pytest
 from livekit.api import AccessToken, VideoGrants
 
-from ovmeet.config import Config
-from ovmeet.tokens import SessionTokens
+from ovmeet.config import Config, User
+from ovmeet.revocations import REFRESH_SECONDS, Revocations
+from ovmeet.storage.local import LocalStorage
+from ovmeet.tokens import Session, SessionTokens
 from tests.conftest import AppFactory, Servers
 from tests.helpers import Target, cookie_header, login, set_cookies
 from tests.inprocess import App
@@ -222,3 +225,59 @@ def test_failures_spread_over_clients_still_lock_the_account(throttled: Ovmeet) 
         post_login(throttled, ADMIN[0], "guess", f"203.0.113.{n}").status_code for n in range(8)
     ]
     assert statuses == [401] * 5 + [429] * 3
+
+
+# ---- logout revokes ----
+
+
+def test_logout_revokes_both_tokens(local: App) -> None:
+    cookies = login(local)
+    both = cookie_header(cookies)
+    assert local.client.post(f"{local.api}/auth/logout", headers=both).status_code == 200
+    assert profile(local, cookies["OvMeetAccessToken"]).status_code == 401
+    refresh = local.client.post(
+        f"{local.api}/auth/refresh",
+        headers=cookie_header({"OvMeetRefreshToken": cookies["OvMeetRefreshToken"]}),
+    )
+    assert refresh.status_code == 401
+    assert profile(local, login(local)["OvMeetAccessToken"]).status_code == 200  # a new login
+
+
+def test_a_logout_reaches_every_instance_within_a_second(servers: Servers) -> None:
+    first = servers.get("s3")
+    second = servers.start("s3", MEET_S3_SUBBUCKET=first.env["MEET_S3_SUBBUCKET"])
+    try:
+        cookies = login(first)
+        assert profile(second, cookies["OvMeetAccessToken"]).status_code == 200
+        first.client.post(f"{first.api}/auth/logout", headers=cookie_header(cookies))
+        logged_out = time.monotonic()
+        assert profile(first, cookies["OvMeetAccessToken"]).status_code == 401  # at once here
+        while profile(second, cookies["OvMeetAccessToken"]).status_code == 200:
+            assert time.monotonic() - logged_out < 3, "the other instance still accepts it"
+            time.sleep(0.05)
+        assert time.monotonic() - logged_out < REFRESH_SECONDS + 1
+    finally:
+        second.stop()
+
+
+@pytest.mark.anyio
+async def test_revocations_of_expired_tokens_are_forgotten(tmp_path: Path) -> None:
+    clock = [1_000_000.0]
+    storage = LocalStorage(tmp_path)
+    revocations = Revocations(storage, now=lambda: clock[0], monotonic=lambda: clock[0])
+    session = Session(User("a", "pw", "ADMIN"), "abcdefghijklmnop", int(clock[0]) + 60)
+    await revocations.revoke(session)
+    assert await revocations.is_revoked(session)
+    assert await storage.list("revoked-sessions/") == [
+        "revoked-sessions/1000060-abcdefghijklmnop.json"
+    ]
+    clock[0] += 120  # the token has expired: nothing left to refuse
+    assert not await revocations.is_revoked(session)
+    assert await storage.list("revoked-sessions/") == []
+
+
+def test_every_cookie_line_is_read(local: App) -> None:
+    token = login(local)["OvMeetAccessToken"]
+    lines = [("cookie", "theme=dark; lang=en"), ("cookie", f"OvMeetAccessToken={token}")]
+    response = local.client.get(f"{local.api}/auth/profile", headers=lines)
+    assert response.status_code == 200, response.text

@@ -360,6 +360,29 @@ def test_head_answers_the_headers_without_reading_the_file(
     assert read < 1024 * 1024, f"HEAD read {read} bytes"
 
 
+def test_streams_whose_clients_do_not_read_are_read_only_so_far(library: Library) -> None:
+    """100 clients that ask for the large recording and read nothing: what ovmeet reads for
+    them (from disk or S3) is bounded per stream by the send buffer cap and a chunk or two,
+    not by the 4 MB or more the kernel would otherwise buffer for each."""
+    cookie = "; ".join(f"{k}={v}" for k, v in library.admin.items())
+    path = f"/meet/internal-api/v1/recordings/{library.large_id}/stream"
+    before = bytes_read_by(library.server)
+    stalled = []
+    try:
+        for _ in range(100):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", library.server.port))
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n".encode())
+            stalled.append(sock)
+        read = settled(lambda: bytes_read_by(library.server)) - before
+        assert read / len(stalled) < 2 * 1024 * 1024, f"{read / len(stalled):.0f} bytes per stream"
+        assert library.get(library.small_id).content == library.small  # others are served
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
 # ---- storage failures ----
 
 

@@ -85,7 +85,7 @@ def test_a_recording_goes_from_started_to_complete_and_plays(
     assert stream.status_code == 200 and stream.content == clip.read_bytes()
 
     late = send(server, egress_event("egress_updated", room, "EG_life", "u1", "EGRESS_ACTIVE"))
-    assert late.status_code == 200 and "already ended" in late.json()["message"]
+    assert late.status_code == 200 and "is already COMPLETE" in late.json()["message"]
     assert stored.read_json(key)["status"] == "COMPLETE"
 
 
@@ -149,3 +149,51 @@ def test_a_signed_body_that_is_not_an_event_is_400(server: Ovmeet) -> None:
     response = post(server, body, headers)
     assert response.status_code == 400
     assert "not a LiveKit event" in response.json()["message"]
+
+
+# ---- replays: statuses only move forward, an event counts once ----
+
+
+def test_a_final_status_is_never_replaced_by_another(server: Ovmeet) -> None:
+    """COMPLETE -> FAILED -> COMPLETE by replaying events must leave the first one."""
+    room = server.create_room("replayed")["roomName"]
+    key = f"{METADATA}{room}/EG_r/u7.json"
+    complete = egress_event("egress_ended", room, "EG_r", "u7", "EGRESS_COMPLETE", size=5)
+    failed = egress_event("egress_ended", room, "EG_r", "u7", "EGRESS_FAILED", error="late")
+    assert send(server, complete).status_code == 200
+    first = Stored(server).read_json(key)
+    answers = [send(server, event).json()["message"] for event in (failed, complete, failed)]
+    assert answers == [
+        f"egress_ended ignored: recording '{room}--EG_r--u7' is already COMPLETE",
+        f"event {complete.id} already handled",
+        f"event {failed.id} already handled",
+    ]
+    assert Stored(server).read_json(key) == first
+
+
+def test_the_same_event_twice_counts_once(server: Ovmeet) -> None:
+    room = server.create_room("twice")["roomName"]
+    started = egress_event("egress_started", room, "EG_t", "u8", "EGRESS_STARTING")
+    active = egress_event("egress_updated", room, "EG_t", "u8", "EGRESS_ACTIVE")
+    assert send(server, started).status_code == 200
+    assert send(server, active).status_code == 200
+    replay = send(server, started)
+    assert replay.status_code == 200
+    assert replay.json() == {"message": f"event {started.id} already handled"}
+    assert Stored(server).read_json(f"{METADATA}{room}/EG_t/u8.json")["status"] == "ACTIVE"
+
+
+def test_statuses_never_move_back(server: Ovmeet) -> None:
+    room = server.create_room("ordered")["roomName"]
+    key = f"{METADATA}{room}/EG_o/u9.json"
+    for status in ("EGRESS_ENDING", "EGRESS_ACTIVE", "EGRESS_STARTING"):
+        send(server, egress_event("egress_updated", room, "EG_o", "u9", status))
+    assert Stored(server).read_json(key)["status"] == "ENDING"
+
+
+def test_a_signature_expired_beyond_a_small_leeway_is_refused(server: Ovmeet) -> None:
+    room = server.create_room("stale")["roomName"]
+    event = egress_event("egress_started", room, "EG_s", "u10", "EGRESS_STARTING")
+    response = post(server, *signed(event, ttl=-30))  # LiveKit's own leeway would be 60 s
+    assert response.status_code == 401
+    assert Stored(server).keys(f"{METADATA}{room}/") == []

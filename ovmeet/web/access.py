@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ovmeet.access import RULES, Principal, Rule, authorize
 from ovmeet.services import Services
+from ovmeet.tokens import Session, SessionKind
 from ovmeet.web.cookies import (
     ACCESS_COOKIE,
     PARTICIPANT_COOKIE,
@@ -38,26 +39,33 @@ class AccessMiddleware:
             rule = RULES.get(operation_id)
             if rule is None:  # tests/test_access.py keeps this from happening
                 raise LookupError(f"operation {operation_id} has no access rule")
-            principal = principal_of(scope["state"]["services"], Headers(scope=scope))
+            principal = await principal_of(scope["state"]["services"], Headers(scope=scope))
             authorize(rule, principal, _room_of(scope, rule))
             ConnexionRequest(scope, receive).context["principal"] = principal
         await self.app(scope, receive, send)
 
 
-def principal_of(services: Services, headers: Headers) -> Principal:
+async def principal_of(services: Services, headers: Headers) -> Principal:
     """Every credential in `headers` that checks out (several Cookie lines are read as one)."""
     cookies = request_cookies(headers)
-    access, refresh = cookies.get(ACCESS_COOKIE), cookies.get(REFRESH_COOKIE)
     participant = cookies.get(PARTICIPANT_COOKIE)
     expected_key, given_key = services.config.api_key, headers.get(API_KEY_HEADER)
     return Principal(
-        user=services.sessions.verify(access, "access") if access else None,
-        refresh_user=services.sessions.verify(refresh, "refresh") if refresh else None,
+        access=await _session(services, cookies.get(ACCESS_COOKIE), "access"),
+        refresh=await _session(services, cookies.get(REFRESH_COOKIE), "refresh"),
         participant=services.participant_tokens.verify(participant) if participant else None,
         api_key=expected_key is not None
         and given_key is not None
         and hmac.compare_digest(given_key.encode(), expected_key.encode()),
     )
+
+
+async def _session(services: Services, token: str | None, kind: SessionKind) -> Session | None:
+    """The session `token` opens, unless it is invalid or was revoked (logout)."""
+    session = services.sessions.verify(token, kind) if token else None
+    if session is None or await services.revocations.is_revoked(session):
+        return None
+    return session
 
 
 def _room_of(scope: Scope, rule: Rule) -> str | None:

@@ -7,6 +7,9 @@ whole) and waits for ever for a head that never comes. This protocol
   begun), or whose request body has not within the body timeout after its head;
 - keeps at most `max_connections` open: a new one beyond that closes the connection that has
   waited longest for a request head, or is refused with 503 if every connection is busy;
+- caps what the kernel buffers for each client (SO_SNDBUF): a recording streamed to a client
+  that does not read stops being read from storage once that much waits for it, instead of
+  the 4 MB or more the kernel would otherwise take, per connection;
 - answers malformed requests with a JSON 400, like every other error.
 Idle time between requests on a kept-alive connection is uvicorn's `timeout_keep_alive`.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,10 +42,16 @@ class ConnectionLimits:
     head_timeout: float
     body_timeout: float
     max_connections: int
+    send_buffer: int  # bytes the kernel may hold for a client (SO_SNDBUF); 0: its own choice
 
     @classmethod
     def of(cls, config: Config) -> ConnectionLimits:
-        return cls(config.http_head_timeout, config.http_body_timeout, config.max_connections)
+        return cls(
+            config.http_head_timeout,
+            config.http_body_timeout,
+            config.max_connections,
+            config.http_send_buffer_kib * 1024,
+        )
 
 
 class _HeadTooLarge(Exception):
@@ -64,6 +74,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and self._limits.send_buffer:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._limits.send_buffer)
         self._wait_for_head()
         if len(self.connections) > self._limits.max_connections:
             self._make_room()
