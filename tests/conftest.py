@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,7 @@ class Servers:
         return server.start()
 
     def stop_all(self) -> None:
+        wait(self.shared.values())  # a server still starting would outlive the session
         stop_processes([s.process for s in self.started if s.process is not None])
         for server in self.started:
             server.client.close()
