@@ -3,7 +3,7 @@
 The HTTP edge (ovmeet/web/access.py) turns a request's cookies and headers into a `Principal`,
 looks the operation up in RULES and calls `authorize`; nothing else decides access. Rules that
 need more than a credential (the auth mode of the token operations, LiveKit's signature on
-webhooks) accept ANYONE here and are enforced by the domain function, as their note says.
+webhooks) accept ANYONE here and are enforced by the domain function named beside them.
 """
 
 from __future__ import annotations
@@ -52,36 +52,33 @@ class Rule:
 
     accepts: frozenset[Credential]
     room_parameter: str | None = None  # MODERATOR: the path or query parameter naming the room
-    note: str = ""
 
     def __post_init__(self) -> None:
         if (Credential.MODERATOR in self.accepts) != (self.room_parameter is not None):
             raise ValueError("a MODERATOR rule names its room parameter, and only it does")
 
 
-def anyone(note: str = "") -> Rule:
-    return Rule(frozenset({Credential.ANYONE}), note=note)
+def anyone() -> Rule:
+    return Rule(frozenset({Credential.ANYONE}))
 
 
 def only(*credentials: Credential, room_parameter: str | None = None) -> Rule:
     return Rule(frozenset(credentials), room_parameter)
 
 
-AUTH_MODE_DECIDES = "the auth mode may then require a login (ovmeet.participants)"
-
 RULES: dict[str, Rule] = {
-    # Internal API (the seed)
-    "generateParticipantToken": anyone(AUTH_MODE_DECIDES),
-    "refreshParticipantToken": anyone(AUTH_MODE_DECIDES),
+    # Internal API (the seed). The token operations' auth mode: ovmeet.participants.
+    "generateParticipantToken": anyone(),
+    "refreshParticipantToken": anyone(),
     "disconnectParticipant": only(Credential.MODERATOR, room_parameter="roomName"),
     "getRecordingStream": only(Credential.ADMIN),
-    # Auth (companion)
-    "login": anyone("failures are throttled (ovmeet.auth)"),
+    # Auth (companion). Failed logins are throttled: ovmeet.auth.
+    "login": anyone(),
     "logout": anyone(),
     "refreshAccessToken": only(Credential.REFRESH),
     "getProfile": only(Credential.ADMIN, Credential.USER),
-    # LiveKit webhooks (companion)
-    "receiveWebhook": anyone("LiveKit's signature on the body is checked (ovmeet.livekit_events)"),
+    # LiveKit webhooks (companion). LiveKit's signature on the body: ovmeet.livekit_events.
+    "receiveWebhook": anyone(),
 }
 
 
@@ -118,9 +115,7 @@ def authorize(rule: Rule, principal: Principal, room: str | None = None) -> None
 
 def _describe(accepts: frozenset[Credential]) -> str:
     """`accepts` in words, e.g. 'an OvMeetAccessToken cookie of role ADMIN or USER'."""
-    roles = [credential.name for credential in (Credential.ADMIN, Credential.USER)]
-    accepted_roles = [role for role in roles if Credential[role] in accepts]
-    words = [c.value for c in Credential if c in accepts and c.name not in roles]
-    if accepted_roles:
-        words.insert(0, f"an OvMeetAccessToken cookie of role {' or '.join(accepted_roles)}")
-    return " or ".join(words)
+    roles = [c.value for c in (Credential.ADMIN, Credential.USER) if c in accepts]
+    words = [f"an OvMeetAccessToken cookie of role {' or '.join(roles)}"] if roles else []
+    words += [c.value for c in accepts - {Credential.ADMIN, Credential.USER}]
+    return " or ".join(sorted(words))

@@ -52,13 +52,12 @@ def serve(config: Config, host: str, port: int | None, workers: int, access_log:
 
     from ovmeet.app import create_app
     from ovmeet.services import prepare_storage
-    from ovmeet.web.protocol import BoundedHttpToolsProtocol, ConnectionLimits
+    from ovmeet.web.protocol import BoundedHttpToolsProtocol
 
     logger.info("configuration: %s", json.dumps(config.describe()))
     for warning in config.default_credential_warnings():
         logger.warning("DEFAULT CREDENTIALS: %s", warning)
     asyncio.run(prepare_storage(config))
-    BoundedHttpToolsProtocol.limits = ConnectionLimits.of(config)
     options: dict[str, Any] = {
         "host": host,
         "port": config.server_port if port is None else port,

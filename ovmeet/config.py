@@ -95,6 +95,7 @@ class Config:
         """Build the configuration, raising ConfigError on the first unusable value."""
         read = _Reader(env)
         port = read.integer("SERVER_PORT", 6080, low=1, high=65535)
+        participant_token_ttl = read.duration("MEET_PARTICIPANT_TOKEN_EXPIRATION", "6h")
         livekit_url = read.url("LIVEKIT_URL", "ws://localhost:7880", ("ws", "wss", "http", "https"))
         storage = read.choice("MEET_STORAGE", "local", STORAGE_KINDS)
         s3_endpoint = read.optional("MEET_S3_SERVICE_ENDPOINT")
@@ -126,10 +127,9 @@ class Config:
             livekit_api_key=read.text("LIVEKIT_API_KEY", "devkey"),
             livekit_api_secret=read.text("LIVEKIT_API_SECRET", "secret"),
             livekit_timeout=read.duration("MEET_LIVEKIT_TIMEOUT", "5s"),
-            participant_token_ttl=read.duration("MEET_PARTICIPANT_TOKEN_EXPIRATION", "6h"),
+            participant_token_ttl=participant_token_ttl,
             participant_refresh_window=read.duration(
-                "MEET_PARTICIPANT_REFRESH_WINDOW",
-                env.get("MEET_PARTICIPANT_TOKEN_EXPIRATION", "").strip() or "6h",
+                "MEET_PARTICIPANT_REFRESH_WINDOW", f"{participant_token_ttl}s"
             ),
             access_token_ttl=read.duration("MEET_ACCESS_TOKEN_EXPIRATION", "2h"),
             refresh_token_ttl=read.duration("MEET_REFRESH_TOKEN_EXPIRATION", "1d"),

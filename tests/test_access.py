@@ -116,6 +116,15 @@ def test_a_moderator_rule_must_name_its_room_parameter() -> None:
         only(Credential.MODERATOR)
     with pytest.raises(ValueError, match="room parameter"):
         only(Credential.ADMIN, room_parameter="roomName")
+
+
+def test_who_is_refused_is_told_what_would_do() -> None:
+    with pytest.raises(Unauthorized) as refused:
+        authorize(only(Credential.ADMIN, Credential.USER, Credential.API_KEY), Principal())
+    assert refused.value.message == (
+        "Unauthorized: this operation needs an OvMeetAccessToken cookie of role ADMIN or USER"
+        " or the X-API-KEY header"
+    )
     authorize(anyone(), Principal())
 
 
@@ -236,9 +245,12 @@ def call(world: World, operation_id: str, headers: dict[str, str]) -> httpx.Resp
     )
 
 
+def test_the_expectations_cover_every_operation() -> None:
+    assert set(EXPECTED) == set(RULES)
+
+
 @pytest.mark.parametrize("operation_id", sorted(EXPECTED))
 def test_every_caller_of_every_operation(world: World, operation_id: str) -> None:
-    assert set(EXPECTED) == set(RULES)
     for caller, expected in EXPECTED[operation_id].items():
         response = call(world, operation_id, world.headers[caller])
         if expected == OK:

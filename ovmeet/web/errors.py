@@ -10,7 +10,7 @@ from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
-from ovmeet.errors import ApiError, DependencyError
+from ovmeet.errors import ApiError
 from ovmeet.web.paths import INTERNAL_API
 
 logger = logging.getLogger("ovmeet.errors")
@@ -33,10 +33,8 @@ def json_error(
 
 
 def on_api_error(request: ConnexionRequest, error: ApiError) -> ConnexionResponse:
-    if isinstance(error, DependencyError):  # where and why go to the log, not to the client
-        logger.error("%s %s failed: %s", request.method, request.url.path, error.detail)
-    elif error.status >= 500:
-        logger.error("%s %s failed: %s", request.method, request.url.path, error.message)
+    if error.status >= 500:  # str() of a DependencyError: where and why, for the log only
+        logger.error("%s %s failed: %s", request.method, request.url.path, error)
     return json_error(error.status, error.message, error.name, error.headers)
 
 

@@ -17,6 +17,7 @@ Idle time between requests on a kept-alive connection is uvicorn's `timeout_keep
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import socket
@@ -59,12 +60,9 @@ class _HeadTooLarge(Exception):
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    # Set by `ovmeet serve` before uvicorn starts; a worker process reads its environment.
-    limits: ConnectionLimits | None = None
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._limits = BoundedHttpToolsProtocol.limits or _limits_from_environment()
+        self._limits = _limits()
         self._head_done = False
         self._head_bytes = 0  # parsed: request line and headers of this request
         self._raw_bytes = 0  # received while the head is incomplete
@@ -201,8 +199,7 @@ def _s(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-def _limits_from_environment() -> ConnectionLimits:
-    """In a worker process of `ovmeet serve --workers N`, which reads the same environment."""
-    limits = ConnectionLimits.of(Config.from_env(os.environ))
-    BoundedHttpToolsProtocol.limits = limits
-    return limits
+@functools.cache
+def _limits() -> ConnectionLimits:
+    """From the environment `ovmeet serve` (and each of its worker processes) reads."""
+    return ConnectionLimits.of(Config.from_env(os.environ))

@@ -64,35 +64,19 @@ class JSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
             return None
         try:
             value = json.loads(text)
+            # `"\ud800"` parses into a string no UTF-8 can carry; encoding it back finds it.
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequestProblem(detail="the body has a lone UTF-16 surrogate") from None
         except ValueError as error:
             raise BadRequestProblem(detail=f"the body is not valid JSON: {error}") from None
         except RecursionError:
             raise BadRequestProblem(detail="the body nests JSON too deeply") from None
-        if _has_lone_surrogate(value):
-            raise BadRequestProblem(detail="the body has a lone UTF-16 surrogate (\\ud800-\\udfff)")
         return value
 
     @property
     def _validator(self) -> Any:
         return _compiled(Draft4RequestValidator, self._schema)
-
-
-def _has_lone_surrogate(value: Any) -> bool:
-    """Whether a string in `value` holds a lone surrogate, which no UTF-8 text can carry."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return True
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return False
 
 
 class JSONResponseValidator(JSONResponseBodyValidator):  # type: ignore[misc]
