@@ -1,22 +1,19 @@
-"""Internal API - Auth (companion spec)."""
+"""Auth (companion spec, served at both APIs' /auth)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from connexion import request
 from starlette.responses import JSONResponse, Response
 
 from ovmeet import auth
 from ovmeet.access import Principal
 from ovmeet.config import User
+from ovmeet.errors import BadRequest
 from ovmeet.web.context import client_address, services
-from ovmeet.web.cookies import (
-    ACCESS_COOKIE,
-    REFRESH_COOKIE,
-    REFRESH_COOKIE_PATH,
-    clear_cookie,
-    set_cookie,
-)
+from ovmeet.web.cookies import ACCESS_COOKIE, REFRESH_COOKIE, clear_cookie, set_cookie
+from ovmeet.web.paths import AUTH_APIS
 
 
 async def login(body: dict[str, Any]) -> Response:
@@ -32,13 +29,15 @@ async def login(body: dict[str, Any]) -> Response:
         REFRESH_COOKIE,
         s.sessions.issue(user, "refresh"),
         s.config.refresh_token_ttl,
-        path=REFRESH_COOKIE_PATH,
+        path=_auth_path(),  # the refresh token goes only where it is used
     )
     return response
 
 
 async def refresh_access_token(principal: Principal) -> Response:
-    user = _known(principal.refresh_user)
+    user = principal.refresh_user
+    if user is None:
+        raise BadRequest("No valid refresh token (OvMeetRefreshToken cookie): log in again")
     response = JSONResponse({"message": f"Access token for '{user.username}' refreshed"})
     _set_access_cookie(response, user)
     return response
@@ -49,13 +48,14 @@ async def logout(principal: Principal) -> Response:
     config = services().config
     response = JSONResponse({"message": "Logged out"})
     clear_cookie(response, config, ACCESS_COOKIE)
-    clear_cookie(response, config, REFRESH_COOKIE, path=REFRESH_COOKIE_PATH)
+    for path in AUTH_APIS:
+        clear_cookie(response, config, REFRESH_COOKIE, path=path)
     return response
 
 
 async def get_profile(principal: Principal) -> Response:
     user = _known(principal.user)
-    return JSONResponse({"username": user.username, "role": user.role})
+    return JSONResponse({"username": user.username, "role": user.role.lower()})
 
 
 def _set_access_cookie(response: Response, user: User) -> None:
@@ -67,6 +67,11 @@ def _set_access_cookie(response: Response, user: User) -> None:
         s.sessions.issue(user, "access"),
         s.config.access_token_ttl,
     )
+
+
+def _auth_path() -> str:
+    """The auth base path this request came through."""
+    return next(base for base in AUTH_APIS if request.url.path.startswith(f"{base}/"))
 
 
 def _known(user: User | None) -> User:

@@ -8,11 +8,12 @@ webhooks) accept ANYONE here and are enforced by the domain function named besid
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from ovmeet.config import User
 from ovmeet.errors import BadRequest, Forbidden, Unauthorized
+from ovmeet.preferences import Preferences
 from ovmeet.tokens import Participant, Session
 
 
@@ -23,7 +24,6 @@ class Credential(StrEnum):
     API_KEY = "the X-API-KEY header"
     ADMIN = "ADMIN"  # an OvMeetAccessToken cookie of this role
     USER = "USER"
-    REFRESH = "an OvMeetRefreshToken cookie"
     MODERATOR = "an OvMeetParticipantToken cookie of a moderator of the room"
 
 
@@ -52,6 +52,8 @@ class Rule:
 
     accepts: frozenset[Credential]
     room_parameter: str | None = None  # MODERATOR: the path or query parameter naming the room
+    # The stored room creation policy may accept a USER, or anyone, as well.
+    room_creation_policy: bool = False
 
     def __post_init__(self) -> None:
         if (Credential.MODERATOR in self.accepts) != (self.room_parameter is not None):
@@ -62,8 +64,18 @@ def anyone() -> Rule:
     return Rule(frozenset({Credential.ANYONE}))
 
 
-def only(*credentials: Credential, room_parameter: str | None = None) -> Rule:
-    return Rule(frozenset(credentials), room_parameter)
+def only(
+    *credentials: Credential, room_parameter: str | None = None, room_creation_policy: bool = False
+) -> Rule:
+    return Rule(frozenset(credentials), room_parameter, room_creation_policy)
+
+
+def in_force(rule: Rule, preferences: Preferences) -> Rule:
+    """`rule` with what the stored room creation policy adds to it, if it follows the policy."""
+    if not (rule.room_creation_policy and preferences.allow_room_creation):
+        return rule
+    extra = Credential.USER if preferences.room_creation_requires_login else Credential.ANYONE
+    return replace(rule, accepts=rule.accepts | {extra})
 
 
 RULES: dict[str, Rule] = {
@@ -72,10 +84,27 @@ RULES: dict[str, Rule] = {
     "refreshParticipantToken": anyone(),
     "disconnectParticipant": only(Credential.MODERATOR, room_parameter="roomName"),
     "getRecordingStream": only(Credential.ADMIN),
-    # Auth (companion). Failed logins are throttled: ovmeet.auth.
+    "getParticipantRole": anyone(),
+    # Public REST API v1.
+    "createRoom": only(Credential.API_KEY, Credential.ADMIN, room_creation_policy=True),
+    "getRooms": only(Credential.API_KEY, Credential.ADMIN),
+    "getRoom": only(
+        Credential.API_KEY, Credential.ADMIN, Credential.MODERATOR, room_parameter="roomName"
+    ),
+    "updateRoom": only(Credential.API_KEY, Credential.ADMIN),
+    "deleteRoom": only(Credential.API_KEY, Credential.ADMIN),
+    "getSecurityPreferences": anyone(),
+    "updateSecurityPreferences": only(Credential.API_KEY, Credential.ADMIN),
+    "getWebhookPreferences": only(Credential.API_KEY, Credential.ADMIN),
+    "updateWebhookPreferences": only(Credential.API_KEY, Credential.ADMIN),
+    "getAppearancePreferences": only(Credential.API_KEY, Credential.ADMIN),
+    "updateAppearancePreferences": only(Credential.API_KEY, Credential.ADMIN),
+    # Auth (companion, at both APIs). Failed logins are throttled: ovmeet.auth. A refresh
+    # without a valid refresh cookie is a 400 (handlers.auth): the release's front end answers
+    # every 401 with a refresh, so a 401 there would loop.
     "login": anyone(),
     "logout": anyone(),
-    "refreshAccessToken": only(Credential.REFRESH),
+    "refreshAccessToken": anyone(),
     "getProfile": only(Credential.ADMIN, Credential.USER),
     # LiveKit webhooks (companion). LiveKit's signature on the body: ovmeet.livekit_events.
     "receiveWebhook": anyone(),
@@ -93,8 +122,6 @@ def authorize(rule: Rule, principal: Principal, room: str | None = None) -> None
         return
     user, participant = principal.user, principal.participant
     if user is not None and Credential(user.role) in accepts:
-        return
-    if Credential.REFRESH in accepts and principal.refresh_user is not None:
         return
     if Credential.MODERATOR in accepts and participant is not None:
         if room is None:

@@ -13,10 +13,12 @@ import inflection
 import yaml
 from connexion import AsyncApp
 from connexion.exceptions import ProblemException
+from connexion.json_schema import Draft4RequestValidator, resolve_refs
 from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.middleware.security import SecurityMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
+from jsonschema import Draft4Validator
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -26,9 +28,10 @@ from ovmeet.errors import ApiError
 from ovmeet.services import Services
 from ovmeet.web import errors
 from ovmeet.web.access import AccessMiddleware
+from ovmeet.web.frontend import FrontEnd, no_front_end
 from ovmeet.web.headers import ResponseHeadersMiddleware
 from ovmeet.web.paths import HEALTH, SPECS
-from ovmeet.web.validation import VALIDATORS
+from ovmeet.web.validation import FIELD_VALIDATORS, VALIDATORS
 
 # Connexion's stack with our access check in the place of its security middleware.
 MIDDLEWARES = [
@@ -43,6 +46,17 @@ def load_spec(name: str) -> dict[str, Any]:
     return document
 
 
+def request_validator(operation_id: str, spec: str = "openvidu-meet-api.yaml") -> Any:
+    """The validator of the JSON body of `operation_id`, as the server applies it (for the CLI)."""
+    document = resolve_refs(load_spec(spec))
+    for path in document["paths"].values():
+        for operation in path.values():
+            if operation.get("operationId") == operation_id:
+                schema = operation["requestBody"]["content"]["application/json"]["schema"]
+                return Draft4RequestValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+    raise LookupError(f"{spec} has no operation {operation_id}")
+
+
 def handler_for(name: str) -> Callable[..., Any]:
     """`ovmeet.handlers.recordings.getRecordingStream` -> that module's get_recording_stream.
 
@@ -50,6 +64,12 @@ def handler_for(name: str) -> Callable[..., Any]:
     """
     module, _, operation_id = name.rpartition(".")
     return getattr(importlib.import_module(module), inflection.underscore(operation_id))  # type: ignore[no-any-return]
+
+
+def api_options(spec: str) -> dict[str, Any]:
+    """Per-spec options: the public API reports invalid input as 422 with field details."""
+    validators = FIELD_VALIDATORS if spec == "openvidu-meet-api.yaml" else VALIDATORS
+    return {"validator_map": validators}
 
 
 def create_app(config: Config | None = None) -> AsyncApp:
@@ -69,7 +89,6 @@ def create_app(config: Config | None = None) -> AsyncApp:
         __name__,
         lifespan=lifespan,
         middlewares=MIDDLEWARES,
-        validator_map=VALIDATORS,
         strict_validation=True,
         validate_responses=True,
         pythonic_params=True,
@@ -77,9 +96,16 @@ def create_app(config: Config | None = None) -> AsyncApp:
         swagger_ui_options=SwaggerUIOptions(swagger_ui=config.docs_enabled, swagger_ui_path="/ui"),
     )
     app.add_middleware(ResponseHeadersMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
-    for spec, base_path in SPECS.items():
-        app.add_api(load_spec(spec), base_path=base_path)
+    for spec, base_paths in SPECS.items():
+        for base_path in base_paths:
+            app.add_api(load_spec(spec), base_path=base_path, **api_options(spec))
     app.add_url_rule(HEALTH, "health", health, methods=["GET"])
+    if config.frontend_dir:  # last: every API route is matched before the front end's fallback
+        app.add_url_rule(
+            "/{path:path}", "frontend", FrontEnd(config.frontend_dir).page, methods=["GET"]
+        )
+    else:
+        app.add_url_rule("/", "frontend", no_front_end, methods=["GET"])
     app.add_error_handler(ApiError, errors.on_api_error)
     app.add_error_handler(ProblemException, errors.on_problem)
     app.add_error_handler(HTTPException, errors.on_http_exception)

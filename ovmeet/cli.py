@@ -10,12 +10,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ovmeet import recordings, rooms
 from ovmeet.config import Config, ConfigError, parse_duration
-from ovmeet.errors import ApiError
-from ovmeet.storage import open_storage
+from ovmeet.errors import ApiError, UnprocessableEntity
+from ovmeet.livekit_gateway import LiveKitGateway
+from ovmeet.preferences import SECTIONS, GlobalPreferences
+from ovmeet.storage import Storage, open_storage
 
 logger = logging.getLogger("ovmeet")
 
@@ -28,6 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        if args.command == "serve" and args.port:
+            # --port is SERVER_PORT for this run: the default MEET_BASE_URL follows it (the
+            # workers of --workers read the same environment).
+            os.environ["SERVER_PORT"] = str(args.port)
         config = Config.from_env(os.environ)
         if args.command == "serve":
             return serve(config, args.host, args.port, args.workers, not args.no_access_log)
@@ -81,27 +87,67 @@ async def _run(config: Config, args: argparse.Namespace) -> Any:
     try:
         await storage.check()
         if args.command == "rooms":
-            if args.room_command == "create":
-                room = await rooms.create_room(
-                    storage,
-                    config,
-                    args.prefix,
-                    expires_in=args.expires_in,
-                    max_participants=args.max_participants,
-                )
-                return room.to_json()
-            if args.room_command == "list":
-                return [room.to_json() for room in await rooms.list_rooms(storage)]
-            if args.room_command == "show":
-                return (await rooms.get_room(storage, args.name)).to_json()
-            await rooms.delete_room(storage, args.name)
-            return {"deleted": args.name}
+            return await _rooms(config, storage, args)
+        if args.command == "preferences":
+            return await _preferences(config, storage, args)
         recording = await recordings.import_recording(
             storage, args.file, room_name=args.room, egress_id=args.egress_id
         )
         return recording.to_json()
     finally:
         await storage.aclose()
+
+
+async def _rooms(config: Config, storage: Storage, args: argparse.Namespace) -> Any:
+    if args.room_command == "create":
+        room = await rooms.create_room(
+            storage,
+            config,
+            args.prefix,
+            expires_in=args.expires_in,
+            max_participants=args.max_participants,
+        )
+        return room.to_json()
+    if args.room_command == "list":
+        return [room.to_json() for room in await rooms.list_rooms(storage)]
+    if args.room_command in ("get", "show"):
+        return (await rooms.get_room(storage, args.name)).to_json()
+    livekit = LiveKitGateway(config)  # a live room is closed in LiveKit first
+    livekit.start()
+    try:
+        await rooms.delete_room(storage, livekit, args.name)
+    finally:
+        await livekit.aclose()
+    return {"deleted": args.name}
+
+
+async def _preferences(config: Config, storage: Storage, args: argparse.Namespace) -> Any:
+    preferences = GlobalPreferences(storage, config)
+    if args.preferences_command == "set":
+        change = _validated_preferences(args.section, args.json)
+        return (await preferences.update(args.section, change)).section(args.section)
+    current = await preferences.current()
+    if args.section:
+        return current.section(args.section)
+    return {section: current.section(section) for section in SECTIONS}
+
+
+def _validated_preferences(section: str, text: str) -> dict[str, Any]:
+    """`text` as the body of the API's update operation for `section`, checked by its schema."""
+    from ovmeet.app import request_validator
+
+    try:
+        change = json.loads(text)
+    except ValueError as error:
+        raise UnprocessableEntity("Invalid preferences", [("", f"not JSON: {error}")]) from None
+    operation = {"security": "Security", "webhooks": "Webhook", "appearance": "Appearance"}
+    errors = list(request_validator(f"update{operation[section]}Preferences").iter_errors(change))
+    if errors:
+        raise UnprocessableEntity(
+            "Invalid preferences",
+            [(".".join(map(str, e.absolute_path)), e.message) for e in errors],
+        )
+    return cast(dict[str, Any], change)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -127,8 +173,24 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--expires-in", type=_duration, help="lifetime such as 2h or 1d")
     create.add_argument("--max-participants", type=_positive, help="participant limit")
     room_actions.add_parser("list", help="print every room as JSON")
-    for action, text in (("show", "print a room as JSON"), ("delete", "delete a room")):
+    for action, text in (
+        ("get", "print a room as JSON"),
+        ("show", "the same as get"),
+        ("delete", "delete a room (closing it in LiveKit if it is live; recordings stay)"),
+    ):
         room_actions.add_parser(action, help=text).add_argument("name")
+
+    preferences_cmd = commands.add_parser(
+        "preferences", help="show or change the global preferences (security, webhooks, appearance)"
+    )
+    preference_actions = preferences_cmd.add_subparsers(dest="preferences_command", required=True)
+    show = preference_actions.add_parser("show", help="print the preferences as JSON")
+    show.add_argument("section", nargs="?", choices=SECTIONS)
+    change = preference_actions.add_parser(
+        "set", help="change one section, as PUT /meet/api/v1/preferences/SECTION does"
+    )
+    change.add_argument("section", choices=SECTIONS)
+    change.add_argument("json", help="the new values, e.g. '{\"authentication\": {...}}'")
 
     recordings_cmd = commands.add_parser("recordings", help="manage recordings")
     recording_actions = recordings_cmd.add_subparsers(dest="recording_command", required=True)

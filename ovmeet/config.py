@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -89,6 +90,9 @@ class Config:
     http_keepalive_timeout: int = 5
     max_connections: int = 1000
     http_send_buffer_kib: int = 256
+    webhook_enabled: bool = False
+    webhook_url: str = "http://localhost:5080/webhook"
+    frontend_dir: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -156,6 +160,11 @@ class Config:
             http_keepalive_timeout=read.duration("MEET_HTTP_KEEPALIVE_TIMEOUT", "5s"),
             max_connections=read.integer("MEET_MAX_CONNECTIONS", 1000, low=1, high=1_000_000),
             http_send_buffer_kib=read.integer("MEET_HTTP_SEND_BUFFER_KIB", 256, low=0, high=65536),
+            webhook_enabled=read.boolean("MEET_WEBHOOK_ENABLED", False),
+            webhook_url=read.url(
+                "MEET_WEBHOOK_URL", "http://localhost:5080/webhook", ("http", "https")
+            ),
+            frontend_dir=read.frontend_dir("MEET_FRONTEND_DIR"),
         )
 
     @property
@@ -254,6 +263,16 @@ class _Reader:
             except ValueError:
                 raise ConfigError(name, f"{part!r} is not an IP address or network") from None
         return tuple(raw)
+
+    def frontend_dir(self, name: str) -> str | None:
+        """A built front end: a folder with an index.html (unset: no front end)."""
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        folder = Path(raw).resolve()
+        if not (folder / "index.html").is_file():
+            raise ConfigError(name, f"{raw!r} is not a folder with an index.html")
+        return str(folder)
 
     def duration(self, name: str, default: str) -> int:
         raw = self.env.get(name, "").strip() or default

@@ -23,6 +23,12 @@ class ApiError(Exception):
         self.name = name if name is not None else self.default_name
         self.headers = dict(headers or {})
 
+    def body(self) -> dict[str, object]:
+        """What the client reads: {name?, message}."""
+        return (
+            {"name": self.name, "message": self.message} if self.name else {"message": self.message}
+        )
+
 
 class BadRequest(ApiError):
     status = 400
@@ -42,6 +48,28 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     status = 409
+
+
+class UnprocessableEntity(ApiError):
+    """Input that is well-formed but invalid, field by field (the public API's 422 shape)."""
+
+    status = 422
+
+    def __init__(self, message: str, details: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.details = details
+
+    def __str__(self) -> str:
+        return "; ".join(
+            [self.message, *(f"{field or 'body'}: {text}" for field, text in self.details)]
+        )
+
+    def body(self) -> dict[str, object]:
+        return {
+            "error": "Unprocessable Entity",
+            "message": self.message,
+            "details": [{"field": field, "message": text} for field, text in self.details],
+        }
 
 
 class RangeNotSatisfiable(ApiError):

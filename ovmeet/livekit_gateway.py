@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from livekit.api import LiveKitAPI, TwirpError
-from livekit.protocol.room import RoomParticipantIdentity
+from livekit.protocol.room import DeleteRoomRequest, RoomParticipantIdentity
 
 from ovmeet.config import Config
 from ovmeet.errors import DependencyError
@@ -22,7 +23,7 @@ class LiveKitError(DependencyError):
 
 
 class LiveKitGateway:
-    """Participant lookups and removals; `start()` must run inside the event loop."""
+    """Participant lookups and removals, room closing; `start()` must run inside the event loop."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -51,27 +52,35 @@ class LiveKitGateway:
 
     async def participant_exists(self, room: str, identity: str) -> bool:
         """Whether `identity` is connected to `room` (RoomService GetParticipant)."""
-        return await self._call("GetParticipant", self.api.room.get_participant, room, identity)
+        return await self._call(
+            "GetParticipant",
+            self.api.room.get_participant,
+            RoomParticipantIdentity(room=room, identity=identity),
+        )
 
     async def remove_participant(self, room: str, identity: str) -> bool:
         """Disconnect `identity` from `room`; False if it was not there."""
         return await self._call(
-            "RemoveParticipant", self.api.room.remove_participant, room, identity
+            "RemoveParticipant",
+            self.api.room.remove_participant,
+            RoomParticipantIdentity(room=room, identity=identity),
+        )
+
+    async def close_room(self, room: str) -> bool:
+        """Close `room` and disconnect everyone in it; False if it was not live."""
+        return await self._call(
+            "DeleteRoom", self.api.room.delete_room, DeleteRoomRequest(room=room)
         )
 
     async def _call(
-        self,
-        method: str,
-        call: Callable[[RoomParticipantIdentity], Awaitable[object]],
-        room: str,
-        identity: str,
+        self, method: str, call: Callable[[Any], Awaitable[object]], request: Message
     ) -> bool:
         """Run one RoomService call; False when LiveKit says not_found."""
         try:
             # livekit-api passes timeout=None per request, which switches off the session's
             # ClientTimeout in aiohttp: bound the whole call here instead.
             async with asyncio.timeout(self.config.livekit_timeout):
-                await call(RoomParticipantIdentity(room=room, identity=identity))
+                await call(request)
         except TwirpError as error:
             if error.code == "not_found":
                 return False

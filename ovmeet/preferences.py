@@ -1,66 +1,205 @@
-"""Global preferences (openvidu-meet-preferences.json): where the auth mode lives at run time."""
+"""Global preferences (openvidu-meet-preferences.json): security, webhooks and appearance.
+
+Every process reads them from storage. A process re-reads at most CACHE_SECONDS after its last
+read, and at once when a process of this host has changed them (`ChangeMarker`), so a change
+made through any worker is honoured by every worker of the host on the next request, and by
+other hosts sharing the bucket within CACHE_SECONDS.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import hashlib
+import os
+import tempfile
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
-from ovmeet.config import AUTH_MODES, AuthMode
+from ovmeet.config import AUTH_MODES, AuthMode, Config
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
 from ovmeet.storage.keys import PREFERENCES_KEY
 
 CACHE_SECONDS = 1.0
+SECTIONS = ("security", "webhooks", "appearance")
+# Each section of the API and where it lives in the stored document (OpenVidu Meet's names).
+_STORED_AS = {
+    "security": "securityPreferences",
+    "webhooks": "webhooksPreferences",
+    "appearance": "appearancePreferences",
+}
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """The stored document, read-only, with typed access to what ovmeet acts on."""
+
+    document: dict[str, Any]
+
+    @property
+    def auth_mode(self) -> AuthMode:
+        return cast(AuthMode, self.security["authentication"]["authMode"])
+
+    @property
+    def allow_room_creation(self) -> bool:
+        return bool(self.security["roomCreationPolicy"]["allowRoomCreation"])
+
+    @property
+    def room_creation_requires_login(self) -> bool:
+        return bool(self.security["roomCreationPolicy"]["requireAuthentication"])
+
+    @property
+    def security(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self.document[_STORED_AS["security"]])
+
+    def section(self, name: str) -> dict[str, Any]:
+        """One section as the API shows it: only the fields the API names (a copy)."""
+        stored = self.document[_STORED_AS[name]]
+        if name == "security":
+            authentication = stored["authentication"]
+            policy = stored["roomCreationPolicy"]
+            return {
+                "authentication": {
+                    "authMode": authentication["authMode"],
+                    "method": {"type": authentication["method"]["type"]},
+                },
+                "roomCreationPolicy": {
+                    "allowRoomCreation": policy["allowRoomCreation"],
+                    "requireAuthentication": policy["requireAuthentication"],
+                },
+            }
+        if name == "webhooks":
+            return {"enabled": stored["enabled"], "url": stored["url"]}
+        return copy.deepcopy(cast(dict[str, Any], stored))
+
+
+def initial_document(config: Config) -> dict[str, Any]:
+    """The preferences a first start stores: the configured auth mode and webhook target."""
+    return {
+        "projectId": "openvidu-meet",
+        _STORED_AS["webhooks"]: {"enabled": config.webhook_enabled, "url": config.webhook_url},
+        _STORED_AS["security"]: {
+            "roomCreationPolicy": {"allowRoomCreation": True, "requireAuthentication": True},
+            "authentication": {"authMode": config.auth_mode, "method": {"type": "single-user"}},
+        },
+        _STORED_AS["appearance"]: {},
+    }
+
+
+def updated(document: dict[str, Any], section: str, change: dict[str, Any]) -> dict[str, Any]:
+    """`document` with `change` (validated by the API's schema) applied to `section`.
+
+    Security is a partial update (each of its two parts given replaces the stored one, as the
+    release does); webhooks and appearance are replaced whole.
+    """
+    result = copy.deepcopy(document)
+    stored = _STORED_AS[section]
+    if section == "security":
+        parts = {
+            key: change[key] for key in ("authentication", "roomCreationPolicy") if key in change
+        }
+        result[stored] = {**result[stored], **copy.deepcopy(parts)}
+    elif section == "webhooks":
+        result[stored] = {"enabled": change["enabled"], "url": change["url"]}
+    else:
+        result[stored] = copy.deepcopy(change)
+    return result
+
+
+class ChangeMarker:
+    """A file that every ovmeet process of this host using the same storage touches after it
+    changes the preferences; a `stat` (microseconds) tells the others to re-read."""
+
+    def __init__(self, storage_name: str) -> None:
+        digest = hashlib.sha256(storage_name.encode()).hexdigest()[:16]
+        folder = Path(tempfile.gettempdir()) / f"ovmeet-{os.getuid()}"
+        self._path = folder / f"preferences-{digest}.changed"
+
+    def version(self) -> int:
+        """Changes as the file tells them (its modification time in ns; 0 before the first)."""
+        try:
+            return os.stat(self._path).st_mtime_ns
+        except OSError:
+            return 0
+
+    def touch(self) -> None:
+        folder = self._path.parent
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if folder.stat().st_uid != os.getuid():  # someone else's folder: do not trust it
+            return
+        self._path.touch()
+        # Two changes within the file system's time resolution must still differ.
+        os.utime(self._path, ns=(time.time_ns(), max(time.time_ns(), self.version() + 1)))
 
 
 class GlobalPreferences:
-    """The stored preferences; the auth mode is re-read at most once per CACHE_SECONDS."""
+    """Reads, caches and changes the stored preferences of one process."""
 
-    def __init__(self, storage: Storage, initial_auth_mode: AuthMode) -> None:
+    def __init__(self, storage: Storage, config: Config) -> None:
         self._storage = storage
-        self._initial_auth_mode = initial_auth_mode
-        self._cached: AuthMode | None = None
-        self._cached_at = 0.0
+        self._config = config
+        self._marker = ChangeMarker(storage.name)
+        self._cached: Preferences | None = None
+        self._read_at = 0.0
+        self._read_version = 0
+        self._writing = asyncio.Lock()
 
     async def ensure_stored(self) -> None:
-        """On first start, store the preferences with the configured auth mode."""
+        """On first start, store the initial preferences."""
         try:
             await self._storage.stat(PREFERENCES_KEY)
         except ObjectNotFound:
-            await self._storage.write_json(PREFERENCES_KEY, _document({}, self._initial_auth_mode))
+            await self._storage.write_json(PREFERENCES_KEY, initial_document(self._config))
 
-    async def auth_mode(self) -> AuthMode:
-        """The auth mode in force (stored value; the configured one if nothing is stored)."""
-        now = time.monotonic()
-        if self._cached is None or now - self._cached_at >= CACHE_SECONDS:
-            self._cached = _auth_mode_of(await self._read())
-            self._cached_at = now
+    async def current(self) -> Preferences:
+        """The preferences in force (see the module's note on how fresh they are)."""
+        version = self._marker.version()
+        fresh = time.monotonic() - self._read_at < CACHE_SECONDS
+        if self._cached is None or not fresh or version != self._read_version:
+            self._read_version = version
+            self._cached = await self._read()
+            self._read_at = time.monotonic()
         return self._cached
 
-    async def _read(self) -> dict[str, Any]:
+    async def auth_mode(self) -> AuthMode:
+        return (await self.current()).auth_mode
+
+    async def update(self, section: str, change: dict[str, Any]) -> Preferences:
+        """Apply `change` to `section`, store the document and tell this host's processes."""
+        async with self._writing:
+            document = updated((await self._read()).document, section, change)
+            preferences = _checked(document)
+            await self._storage.write_json(PREFERENCES_KEY, document)
+            self._marker.touch()
+            self._cached, self._read_at = preferences, time.monotonic()
+            self._read_version = self._marker.version()
+            return preferences
+
+    async def _read(self) -> Preferences:
         try:
             document = await self._storage.read_json(PREFERENCES_KEY)
         except ObjectNotFound:
-            return _document({}, self._initial_auth_mode)
+            document = initial_document(self._config)
         if not isinstance(document, dict):
             raise StorageError(f"{PREFERENCES_KEY} in storage is not a JSON object")
-        return document
+        # A document written by an older release may lack sections: take them from the start.
+        return _checked({**initial_document(self._config), **document})
 
 
-def _auth_mode_of(document: dict[str, Any]) -> AuthMode:
-    mode = document.get("securityPreferences", {}).get("authentication", {}).get("authMode")
+def _checked(document: dict[str, Any]) -> Preferences:
+    """`document` as Preferences, or StorageError naming what is wrong with it."""
+    preferences = Preferences(document)
+    try:
+        mode = preferences.auth_mode
+        for name in SECTIONS:
+            preferences.section(name)
+    except (KeyError, TypeError) as error:
+        raise StorageError(f"{PREFERENCES_KEY} in storage lacks {error}") from None
     if mode not in AUTH_MODES:
         raise StorageError(
             f"{PREFERENCES_KEY} in storage has authMode {mode!r}; expected one of "
             + ", ".join(AUTH_MODES)
         )
-    return cast(AuthMode, mode)
-
-
-def _document(document: dict[str, Any], mode: AuthMode) -> dict[str, Any]:
-    """`document` with the auth mode set, keeping every other preference."""
-    security = dict(document.get("securityPreferences") or {})
-    authentication = dict(security.get("authentication") or {})
-    authentication["authMode"] = mode
-    authentication.setdefault("method", {"type": "single-user"})
-    security["authentication"] = authentication
-    return {**document, "securityPreferences": security}
+    return preferences

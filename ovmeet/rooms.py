@@ -6,13 +6,14 @@ import hmac
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ovmeet.config import Config
-from ovmeet.errors import BadRequest, RoomNotFound
+from ovmeet.errors import BadRequest, RoomNotFound, UnprocessableEntity
 from ovmeet.ids import MAX_ID_LENGTH, is_id, random_id
+from ovmeet.livekit_gateway import LiveKitGateway
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
 from ovmeet.storage.keys import room_key
 
@@ -21,6 +22,7 @@ Role = Literal["moderator", "publisher"]
 # Names are `{prefix}-{random}`, an id of ovmeet.ids: single dashes only.
 MAX_PREFIX = 64
 DEFAULT_PREFIX = "room"
+MAX_EXPIRATION_MS = 253_402_300_800_000  # 10000-01-01: dates beyond it cannot be shown
 
 
 @dataclass(frozen=True)
@@ -37,14 +39,20 @@ class RoomPreferences:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RoomPreferences:
-        def enabled(key: str) -> bool:
-            return bool(data.get(key, {}).get("enabled", True))
+    def from_json(
+        cls, data: dict[str, Any], defaults: RoomPreferences | None = None
+    ) -> RoomPreferences:
+        """Preferences from their JSON form; a preference not given is taken from `defaults`
+        (all enabled if none)."""
+        base = defaults or cls()
+
+        def enabled(key: str, default: bool) -> bool:
+            return bool((data.get(key) or {}).get("enabled", default))
 
         return cls(
-            enabled("chatPreferences"),
-            enabled("recordingPreferences"),
-            enabled("virtualBackgroundPreferences"),
+            enabled("chatPreferences", base.chat),
+            enabled("recordingPreferences", base.recording),
+            enabled("virtualBackgroundPreferences", base.virtual_background),
         )
 
 
@@ -117,8 +125,9 @@ def role_for_secret(room: Room, secret: str) -> Role | None:
 
 
 def sanitize_prefix(prefix: str) -> str:
-    """Keep `[A-Za-z0-9_-]`, collapse dash runs, trim dashes; `room` if nothing is left."""
-    kept = re.sub(r"[^A-Za-z0-9_-]", "", prefix)
+    """Whitespace runs become '-'; keep `[A-Za-z0-9_-]`, collapse dash runs, trim dashes; at
+    most MAX_PREFIX characters; `room` if nothing is left."""
+    kept = re.sub(r"[^A-Za-z0-9_-]", "", re.sub(r"\s+", "-", prefix))
     kept = re.sub(r"-{2,}", "-", kept).strip("-")[:MAX_PREFIX].rstrip("-")
     return kept or DEFAULT_PREFIX
 
@@ -128,13 +137,15 @@ def new_room(
     prefix: str,
     *,
     expires_in: int | None = None,
+    expiration_date: int | None = None,
     max_participants: int | None = None,
     preferences: RoomPreferences | None = None,
     created_at: int | None = None,
 ) -> Room:
     """A fresh room (not stored): random name suffix, 128-bit secrets, one per role.
 
-    `created_at` (ms since the epoch, default now) lets callers place a room in time.
+    It expires `expires_in` seconds after creation, or at `expiration_date` (ms since the
+    epoch), or never. `created_at` (ms, default now) lets callers place a room in time.
     """
     if expires_in is not None and expires_in <= 0:
         raise BadRequest("expires_in must be a positive number of seconds")
@@ -147,11 +158,13 @@ def new_room(
     while publisher_secret == moderator_secret:  # pragma: no cover - 2**-128
         publisher_secret = secrets.token_urlsafe(16)
     now = _now_ms() if created_at is None else created_at
+    if expires_in is not None:
+        expiration_date = now + expires_in * 1000
     return Room(
         room_name=name,
         room_name_prefix=clean_prefix,
         creation_date=now,
-        expiration_date=now + expires_in * 1000 if expires_in is not None else None,
+        expiration_date=expiration_date,
         max_participants=max_participants,
         preferences=preferences or RoomPreferences(),
         moderator_room_url=_room_url(config, name, moderator_secret),
@@ -169,6 +182,52 @@ async def create_room(storage: Storage, config: Config, prefix: str, **options: 
             break
     await storage.write_json(room_key(room.room_name), room.to_json())
     return room
+
+
+def options_from_api(body: dict[str, Any], now_ms: int | None = None) -> dict[str, Any]:
+    """`new_room` options from a createRoom body (its schema already checked): the checks a
+    schema cannot make are a 422 naming the field."""
+    now_ms = _now_ms() if now_ms is None else now_ms
+    expiration = body["expirationDate"]
+    if expiration <= now_ms:
+        raise UnprocessableEntity(
+            "Invalid request body", [("expirationDate", "Expiration date must be in the future")]
+        )
+    if expiration > MAX_EXPIRATION_MS:
+        raise UnprocessableEntity(
+            "Invalid request body",
+            [("expirationDate", "Expiration date must be before the year 10000")],
+        )
+    return {
+        "expiration_date": int(expiration),
+        "max_participants": body.get("maxParticipants"),
+        "preferences": RoomPreferences.from_json(body.get("preferences") or {}),
+    }
+
+
+def with_fields(room: dict[str, Any], fields: str | None) -> dict[str, Any]:
+    """`room` with only the comma-separated `fields` (all without them; unknown ones ignored)."""
+    if not fields:
+        return room
+    wanted = {name.strip() for name in fields.split(",")}
+    return {key: value for key, value in room.items() if key in wanted}
+
+
+async def role_of_secret(storage: Storage, room_name: str, secret: str) -> Role:
+    """The role `secret` opens in the room; BadRequest if it opens none."""
+    room = await get_room(storage, room_name)
+    role = role_for_secret(room, secret)
+    if role is None:
+        raise BadRequest(f"Invalid secret for room '{room.room_name}'", name="Room Error")
+    return role
+
+
+async def update_preferences(storage: Storage, room_name: str, change: dict[str, Any]) -> Room:
+    """Replace the preferences named in `change`, keep the others."""
+    room = await get_room(storage, room_name)
+    updated = replace(room, preferences=RoomPreferences.from_json(change, room.preferences))
+    await storage.write_json(room_key(room_name), updated.to_json())
+    return updated
 
 
 async def get_room(storage: Storage, room_name: str) -> Room:
@@ -208,10 +267,13 @@ async def room_is_stored(storage: Storage, room_name: str) -> bool:
     return True
 
 
-async def delete_room(storage: Storage, room_name: str) -> None:
-    """Delete the room, expired or not; RoomNotFound if there is none."""
+async def delete_room(storage: Storage, livekit: LiveKitGateway | None, room_name: str) -> None:
+    """Delete the room, expired or not (RoomNotFound if there is none); if it is live, LiveKit
+    closes it first, so nobody stays in a room that no longer exists. Recordings stay."""
     if not await room_is_stored(storage, room_name):
         raise RoomNotFound(room_name[:MAX_ID_LENGTH])
+    if livekit is not None:
+        await livekit.close_room(room_name)
     await storage.delete(room_key(room_name))
 
 

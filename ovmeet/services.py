@@ -34,7 +34,7 @@ class Services:
             config=config,
             storage=storage,
             livekit=LiveKitGateway(config),
-            preferences=GlobalPreferences(storage, config.auth_mode),
+            preferences=GlobalPreferences(storage, config),
             sessions=SessionTokens.for_config(config),
             participant_tokens=ParticipantTokens(config),
             login_throttle=LoginThrottle(),
@@ -59,6 +59,6 @@ async def prepare_storage(config: Config) -> None:
     storage = open_storage(config)
     try:
         await storage.check()
-        await GlobalPreferences(storage, config.auth_mode).ensure_stored()
+        await GlobalPreferences(storage, config).ensure_stored()
     finally:
         await storage.aclose()

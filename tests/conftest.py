@@ -96,17 +96,17 @@ class Servers:
         """The shared server of this configuration, starting in the background if new."""
         key = (backend, *sorted(env.items()))
         if key not in self.shared:
-            self.shared[key] = _background.submit(self.start, backend, **env)
+            self.shared[key] = _background.submit(lambda: self.start(backend, (), **env))
         return self.shared[key]
 
-    def start(self, backend: str = "local", **env: str) -> Ovmeet:
+    def start(self, backend: str = "local", serve_args: tuple[str, ...] = (), **env: str) -> Ovmeet:
         """A new server of its own (the caller stops it, or it is stopped at the end)."""
         full_env = {
             **base_env(self.livekit_url),
             **storage_env(backend, self.workdir, self.seaweed),
             **env,
         }
-        server = Ovmeet(full_env, self.workdir / f"ovmeet-{next(_unique)}.log")
+        server = Ovmeet(full_env, self.workdir / f"ovmeet-{next(_unique)}.log", serve_args)
         self.started.append(server)
         return server.start()
 

@@ -20,6 +20,8 @@ from google.protobuf.message import DecodeError
 from livekit.api import TokenVerifier
 from livekit.protocol.models import ParticipantInfo
 from livekit.protocol.room import (
+    DeleteRoomRequest,
+    DeleteRoomResponse,
     ListParticipantsRequest,
     ListParticipantsResponse,
     RemoveParticipantResponse,
@@ -83,6 +85,7 @@ class LiveKitStandIn:
             "GetParticipant": self._get_participant,
             "RemoveParticipant": self._remove_participant,
             "ListParticipants": self._list_participants,
+            "DeleteRoom": self._delete_room,
         }.get(method)
         if handler is None:
             return _error(404, "bad_route", f"no handler for RoomService/{method}")
@@ -92,15 +95,18 @@ class LiveKitStandIn:
             return _error(400, "malformed", "the body is not a protobuf message")
 
     def _authorized(self, request: Request, room: str) -> bool:
+        """A token signed with the API secret, with the roomAdmin grant for `room`."""
+        video = self._grants(request)
+        return bool(video and video.room_admin and video.room == room)
+
+    def _grants(self, request: Request) -> Any:
         header = request.headers.get("authorization", "")
         if not header.startswith("Bearer "):
-            return False
+            return None
         try:
-            claims = TokenVerifier(self.api_key, self.api_secret).verify(header[7:])
+            return TokenVerifier(self.api_key, self.api_secret).verify(header[7:]).video
         except Exception:
-            return False
-        video = claims.video
-        return bool(video and video.room_admin and video.room == room)
+            return None
 
     def _get_participant(self, request: Request, body: bytes) -> Response:
         ask = RoomParticipantIdentity.FromString(body)
@@ -128,6 +134,16 @@ class LiveKitStandIn:
         self.calls.append(("ListParticipants", ask.room, ""))
         people = list(self.participants.get(ask.room, {}).values())
         return _protobuf(ListParticipantsResponse(participants=people))
+
+    def _delete_room(self, request: Request, body: bytes) -> Response:
+        ask = DeleteRoomRequest.FromString(body)
+        video = self._grants(request)
+        if not (video and video.room_create):  # LiveKit asks for roomCreate here
+            return _error(401, "unauthenticated", "permissions denied")
+        self.calls.append(("DeleteRoom", ask.room, ""))
+        if self.participants.pop(ask.room, None) is None:
+            return _error(404, "not_found", "room not found")
+        return _protobuf(DeleteRoomResponse())
 
     async def _calls(self, _request: Request) -> Response:
         return JSONResponse([list(call) for call in self.calls])

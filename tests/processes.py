@@ -207,9 +207,12 @@ class RoomMaker:
 class Ovmeet(RoomMaker):
     """`python -m ovmeet serve --port 0` as a process, with its own environment and log file."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(
+        self, env: Mapping[str, str], log_path: Path, serve_args: tuple[str, ...] = ()
+    ) -> None:
         self.env = dict(env)
         self.log_path = log_path
+        self.serve_args = serve_args
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.client = without_cookie_jar(httpx.Client(timeout=60))
@@ -226,7 +229,7 @@ class Ovmeet(RoomMaker):
         with self.log_path.open("wb") as log:
             # Outside the repository, so that the installed package is what runs.
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "ovmeet", "serve", "--port", "0"],
+                [sys.executable, "-m", "ovmeet", "serve", "--port", "0", *self.serve_args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -3,6 +3,7 @@ for every operation and every kind of caller (in process, against the real app).
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,22 +17,25 @@ from ovmeet.access import (
     Principal,
     anyone,
     authorize,
+    in_force,
     only,
 )
 from ovmeet.app import load_spec
-from ovmeet.config import User
+from ovmeet.config import Config, User
 from ovmeet.errors import BadRequest, Forbidden, Unauthorized
+from ovmeet.preferences import Preferences, initial_document
 from ovmeet.tokens import Participant, Session
 from ovmeet.web.paths import SPECS
-from tests.conftest import AppFactory
-from tests.helpers import cookie_header, livekit_token, login, request_token, token_body
+from tests.conftest import AppFactory, storage_env
+from tests.helpers import cookie_header, livekit_token, login, request_token, secret, token_body
 from tests.inprocess import App
 from tests.livekit_standin import LiveKitStandIn
 from tests.livekit_webhooks import egress_event, signed
 from tests.media import make_mp4
-from tests.processes import ADMIN, USER
+from tests.processes import ADMIN, USER, SeaweedFS
 
 API_KEY = "test-meet-api-key-5b1f0c"
+ADMIN_KEY = {"x-api-key": API_KEY}
 
 
 def operations() -> dict[str, tuple[str, dict[str, Any]]]:
@@ -50,8 +54,8 @@ def test_every_operation_has_a_rule_and_every_rule_an_operation() -> None:
 
 # Each cookie scheme of the specs and the credentials of the table that it carries.
 SCHEME_CREDENTIALS = {
+    "apiKeyInHeader": {Credential.API_KEY},
     "accessTokenCookie": {Credential.ADMIN, Credential.USER},
-    "refreshTokenCookie": {Credential.REFRESH},
     "participantTokenCookie": {Credential.MODERATOR},
 }
 
@@ -62,10 +66,14 @@ def test_each_rule_agrees_with_what_its_spec_declares(operation_id: str) -> None
     rule = RULES[operation_id]
     security = operation.get("security", [])
     open_to_anyone = not security or {} in security
-    assert (Credential.ANYONE in rule.accepts) == open_to_anyone
+    # A rule that follows the room creation policy is open to anyone when the policy says so.
+    assert (Credential.ANYONE in rule.accepts or rule.room_creation_policy) == open_to_anyone
+    declared = set().union(
+        *(SCHEME_CREDENTIALS.get(name, set()) for req in security for name in req)
+    )
     if not open_to_anyone:
-        declared = set().union(*(SCHEME_CREDENTIALS[name] for req in security for name in req))
         assert rule.accepts <= declared | {Credential.API_KEY}
+    assert (Credential.API_KEY in rule.accepts) == (Credential.API_KEY in declared)
 
 
 # ---- authorize(), without HTTP ----
@@ -118,6 +126,26 @@ def test_a_moderator_rule_must_name_its_room_parameter() -> None:
         only(Credential.ADMIN, room_parameter="roomName")
 
 
+@pytest.mark.parametrize(
+    ("allow", "require_login", "added"),
+    [(True, True, Credential.USER), (True, False, Credential.ANYONE), (False, True, None)],
+)
+def test_the_room_creation_policy_widens_only_the_rules_that_follow_it(
+    allow: bool, require_login: bool, added: Credential | None
+) -> None:
+    document = initial_document(Config())
+    document["securityPreferences"]["roomCreationPolicy"] = {
+        "allowRoomCreation": allow,
+        "requireAuthentication": require_login,
+    }
+    preferences = Preferences(document)
+    follows = only(Credential.API_KEY, Credential.ADMIN, room_creation_policy=True)
+    expected = follows.accepts | ({added} if added else set())
+    assert in_force(follows, preferences).accepts == expected
+    fixed = only(Credential.API_KEY, Credential.ADMIN)
+    assert in_force(fixed, preferences) == fixed
+
+
 def test_who_is_refused_is_told_what_would_do() -> None:
     with pytest.raises(Unauthorized) as refused:
         authorize(only(Credential.ADMIN, Credential.USER, Credential.API_KEY), Principal())
@@ -142,6 +170,12 @@ CALLERS = [
     "wrong api key",
 ]
 OK = "passes"  # the operation's own answer: anything but the access check's 401 or 403
+API_KEY_OR_ADMIN: dict[str, int | str] = {
+    **dict.fromkeys(CALLERS, 401),
+    "admin": OK,
+    "user": 403,
+    "api key": OK,
+}
 
 # What each caller gets, written out by hand (not derived from the table under test).
 EXPECTED: dict[str, dict[str, int | str]] = {
@@ -157,8 +191,27 @@ EXPECTED: dict[str, dict[str, int | str]] = {
         "moderator of another room": 403,
     },
     "getRecordingStream": {**dict.fromkeys(CALLERS, 401), "admin": OK, "user": 403},
-    "refreshAccessToken": {**dict.fromkeys(CALLERS, 401), "refresh cookie": OK},
+    "getParticipantRole": dict.fromkeys(CALLERS, OK),
+    # Without a valid refresh cookie: 400, never 401 (the front end would loop on refreshes).
+    "refreshAccessToken": {**dict.fromkeys(CALLERS, 400), "refresh cookie": OK},
     "getProfile": {**dict.fromkeys(CALLERS, 401), "admin": OK, "user": OK},
+    # The default room creation policy: a logged-in USER may create rooms too.
+    "createRoom": {**API_KEY_OR_ADMIN, "user": OK},
+    "getRooms": API_KEY_OR_ADMIN,
+    "getRoom": {
+        **API_KEY_OR_ADMIN,
+        "moderator": OK,
+        "publisher": 403,
+        "moderator of another room": 403,
+    },
+    "updateRoom": API_KEY_OR_ADMIN,
+    "deleteRoom": API_KEY_OR_ADMIN,
+    "getSecurityPreferences": dict.fromkeys(CALLERS, OK),
+    "updateSecurityPreferences": API_KEY_OR_ADMIN,
+    "getWebhookPreferences": API_KEY_OR_ADMIN,
+    "updateWebhookPreferences": API_KEY_OR_ADMIN,
+    "getAppearancePreferences": API_KEY_OR_ADMIN,
+    "updateAppearancePreferences": API_KEY_OR_ADMIN,
 }
 
 
@@ -179,8 +232,15 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def world(apps: AppFactory, livekit: LiveKitStandIn, clip: Path) -> World:
-    app = apps(MEET_API_KEY=API_KEY)
+def world(
+    apps: AppFactory,
+    livekit: LiveKitStandIn,
+    clip: Path,
+    backend: str,
+    tmp_path: Path,
+    seaweed_starting: Future[SeaweedFS],
+) -> World:
+    app = apps(MEET_API_KEY=API_KEY, **storage_env(backend, tmp_path, seaweed_starting))
     room = app.create_room("access")
     other = app.create_room("elsewhere")
     recording = app.import_recording(clip, room["roomName"])
@@ -237,6 +297,33 @@ def call(world: World, operation_id: str, headers: dict[str, str]) -> httpx.Resp
         return client.post(f"{api}/auth/{path}", headers=headers)
     if operation_id == "getProfile":
         return client.get(f"{api}/auth/profile", headers=headers)
+    if operation_id == "getParticipantRole":
+        return client.get(
+            f"{api}/rooms/{name}/participant-role",
+            params={"secret": secret(room, "publisher")},
+            headers=headers,
+        )
+    public = f"{world.app.base_url}/meet/api/v1"
+    if operation_id == "createRoom":
+        options = {"expirationDate": 4_000_000_000_000, "roomNamePrefix": "made"}
+        return client.post(f"{public}/rooms", json=options, headers=headers)
+    if operation_id == "getRooms":
+        return client.get(f"{public}/rooms", headers=headers)
+    if operation_id == "getRoom":
+        return client.get(f"{public}/rooms/{name}", headers=headers)
+    if operation_id == "updateRoom":
+        change = {"chatPreferences": {"enabled": True}}
+        return client.put(f"{public}/rooms/{name}", json=change, headers=headers)
+    if operation_id == "deleteRoom":  # a room of its own for every caller
+        doomed = world.app.create_room("doomed")["roomName"]
+        return client.delete(f"{public}/rooms/{doomed}", headers=headers)
+    section = {"Security": "security", "Webhook": "webhooks", "Appearance": "appearance"}
+    for word, path in section.items():
+        if operation_id == f"get{word}Preferences":
+            return client.get(f"{public}/preferences/{path}", headers=headers)
+        if operation_id == f"update{word}Preferences":
+            current = client.get(f"{public}/preferences/{path}", headers=ADMIN_KEY).json()
+            return client.put(f"{public}/preferences/{path}", json=current, headers=headers)
     assert operation_id == "receiveWebhook", operation_id
     event = egress_event("egress_started", name, "EG_access", "u1", "EGRESS_STARTING")
     content, signature = signed(event)
@@ -255,6 +342,8 @@ def test_every_caller_of_every_operation(world: World, operation_id: str) -> Non
         response = call(world, operation_id, world.headers[caller])
         if expected == OK:
             assert response.status_code < 400, (caller, response.status_code, response.text)
+        elif expected not in (401, 403):  # the operation's own refusal
+            assert response.status_code == expected, (caller, response.text)
         else:
             assert response.status_code == expected, (caller, response.text)
             assert response.json()["message"].startswith(

@@ -22,7 +22,7 @@ def secret_of(url: str) -> str:
     ("prefix", "clean"),
     [
         ("team", "team"),
-        ("My Room!", "MyRoom"),
+        ("My Room!", "My-Room"),
         ("a--b---c", "a-b-c"),
         ("--edge--", "edge"),
         ("../../etc", "etc"),
@@ -84,8 +84,8 @@ def test_cli_creates_shows_lists_and_deletes_rooms(server: Ovmeet) -> None:
     assert result.returncode == 0, result.stderr
     created = json.loads(result.stdout)
     name = created["roomName"]
-    assert name.startswith("cliteam-")
-    assert created["roomNamePrefix"] == "cliteam"
+    assert name.startswith("cli-team-")
+    assert created["roomNamePrefix"] == "cli-team"
     assert created["maxParticipants"] == 3
     assert created["expirationDate"] - created["creationDate"] == 86_400_000
     assert created["preferences"] == {

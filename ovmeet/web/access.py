@@ -13,7 +13,7 @@ from connexion.lifecycle import ConnexionRequest
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ovmeet.access import RULES, Principal, Rule, authorize
+from ovmeet.access import RULES, Principal, Rule, authorize, in_force
 from ovmeet.services import Services
 from ovmeet.tokens import Session, SessionKind
 from ovmeet.web.cookies import (
@@ -39,7 +39,10 @@ class AccessMiddleware:
             rule = RULES.get(operation_id)
             if rule is None:  # tests/test_access.py keeps this from happening
                 raise LookupError(f"operation {operation_id} has no access rule")
-            principal = await principal_of(scope["state"]["services"], Headers(scope=scope))
+            services: Services = scope["state"]["services"]
+            principal = await principal_of(services, Headers(scope=scope))
+            if rule.room_creation_policy:
+                rule = in_force(rule, await services.preferences.current())
             authorize(rule, principal, _room_of(scope, rule))
             ConnexionRequest(scope, receive).context["principal"] = principal
         await self.app(scope, receive, send)

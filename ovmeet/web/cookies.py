@@ -7,12 +7,10 @@ from starlette.requests import cookie_parser
 from starlette.responses import Response
 
 from ovmeet.config import Config
-from ovmeet.web.paths import AUTH_API
 
 ACCESS_COOKIE = "OvMeetAccessToken"
 REFRESH_COOKIE = "OvMeetRefreshToken"
 PARTICIPANT_COOKIE = "OvMeetParticipantToken"
-REFRESH_COOKIE_PATH = AUTH_API  # the refresh token goes only where it is used
 
 
 def request_cookies(headers: Headers) -> dict[str, str]:

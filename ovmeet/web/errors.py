@@ -23,7 +23,14 @@ _RECORDING_STREAM = re.compile(rf"^{re.escape(INTERNAL_API)}/recordings/.+/strea
 def json_error(
     status: int, message: str, name: str | None = None, headers: dict[str, str] | None = None
 ) -> ConnexionResponse:
-    body = {"name": name, "message": message} if name else {"message": message}
+    return json_response(
+        status, {"name": name, "message": message} if name else {"message": message}, headers
+    )
+
+
+def json_response(
+    status: int, body: dict[str, object], headers: dict[str, str] | None = None
+) -> ConnexionResponse:
     return ConnexionResponse(
         status_code=status,
         mimetype="application/json",
@@ -35,7 +42,7 @@ def json_error(
 def on_api_error(request: ConnexionRequest, error: ApiError) -> ConnexionResponse:
     if error.status >= 500:  # str() of a DependencyError: where and why, for the log only
         logger.error("%s %s failed: %s", request.method, request.url.path, error)
-    return json_error(error.status, error.message, error.name, error.headers)
+    return json_response(error.status, error.body(), error.headers)
 
 
 def on_problem(request: ConnexionRequest, problem: ProblemException) -> ConnexionResponse:

@@ -1,5 +1,5 @@
-"""Body validation: a size limit, bodies that are not clean JSON text as 400 (not 500), schemas
-compiled once."""
+"""Request validation: a size limit, bodies that are not clean JSON text as 400 (not 500), schemas
+compiled once; on the public API, invalid input as 422 with every invalid field named."""
 
 from __future__ import annotations
 
@@ -10,10 +10,18 @@ from typing import Any
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem, ProblemException
 from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator
-from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, JSONResponseBodyValidator
-from jsonschema import Draft4Validator
+from connexion.lifecycle import ConnexionRequest
+from connexion.validators import (
+    VALIDATOR_MAP,
+    JSONRequestBodyValidator,
+    JSONResponseBodyValidator,
+    ParameterValidator,
+)
+from jsonschema import Draft4Validator, ValidationError
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope
+
+from ovmeet.errors import UnprocessableEntity
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -87,8 +95,64 @@ class JSONResponseValidator(JSONResponseBodyValidator):  # type: ignore[misc]
         return _compiled(Draft4ResponseValidator, self._schema)
 
 
+class FieldsBodyValidator(JSONBodyValidator):
+    """A body that breaks its schema is a 422 naming each invalid field."""
+
+    def _validate(self, body: Any) -> dict[str, Any] | None:
+        if body is None:
+            raise UnprocessableEntity("Invalid request body", [("", "a JSON body is required")])
+        errors = sorted(self._validator.iter_errors(body), key=lambda e: list(e.absolute_path))
+        if errors:
+            raise UnprocessableEntity("Invalid request body", [_detail(e) for e in errors])
+        return None
+
+
+class FieldsParameterValidator(ParameterValidator):  # type: ignore[misc]
+    """Parameters that break their schema, or are unknown, are a 422 naming each of them."""
+
+    def validate_request(self, request: ConnexionRequest) -> None:
+        details = [
+            (name, "is not a parameter of this operation")
+            for name in sorted(self.validate_query_parameter_list(request))
+        ]
+        places = {
+            "query": request.query_params,
+            "path": request.path_params,
+            "header": request.headers,
+        }
+        for place, values in places.items():
+            for parameter in self.parameters.get(place, []):
+                name = parameter["name"]
+                value = values.get(name)
+                if value is None:
+                    if parameter.get("required"):
+                        details.append((name, f"the {place} parameter is required"))
+                    continue
+                schema = parameter.get("schema", {})
+                # Connexion has converted the values it could to their schema's type.
+                validator = _compiled(Draft4Validator, schema)
+                details += [(name, error.message) for error in validator.iter_errors(value)]
+        if details:
+            raise UnprocessableEntity("Invalid request parameters", details)
+
+
+def _detail(error: ValidationError) -> tuple[str, str]:
+    path = [str(part) for part in error.absolute_path]
+    if error.validator == "required":  # the missing property is the field
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        path.append(missing)
+    return ".".join(path), error.message
+
+
 VALIDATORS = {
     **VALIDATOR_MAP,
     "body": MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": JSONBodyValidator}),
     "response": MediaTypeDict({**VALIDATOR_MAP["response"], "*/*json": JSONResponseValidator}),
+}
+
+# The public API (openvidu-meet-api.yaml) answers invalid input with 422 and field details.
+FIELD_VALIDATORS = {
+    **VALIDATORS,
+    "parameter": FieldsParameterValidator,
+    "body": MediaTypeDict({**VALIDATORS["body"], "*/*json": FieldsBodyValidator}),
 }

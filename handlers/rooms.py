@@ -1,0 +1,54 @@
+"""OpenVidu Meet - Room (public API), and the internal API's participant-role lookup."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+
+from ovmeet import rooms
+from ovmeet.web.context import services
+
+
+async def create_room(body: dict[str, Any]) -> Response:
+    s = services()
+    options = rooms.options_from_api(body)
+    room = await rooms.create_room(s.storage, s.config, body.get("roomNamePrefix", ""), **options)
+    return JSONResponse(room.to_json())
+
+
+async def get_rooms(
+    fields: str | None = None, page: int | None = None, limit: int | None = None
+) -> Response:
+    found = [room.to_json() for room in await rooms.list_rooms(services().storage)]
+    headers = {}
+    if page is not None or limit is not None:  # pagination is opt-in: the array stays an array
+        page, limit = page or 1, limit or 10
+        headers = {
+            "X-Total-Count": str(len(found)),
+            "X-Total-Pages": str(math.ceil(len(found) / limit)),
+            "X-Current-Page": str(page),
+        }
+        found = found[(page - 1) * limit : page * limit]
+    return JSONResponse([rooms.with_fields(room, fields) for room in found], headers=headers)
+
+
+async def get_room(room_name: str, fields: str | None = None) -> Response:
+    room = await rooms.get_room(services().storage, room_name)
+    return JSONResponse(rooms.with_fields(room.to_json(), fields))
+
+
+async def update_room(room_name: str, body: dict[str, Any]) -> Response:
+    room = await rooms.update_preferences(services().storage, room_name, body)
+    return JSONResponse(room.to_json())
+
+
+async def delete_room(room_name: str) -> Response:
+    s = services()
+    await rooms.delete_room(s.storage, s.livekit, room_name)
+    return Response(status_code=204)
+
+
+async def get_participant_role(room_name: str, secret: str) -> Response:
+    return JSONResponse(await rooms.role_of_secret(services().storage, room_name, secret))

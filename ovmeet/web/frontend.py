@@ -1,0 +1,47 @@
+"""The front end at `/`: a built single-page app (MEET_FRONTEND_DIR), as the release served it.
+
+A file of the folder is served as it is; any other GET outside the APIs is answered with
+`index.html`, whose router shows the page (`/room/{roomName}?secret=...`, `/console/...`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from ovmeet.web.paths import API_PREFIXES, PUBLIC_API
+
+
+class FrontEnd:
+    """Serves `folder`, falling back to its index.html; never below the API prefixes."""
+
+    def __init__(self, folder: str) -> None:
+        self.files = StaticFiles(directory=folder)
+        self.index = Path(folder) / "index.html"
+
+    async def page(self, request: Request) -> Response:
+        if request.url.path.startswith(API_PREFIXES):
+            raise HTTPException(404)
+        try:
+            return await self.files.get_response(self.files.get_path(request.scope), request.scope)
+        except HTTPException as error:
+            if error.status_code != 404:
+                raise
+        # index.html names the current build's files: never let a browser keep an old one.
+        return FileResponse(self.index, headers={"Cache-Control": "no-cache"})
+
+
+async def no_front_end(_request: Request) -> Response:
+    """`/` when no front end is configured: say where one comes from."""
+    return JSONResponse(
+        {
+            "message": "ovmeet serves no front end here: set MEET_FRONTEND_DIR to the folder "
+            "of a built OpenVidu Meet front end (the one with index.html) to serve it at /",
+            "api": PUBLIC_API,
+            "docs": f"{PUBLIC_API}/ui/",
+        }
+    )
