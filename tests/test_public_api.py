@@ -402,3 +402,26 @@ def test_every_worker_honours_a_change_on_the_next_request(servers: Servers) -> 
         change = {"authentication": {"authMode": mode, "method": {"type": "single-user"}}}
         assert httpx.put(url, json=change, headers=KEY).status_code == 200
         assert modes() == {mode}
+
+
+# ---- the same preferences from the command line ----
+
+
+def test_cli_shows_and_sets_preferences_through_the_api_schema(servers: Servers) -> None:
+    server = servers.start("local")  # its own: the auth mode changes here
+    shown = server.cli("preferences", "show")
+    assert shown.returncode == 0, shown.stderr
+    assert set(json.loads(shown.stdout)) == {"security", "webhooks", "appearance"}
+    change = {"authentication": {"authMode": "all_users", "method": {"type": "single-user"}}}
+    done = server.cli("preferences", "set", "security", json.dumps(change))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["authentication"]["authMode"] == "all_users"
+    # The running server honours it on its next request (same host: at once).
+    url = f"{server.base_url}/meet/api/v1/preferences/security"
+    assert server.client.get(url).json()["authentication"]["authMode"] == "all_users"
+    bad = server.cli("preferences", "set", "webhooks", '{"enabled": true, "url": "nope"}')
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("ovmeet: Invalid preferences; url: 'nope' does not match")
+    not_json = server.cli("preferences", "set", "appearance", "{")
+    assert not_json.returncode == 1 and "not JSON" in not_json.stderr
+    assert json.loads(server.cli("preferences", "show", "webhooks").stdout)["url"] != "nope"

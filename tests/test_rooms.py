@@ -11,6 +11,7 @@ import pytest
 from ovmeet.config import Config
 from ovmeet.ids import is_id
 from ovmeet.rooms import Room, new_room, role_for_secret, sanitize_prefix
+from tests.livekit_standin import Fault, LiveKitStandIn
 from tests.processes import Ovmeet
 
 
@@ -93,13 +94,14 @@ def test_cli_creates_shows_lists_and_deletes_rooms(server: Ovmeet) -> None:
         "recordingPreferences": {"enabled": True},
         "virtualBackgroundPreferences": {"enabled": True},
     }
-    shown = server.cli("rooms", "show", name)
-    assert shown.returncode == 0 and json.loads(shown.stdout) == created
+    for verb in ("get", "show"):
+        shown = server.cli("rooms", verb, name)
+        assert shown.returncode == 0 and json.loads(shown.stdout) == created
     listed = server.cli("rooms", "list")
     assert name in [room["roomName"] for room in json.loads(listed.stdout)]
     deleted = server.cli("rooms", "delete", name)
     assert deleted.returncode == 0
-    missing = server.cli("rooms", "show", name)
+    missing = server.cli("rooms", "get", name)
     assert missing.returncode == 1
     assert missing.stdout == ""
     assert missing.stderr.strip() == f"ovmeet: The room '{name}' does not exist"
@@ -139,3 +141,24 @@ def test_an_expired_room_does_not_exist(server: Ovmeet) -> None:
     assert response.status_code == 404
     assert response.json()["name"] == "Room Error"
     assert server.cli("rooms", "show", room["roomName"]).returncode == 1
+
+
+def test_cli_delete_closes_a_live_room_in_livekit(server: Ovmeet, livekit: LiveKitStandIn) -> None:
+    name = server.create_room("live")["roomName"]
+    livekit.add_participant(name, "inside")
+    deleted = server.cli("rooms", "delete", name)
+    assert deleted.returncode == 0, deleted.stderr
+    assert json.loads(deleted.stdout) == {"deleted": name}
+    assert not livekit.has_participant(name, "inside")
+
+
+def test_cli_delete_keeps_the_room_when_livekit_fails(
+    server: Ovmeet, livekit: LiveKitStandIn
+) -> None:
+    name = server.create_room("kept")["roomName"]
+    livekit.fault = Fault(status=503)
+    deleted = server.cli("rooms", "delete", name)
+    assert deleted.returncode == 1
+    assert "failed on DeleteRoom" in deleted.stderr
+    livekit.fault = Fault()
+    assert server.cli("rooms", "get", name).returncode == 0
