@@ -72,6 +72,16 @@ def api_options(spec: str) -> dict[str, Any]:
     return {"validator_map": validators}
 
 
+def allowed_methods() -> errors.AllowedMethods:
+    """Every served path and its methods."""
+    paths: dict[str, set[str]] = {}
+    for spec, base_paths in SPECS.items():
+        for path, operations in load_spec(spec)["paths"].items():
+            for base_path in base_paths:
+                paths[base_path + path] = {method.upper() for method in operations}
+    return errors.AllowedMethods(paths)
+
+
 def create_app(config: Config | None = None) -> AsyncApp:
     """The ASGI app for `config` (default: read from the environment)."""
     config = config or Config.from_env(os.environ)
@@ -108,7 +118,7 @@ def create_app(config: Config | None = None) -> AsyncApp:
         app.add_url_rule("/", "frontend", no_front_end, methods=["GET"])
     app.add_error_handler(ApiError, errors.on_api_error)
     app.add_error_handler(ProblemException, errors.on_problem)
-    app.add_error_handler(HTTPException, errors.on_http_exception)
+    app.add_error_handler(HTTPException, errors.http_exception_handler(allowed_methods()))
     app.add_error_handler(Exception, errors.on_unexpected)
     return app
 

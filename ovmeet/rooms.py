@@ -22,7 +22,6 @@ Role = Literal["moderator", "publisher"]
 # Names are `{prefix}-{random}`, an id of ovmeet.ids: single dashes only.
 MAX_PREFIX = 64
 DEFAULT_PREFIX = "room"
-MAX_EXPIRATION_MS = 253_402_300_800_000  # 10000-01-01: dates beyond it cannot be shown
 
 
 @dataclass(frozen=True)
@@ -193,11 +192,6 @@ def options_from_api(body: dict[str, Any], now_ms: int | None = None) -> dict[st
         raise UnprocessableEntity(
             "Invalid request body", [("expirationDate", "Expiration date must be in the future")]
         )
-    if expiration > MAX_EXPIRATION_MS:
-        raise UnprocessableEntity(
-            "Invalid request body",
-            [("expirationDate", "Expiration date must be before the year 10000")],
-        )
     return {
         "expiration_date": int(expiration),
         "max_participants": body.get("maxParticipants"),
@@ -224,6 +218,10 @@ async def role_of_secret(storage: Storage, room_name: str, secret: str) -> Role:
 
 async def update_preferences(storage: Storage, room_name: str, change: dict[str, Any]) -> Room:
     """Replace the preferences named in `change`, keep the others."""
+    if not change.keys() & set(RoomPreferences().to_json()):
+        raise UnprocessableEntity(
+            "Invalid request body", [("", "name at least one of the room's preferences")]
+        )
     room = await get_room(storage, room_name)
     updated = replace(room, preferences=RoomPreferences.from_json(change, room.preferences))
     await storage.write_json(room_key(room_name), updated.to_json())

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests import shared
 from tests.inprocess import App
 from tests.livekit_standin import LiveKitStandIn, ThreadedServer
 from tests.processes import (
@@ -170,6 +171,34 @@ def app(apps: AppFactory) -> App:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+_LEFT_OUT: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs_shared(name): needs material of ../shared")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out, with a notice, the tests whose ../shared material this checkout lacks."""
+    if shared.required():
+        return
+    kept: list[pytest.Item] = []
+    left: list[pytest.Item] = []
+    for item in items:
+        marker = item.get_closest_marker("needs_shared")
+        (left if marker and shared.missing(marker.args[0]) else kept).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
+        names = sorted({m.args[0] for i in left if (m := i.get_closest_marker("needs_shared"))})
+        _LEFT_OUT.extend(f"{name}: {shared.MATERIAL[name]} is missing" for name in names)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for notice in _LEFT_OUT:
+        terminalreporter.write_line(f"LEFT OUT (not run, not passed): tests needing {notice}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

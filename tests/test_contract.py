@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from ovmeet.app import handler_for, load_spec
-from ovmeet.web.paths import INTERNAL_API, SPECS
+from ovmeet.web.paths import INTERNAL_API, PUBLIC_API, SPECS
 from tests.conftest import Servers
 from tests.processes import REPO
+from tests.shared import MATERIAL, needs_shared
 
 # The user's contract, vendored unchanged so that a clean clone can check itself against it.
 SEED = Path(__file__).resolve().parent / "contract" / "seed-openvidu-meet-internal-api.yaml"
@@ -138,3 +139,85 @@ def test_each_spec_is_mounted_where_its_servers_url_says() -> None:
     for spec, base_paths in SPECS.items():
         document = load_spec(spec)
         assert [urlsplit(server["url"]).path for server in document["servers"]] == list(base_paths)
+
+
+# ---- the public REST API v1 against the release's document ----
+
+NOISE = {"description", "summary", "example", "examples", "tags", "info", "servers"}
+ROOM_RESPONSES = [
+    "/paths//rooms/post/responses/200",
+    "/paths//rooms/{roomName}/get/responses/200",
+    "/paths//rooms/{roomName}/put/responses/200",
+]
+# Every place where the served public spec differs from the release's document, and why; the
+# README's contract section says the same.
+PUBLIC_DIFFERENCES = {
+    **{
+        f"{response}/content/application/json/schema/properties/{url}: missing": (
+            "rooms carry moderatorRoomUrl and publisherRoomUrl, as the release sent them"
+        )
+        for response in ROOM_RESPONSES
+        for url in ("moderatorURL", "publisherURL", "viewerURL")
+    },
+    "/paths//rooms/get/responses/200/content/application/json/schema/type: 'object' became "
+    "'array'": "the room list is a bare array, as the release sent it and its front end reads",
+    "/paths//rooms/get/responses/200/content/application/json/schema/properties: missing": (
+        "the same: no {rooms, pagination} wrapper"
+    ),
+    "/paths//rooms/get/parameters/page/schema/default: missing": "pagination is opt-in",
+    "/paths//rooms/get/parameters/limit/schema/default: missing": "pagination is opt-in",
+    "/paths//recordings: missing": "recordings are served once ovmeet records (its own issue)",
+    "/paths//recordings/{recordingId}: missing": "the same",
+}
+
+
+def without_noise(node: Any) -> Any:
+    """`node` without prose and examples (a $ref beside a description becomes a bare $ref)."""
+    if isinstance(node, dict):
+        return {key: without_noise(value) for key, value in node.items() if key not in NOISE}
+    if isinstance(node, list):
+        return [without_noise(item) for item in node]
+    return node
+
+
+def interface(document: dict[str, Any]) -> dict[str, Any]:
+    """The paths of `document` with every $ref resolved, prose and examples dropped."""
+    plain = without_noise(document)
+    return {"paths": dereferenced(plain["paths"], plain)}
+
+
+@needs_shared("reference-api")
+def test_the_public_spec_keeps_the_release_interface_but_for_the_listed_differences(
+    servers: Servers,
+) -> None:
+    reference = yaml.safe_load(MATERIAL["reference-api"].read_text())
+    served = httpx.get(f"{servers.get('local').base_url}{PUBLIC_API}/openapi.json").json()
+    assert served["servers"] == [{"url": PUBLIC_API}]
+    problems = missing_or_changed(interface(reference), interface(served))
+    assert sorted(problems) == sorted(PUBLIC_DIFFERENCES)
+
+
+@needs_shared("reference-api")
+def test_the_public_comparison_catches_a_removed_code() -> None:
+    reference = yaml.safe_load(MATERIAL["reference-api"].read_text())
+    ours = load_spec("openvidu-meet-api.yaml")
+    del ours["paths"]["/rooms/{roomName}"]["delete"]["responses"]["404"]
+    problems = set(missing_or_changed(interface(reference), interface(ours)))
+    assert problems - set(PUBLIC_DIFFERENCES) == {
+        "/paths//rooms/{roomName}/delete/responses/404: missing"
+    }
+
+
+def test_every_operation_answers_only_json_errors_of_the_documented_shapes() -> None:
+    document = load_spec("openvidu-meet-api.yaml")
+    for path in document["paths"].values():
+        for operation in path.values():
+            for code, response in operation["responses"].items():
+                if code.startswith(("4", "5")):
+                    target = response["$ref"].rsplit("/", 1)[1]
+                    schema = document["components"]["responses"][target]["content"]
+                    ref = schema["application/json"]["schema"]["$ref"]
+                    assert ref.endswith("/ValidationError" if code == "422" else "/Error"), (
+                        operation["operationId"],
+                        code,
+                    )

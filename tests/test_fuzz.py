@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ovmeet.web.paths import PUBLIC_API
 from tests.conftest import Servers
 from tests.helpers import livekit_token, login, request_token, secret, token_body
 from tests.livekit_standin import LiveKitStandIn
@@ -16,14 +17,23 @@ from tests.media import make_mp4
 from tests.processes import ADMIN, Ovmeet
 
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
+API_KEY = "fuzz-api-key-7d1e"
 
 
 @pytest.fixture(scope="module")
-def fuzzed(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> tuple[Ovmeet, Path, str]:
-    """A server with a room, a participant and a recording; schemathesis configs knowing them."""
+def fuzzed(
+    servers: Servers, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, Ovmeet], Path, str]:
+    """Servers with a room, a participant and a recording; schemathesis configs knowing them.
+
+    The public API's run has a server (and storage) of its own: it deletes the rooms it finds
+    and changes the auth mode, which would starve the other runs.
+    """
     server = servers.start("local")
+    public = servers.start("local", MEET_API_KEY=API_KEY)
     workdir = tmp_path_factory.mktemp("fuzz")
     room = server.create_room("fuzz")
+    public_rooms = ", ".join(f'"{public.create_room("pub")["roomName"]}"' for _ in range(6))
     moderator = request_token(server, token_body(room, "fuzz-moderator", "moderator")).json()
     # A refresh needs the participant's previous token: that of "someone", just expired.
     previous = livekit_token(room["roomName"], "someone", ttl=-5)
@@ -52,6 +62,8 @@ ranges = {{ values = ["bytes=0-99", "bytes=100-", "bytes=-50", "bytes=5-1", "byt
 "body.secret" = {{ dictionary = "secrets", probability = 0.6 }}
 "body.participantName" = {{ dictionary = "names", probability = 0.4 }}
 "query.roomName" = {{ dictionary = "rooms", probability = 0.6 }}
+"path.roomName" = {{ dictionary = "rooms", probability = 0.6 }}
+"query.secret" = {{ dictionary = "secrets", probability = 0.6 }}
 "path.participantName" = {{ dictionary = "names", probability = 0.6 }}
 "path.recordingId" = {{ dictionary = "recordings", probability = 0.6 }}
 "header.Range" = {{ dictionary = "ranges", probability = 0.5 }}
@@ -66,10 +78,36 @@ include-operation-id = "refreshParticipantToken"
 headers = {{ Cookie = "OvMeetParticipantToken={previous}" }}
 
 [[operations]]
+include-operation-id = "getParticipantRole"
+checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 404]
+
+[[operations]]
 include-operation-id = "getRecordingStream"
 checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 401, 403, 404, 416]
 """,
-        "/meet/internal-api/v1/auth": access
+        "/meet/api/v1": access
+        + f"""
+[auth.openapi.apiKeyInHeader]
+api_key = "{API_KEY}"
+
+[auth.openapi.participantTokenCookie]
+api_key = "{moderator["token"]}"
+
+[dictionaries]
+rooms = {{ values = [{public_rooms}] }}
+fields = {{ values = ["roomName", "moderatorRoomUrl,publisherRoomUrl", "nope,preferences"] }}
+
+[parameters]
+"path.roomName" = {{ dictionary = "rooms", probability = 0.7 }}
+"query.fields" = {{ dictionary = "fields", probability = 0.5 }}
+
+# Schema-valid is not always valid: an expiration date in the past is 422, a room deleted by an
+# earlier call 404, another room's moderator cookie 403.
+[[operations]]
+include-operation-id-regex = "Room"
+checks.positive_data_acceptance.expected-statuses = ["2xx", 403, 404, 422]
+""",
+        "/meet/api/v1/auth": access
         + f"""
 [auth.openapi.refreshTokenCookie]
 api_key = "{cookies["OvMeetRefreshToken"]}"
@@ -86,16 +124,19 @@ passwords = {{ values = ["{ADMIN[1]}"] }}
     }
     for base_path, text in configs.items():
         (workdir / f"{base_path.strip('/').replace('/', '-')}.toml").write_text(text)
-    return server, workdir, room["roomName"]
+    by_base_path = {path: public if path.startswith(PUBLIC_API) else server for path in configs}
+    return by_base_path, workdir, room["roomName"]
 
 
-BASE_PATHS = ["/meet/internal-api/v1", "/meet/internal-api/v1/auth", "/livekit"]
+BASE_PATHS = ["/meet/internal-api/v1", "/meet/api/v1", "/meet/api/v1/auth", "/livekit"]
 
 
 @pytest.fixture(scope="module")
-def fuzzing(fuzzed: tuple[Ovmeet, Path, str]) -> Iterator[dict[str, subprocess.Popen[str]]]:
-    """One schemathesis run per spec, all three at once (each test waits for its own)."""
-    server, workdir, _ = fuzzed
+def fuzzing(
+    fuzzed: tuple[dict[str, Ovmeet], Path, str],
+) -> Iterator[dict[str, subprocess.Popen[str]]]:
+    """One schemathesis run per served spec, all at once (each test waits for its own)."""
+    by_base_path, workdir, _ = fuzzed
     runs = {}
     for base_path in BASE_PATHS:
         config = workdir / f"{base_path.strip('/').replace('/', '-')}.toml"
@@ -105,7 +146,7 @@ def fuzzing(fuzzed: tuple[Ovmeet, Path, str]) -> Iterator[dict[str, subprocess.P
                 "--config-file",
                 str(config),
                 "run",
-                f"{server.base_url}{base_path}/openapi.json",
+                f"{by_base_path[base_path].base_url}{base_path}/openapi.json",
                 "--checks",
                 "all",
                 "--max-examples",
@@ -131,7 +172,7 @@ def fuzzing(fuzzed: tuple[Ovmeet, Path, str]) -> Iterator[dict[str, subprocess.P
 
 @pytest.mark.parametrize("base_path", BASE_PATHS)
 def test_schemathesis_finds_nothing(
-    fuzzed: tuple[Ovmeet, Path, str],
+    fuzzed: tuple[dict[str, Ovmeet], Path, str],
     fuzzing: dict[str, subprocess.Popen[str]],
     livekit: LiveKitStandIn,
     base_path: str,

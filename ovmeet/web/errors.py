@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
@@ -55,18 +56,43 @@ def on_problem(request: ConnexionRequest, problem: ProblemException) -> Connexio
     return json_error(problem.status, message, headers=dict(problem.headers or {}))
 
 
-def on_http_exception(request: ConnexionRequest, error: HTTPException) -> ConnexionResponse:
-    """Starlette's routing errors: unknown path (404), wrong method (405, with Allow)."""
-    path = request.url.path
-    if error.status_code == 404 and _RECORDING_STREAM.match(path):
-        message = "Recording not found"
-    elif error.status_code == 404:
-        message = f"Not Found: {request.method} {path} is not part of this API"
-    elif error.status_code == 405:
-        message = f"Method Not Allowed: {request.method} is not allowed on {path}"
-    else:
-        message = str(error.detail)
-    return json_error(error.status_code, message, headers=dict(error.headers or {}))
+class AllowedMethods:
+    """The methods each API path accepts, from the specs (Starlette's 405 names only those of
+    the first route it tried, and Connexion routes each method of a path separately)."""
+
+    def __init__(self, paths: dict[str, set[str]]) -> None:
+        self._paths = [
+            (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$"), methods)
+            for path, methods in paths.items()
+        ]
+
+    def of(self, path: str) -> set[str]:
+        for pattern, methods in self._paths:
+            if pattern.match(path):
+                return methods | ({"HEAD"} if "GET" in methods else set())
+        return set()
+
+
+def http_exception_handler(
+    allowed: AllowedMethods,
+) -> Callable[[ConnexionRequest, HTTPException], ConnexionResponse]:
+    def on_http_exception(request: ConnexionRequest, error: HTTPException) -> ConnexionResponse:
+        """Starlette's routing errors: unknown path (404), wrong method (405, with Allow)."""
+        path = request.url.path
+        headers = dict(error.headers or {})
+        if error.status_code == 404 and _RECORDING_STREAM.match(path):
+            message = "Recording not found"
+        elif error.status_code == 404:
+            message = f"Not Found: {request.method} {path} is not part of this API"
+        elif error.status_code == 405:
+            message = f"Method Not Allowed: {request.method} is not allowed on {path}"
+            if methods := allowed.of(path):
+                headers["Allow"] = ", ".join(sorted(methods))
+        else:
+            message = str(error.detail)
+        return json_error(error.status_code, message, headers=headers)
+
+    return on_http_exception
 
 
 def on_unexpected(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
