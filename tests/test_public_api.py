@@ -80,7 +80,14 @@ def test_create_room_answers_the_room_the_front_end_reads(meet: App) -> None:
 @pytest.mark.parametrize(
     ("body", "details"),
     [
-        ({"expirationDate": 1}, [("expirationDate", "Expiration date must be in the future")]),
+        (
+            {"expirationDate": 1_600_000_000_000},  # 2020
+            [("expirationDate", "Expiration date must be in the future")],
+        ),
+        (
+            {"expirationDate": 1},
+            [("expirationDate", "1 is less than the minimum of 1577836800000")],
+        ),
         (
             {"expirationDate": "tomorrow", "roomNamePrefix": 7},
             [
