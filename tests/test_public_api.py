@@ -432,3 +432,9 @@ def test_cli_shows_and_sets_preferences_through_the_api_schema(servers: Servers)
     not_json = server.cli("preferences", "set", "appearance", "{")
     assert not_json.returncode == 1 and "not JSON" in not_json.stderr
     assert json.loads(server.cli("preferences", "show", "webhooks").stdout)["url"] != "nope"
+
+
+@pytest.mark.parametrize("given", ["", " ", "anything", API_KEY])
+def test_without_a_configured_key_no_key_opens_anything(app: App, given: str) -> None:
+    response = app.client.get(f"{public(app)}/rooms", headers={"x-api-key": given})
+    assert response.status_code == 401
