@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
@@ -21,17 +20,19 @@ async def create_room(body: dict[str, Any]) -> Response:
 async def get_rooms(
     fields: str | None = None, page: int | None = None, limit: int | None = None
 ) -> Response:
-    found = [room.to_json() for room in await rooms.list_rooms(services().storage)]
+    found = await rooms.list_rooms(services().storage)
     headers = {}
     if page is not None or limit is not None:  # pagination is opt-in: the array stays an array
-        page, limit = page or 1, limit or 10
+        selected = rooms.page_of(found, page, limit)
+        found = selected.items
         headers = {
-            "X-Total-Count": str(len(found)),
-            "X-Total-Pages": str(math.ceil(len(found) / limit)),
-            "X-Current-Page": str(page),
+            "X-Total-Count": str(selected.total_items),
+            "X-Total-Pages": str(selected.total_pages),
+            "X-Current-Page": str(selected.number),
         }
-        found = found[(page - 1) * limit : page * limit]
-    return JSONResponse([rooms.with_fields(room, fields) for room in found], headers=headers)
+    return JSONResponse(
+        [rooms.with_fields(room.to_json(), fields) for room in found], headers=headers
+    )
 
 
 async def get_room(room_name: str, fields: str | None = None) -> Response:

@@ -199,6 +199,23 @@ def options_from_api(body: dict[str, Any], now_ms: int | None = None) -> dict[st
     }
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of a list, and where it stands in the whole."""
+
+    items: list[Any]
+    total_items: int
+    total_pages: int
+    number: int
+
+
+def page_of(items: list[Any], number: int | None, size: int | None) -> Page:
+    """Page `number` (from 1) of `items`, `size` per page (10 if only the number is given)."""
+    number, size = number or 1, size or 10
+    start = (number - 1) * size
+    return Page(items[start : start + size], len(items), -(-len(items) // size), number)
+
+
 def with_fields(room: dict[str, Any], fields: str | None) -> dict[str, Any]:
     """`room` with only the comma-separated `fields` (all without them; unknown ones ignored)."""
     if not fields:
@@ -265,13 +282,12 @@ async def room_is_stored(storage: Storage, room_name: str) -> bool:
     return True
 
 
-async def delete_room(storage: Storage, livekit: LiveKitGateway | None, room_name: str) -> None:
+async def delete_room(storage: Storage, livekit: LiveKitGateway, room_name: str) -> None:
     """Delete the room, expired or not (RoomNotFound if there is none); if it is live, LiveKit
     closes it first, so nobody stays in a room that no longer exists. Recordings stay."""
     if not await room_is_stored(storage, room_name):
         raise RoomNotFound(room_name[:MAX_ID_LENGTH])
-    if livekit is not None:
-        await livekit.close_room(room_name)
+    await livekit.close_room(room_name)
     await storage.delete(room_key(room_name))
 
 

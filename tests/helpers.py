@@ -12,6 +12,16 @@ from livekit.api import AccessToken, VideoGrants
 
 from tests.processes import ADMIN, LIVEKIT_KEY, LIVEKIT_SECRET
 
+# Headless Chromium on a machine with no network but loopback: no background fetches, no sync.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 
 class Target(Protocol):
     """An ovmeet to talk to: its internal API's URL and a client (no cookie jar) to reach it."""

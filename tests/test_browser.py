@@ -13,19 +13,10 @@ import pytest
 from playwright.sync_api import Request, sync_playwright
 
 from tests.conftest import Servers
-from tests.helpers import login
+from tests.helpers import CHROMIUM_FLAGS, login
 from tests.media import make_mp4
 from tests.processes import Ovmeet
 from tests.relay import Relay
-
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def page_server(html: str) -> Iterator[str]:

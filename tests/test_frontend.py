@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Response, sync_playwright
 
 from tests.conftest import Servers
+from tests.helpers import CHROMIUM_FLAGS as BASE_FLAGS
 from tests.processes import ADMIN, REPO, USER, Ovmeet, free_port
 from tests.shared import MATERIAL, needs_shared
 
@@ -27,12 +28,7 @@ pytestmark = needs_shared("frontend")
 API_KEY = "frontend-test-key-4e0a"
 ARTIFACTS = REPO / "test-artifacts" / "frontend"
 CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *BASE_FLAGS,
     "--use-fake-ui-for-media-stream",  # the pre-join screen asks for a camera
     "--use-fake-device-for-media-stream",
 ]

@@ -10,7 +10,7 @@ import pytest
 
 from ovmeet.config import Config
 from ovmeet.ids import is_id
-from ovmeet.rooms import Room, new_room, role_for_secret, sanitize_prefix
+from ovmeet.rooms import Room, new_room, page_of, role_for_secret, sanitize_prefix
 from tests.livekit_standin import Fault, LiveKitStandIn
 from tests.processes import Ovmeet
 
@@ -162,3 +162,21 @@ def test_cli_delete_keeps_the_room_when_livekit_fails(
     assert "failed on DeleteRoom" in deleted.stderr
     livekit.fault = Fault()
     assert server.cli("rooms", "get", name).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("number", "size", "items", "pages"),
+    [
+        (None, 2, [0, 1], 3),
+        (3, 2, [4], 3),
+        (4, 2, [], 3),
+        (2, None, [], 1),
+        (1, 10, [0, 1, 2, 3, 4], 1),
+    ],
+)
+def test_pages_of_a_list(
+    number: int | None, size: int | None, items: list[int], pages: int
+) -> None:
+    page = page_of([0, 1, 2, 3, 4], number, size)
+    assert (page.items, page.total_items, page.total_pages) == (items, 5, pages)
+    assert page.number == (number or 1)
