@@ -1,7 +1,8 @@
 """Smoke test of an installed ovmeet (run by the Python of a fresh venv; stdlib only).
 
 Starts `ovmeet serve --port 0` on local storage outside the repository, then checks that every
-spec, the Swagger UI, login, a room made with the CLI and a token request are served.
+spec, the Swagger UI, login at both APIs, a room made with the API key and one with the CLI,
+the security preferences and a token request are served.
 Usage: python scripts/wheel_smoke.py   (exits non-zero and says why on any failure)
 """
 
@@ -20,9 +21,11 @@ import urllib.request
 from pathlib import Path
 
 
-def request(url: str, body: dict[str, str] | None = None) -> tuple[int, bytes]:
+def request(
+    url: str, body: dict[str, object] | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     data = json.dumps(body).encode() if body is not None else None
-    headers = {"content-type": "application/json"} if body is not None else {}
+    headers = {**(headers or {}), **({"content-type": "application/json"} if data else {})}
     try:
         with urllib.request.urlopen(urllib.request.Request(url, data, headers)) as answer:  # noqa: S310
             return answer.status, answer.read()
@@ -40,7 +43,12 @@ def main() -> None:
     ovmeet = str(Path(sys.executable).with_name("ovmeet"))
     check(importlib.util.find_spec("handlers") is None, "no top-level 'handlers' is installed")
     work = Path(tempfile.mkdtemp(prefix="ovmeet-wheel-"))
-    env = {**os.environ, "MEET_DATA_DIR": str(work / "data"), "MEET_ADMIN_SECRET": "smoke-pw"}
+    env = {
+        **os.environ,
+        "MEET_DATA_DIR": str(work / "data"),
+        "MEET_ADMIN_SECRET": "smoke-pw",
+        "MEET_API_KEY": "smoke-key",
+    }
     log_path = work / "serve.log"
     with log_path.open("wb") as log:
         server = subprocess.Popen(
@@ -57,14 +65,30 @@ def main() -> None:
         check(port is not None, f"ovmeet serve listens{failure}")
         base = f"http://127.0.0.1:{port}"
         check(request(f"{base}/meet/health") == (200, b'{"status":"UP"}'), "health")
-        for api in ("/meet/internal-api/v1", "/meet/internal-api/v1/auth", "/livekit"):
+        apis = (
+            "/meet/api/v1",
+            "/meet/api/v1/auth",
+            "/meet/internal-api/v1",
+            "/meet/internal-api/v1/auth",
+            "/livekit",
+        )
+        for api in apis:
             status, spec = request(f"{base}{api}/openapi.json")
             check(status == 200 and b'"openapi"' in spec, f"{api}/openapi.json is served")
             status, page = request(f"{base}{api}/ui/")
             check(status == 200 and b"swagger" in page.lower(), f"{api}/ui/ is served")
         login = {"username": "admin", "password": "smoke-pw"}
-        status, _ = request(f"{base}/meet/internal-api/v1/auth/login", login)
-        check(status == 200, "login")
+        for api in ("/meet/api/v1", "/meet/internal-api/v1"):
+            status, _ = request(f"{base}{api}/auth/login", login)
+            check(status == 200, f"login at {api}/auth")
+        status, answer = request(
+            f"{base}/meet/api/v1/rooms",
+            {"expirationDate": 4_000_000_000_000, "roomNamePrefix": "api"},
+            {"x-api-key": "smoke-key"},
+        )
+        check(status == 200 and b'"moderatorRoomUrl"' in answer, "a room made with the API key")
+        status, answer = request(f"{base}/meet/api/v1/preferences/security")
+        check(status == 200 and b'"roomCreationPolicy"' in answer, "the security preferences")
         created = subprocess.run(
             [ovmeet, "rooms", "create", "--prefix", "smoke"],
             env=env,
