@@ -12,4 +12,4 @@ from ovmeet.web.context import services
 async def receive_webhook() -> Response:
     s = services()
     event = verify_event(s.config, await request.body(), request.headers.get("authorization"))
-    return JSONResponse({"message": await handle_event(s.storage, s.handled_events, event)})
+    return JSONResponse({"message": await handle_event(s, event)})

@@ -1,13 +1,21 @@
-"""Internal API - Recordings."""
+"""Recordings: the internal API's stream, and the public API's start, stop, list, get, delete."""
 
 from __future__ import annotations
 
-from connexion import request
-from starlette.responses import Response
+from typing import Any
 
+from connexion import request
+from starlette.responses import JSONResponse, Response
+
+from ovmeet import recorder, recordings
+from ovmeet.access import Principal
+from ovmeet.errors import UnprocessableEntity
 from ovmeet.playback import open_playback
 from ovmeet.web.context import services
+from ovmeet.web.paths import PUBLIC_API
 from ovmeet.web.streaming import ByteStreamResponse
+
+MAX_BULK = 100
 
 
 async def get_recording_stream(recording_id: str) -> Response:
@@ -21,3 +29,52 @@ async def get_recording_stream(recording_id: str) -> Response:
     if playback.body is None:
         return Response(status_code=playback.status, headers=playback.headers)
     return ByteStreamResponse(playback.body, playback.status, playback.headers)
+
+
+async def create_recording(body: dict[str, Any], principal: Principal) -> Response:
+    started = await recorder.start_recording(services(), body["roomId"], principal.participant)
+    return JSONResponse(started.to_json())
+
+
+async def stop_recording(recording_id: str, principal: Principal) -> Response:
+    stopped = await recorder.stop_recording(services(), recording_id, principal.participant)
+    location = f"{PUBLIC_API}/recordings/{stopped.id}"
+    return JSONResponse(stopped.to_json(), headers={"Location": location})
+
+
+async def get_recordings(
+    max_items: int = 10, room_id: str | None = None, next_page_token: str | None = None
+) -> Response:
+    found, token = await recordings.list_recordings(
+        services().storage, room_id, max_items, next_page_token
+    )
+    pagination: dict[str, Any] = {"isTruncated": token is not None}
+    if token is not None:
+        pagination["nextPageToken"] = token
+    return JSONResponse({"recordings": [r.to_json() for r in found], "pagination": pagination})
+
+
+async def get_recording(recording_id: str) -> Response:
+    found = await recordings.get_recording(services().storage, recording_id)
+    return JSONResponse(found.to_json())
+
+
+async def delete_recording(recording_id: str) -> Response:
+    await recordings.delete_recording(services().storage, recording_id)
+    return Response(status_code=204)
+
+
+async def bulk_delete_recordings(recording_ids: str) -> Response:
+    ids = [part.strip() for part in recording_ids.split(",") if part.strip()]
+    if not 1 <= len(ids) <= MAX_BULK:
+        raise UnprocessableEntity(
+            "Invalid request parameters",
+            [("recordingIds", f"name 1 to {MAX_BULK} recording ids, separated by commas")],
+        )
+    deleted, not_deleted = await recordings.delete_recordings(services().storage, ids)
+    return JSONResponse(
+        {
+            "deleted": deleted,
+            "notDeleted": [{"recordingId": i, "error": why} for i, why in not_deleted],
+        }
+    )

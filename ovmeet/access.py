@@ -25,6 +25,7 @@ class Credential(StrEnum):
     ADMIN = "ADMIN"  # an OvMeetAccessToken cookie of this role
     USER = "USER"
     MODERATOR = "an OvMeetParticipantToken cookie of a moderator of the room"
+    PARTICIPANT = "an OvMeetParticipantToken cookie"  # the domain checks role and room
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,14 @@ RULES: dict[str, Rule] = {
     "getWebhookPreferences": only(Credential.API_KEY, Credential.ADMIN),
     "updateWebhookPreferences": only(Credential.API_KEY, Credential.ADMIN),
     "getAppearancePreferences": only(Credential.API_KEY, Credential.ADMIN),
+    # A moderator of the recording's room, named in the body or inside the recording id:
+    # ovmeet.recorder checks role and room.
+    "createRecording": only(Credential.PARTICIPANT),
+    "stopRecording": only(Credential.PARTICIPANT),
+    "getRecordings": only(Credential.API_KEY, Credential.ADMIN),
+    "getRecording": only(Credential.API_KEY, Credential.ADMIN),
+    "deleteRecording": only(Credential.API_KEY, Credential.ADMIN),
+    "bulkDeleteRecordings": only(Credential.API_KEY, Credential.ADMIN),
     "updateAppearancePreferences": only(Credential.API_KEY, Credential.ADMIN),
     # Auth (companion, at both APIs). Failed logins are throttled: ovmeet.auth. A refresh
     # without a valid refresh cookie is a 400 (handlers.auth): the release's front end answers
@@ -122,6 +131,8 @@ def authorize(rule: Rule, principal: Principal, room: str | None = None) -> None
         return
     user, participant = principal.user, principal.participant
     if user is not None and Credential(user.role) in accepts:
+        return
+    if Credential.PARTICIPANT in accepts and participant is not None:
         return
     if Credential.MODERATOR in accepts and participant is not None:
         if room is None:

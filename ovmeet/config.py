@@ -93,6 +93,8 @@ class Config:
     webhook_enabled: bool = False
     webhook_url: str = "http://localhost:5080/webhook"
     frontend_dir: str | None = None
+    recording_started_timeout: int = 20
+    gc_interval: int = 300
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -165,6 +167,8 @@ class Config:
                 "MEET_WEBHOOK_URL", "http://localhost:5080/webhook", ("http", "https")
             ),
             frontend_dir=read.frontend_dir("MEET_FRONTEND_DIR"),
+            recording_started_timeout=read.duration("MEET_RECORDING_STARTED_TIMEOUT", "20s"),
+            gc_interval=read.duration("MEET_GC_INTERVAL", "5m"),
         )
 
     @property

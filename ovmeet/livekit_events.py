@@ -1,4 +1,5 @@
-"""LiveKit's webhooks (events in): verified egress events of file recordings become recordings."""
+"""LiveKit's webhooks (events in): verified egress events of file recordings move recordings
+through their statuses; a finished room is told to the application."""
 
 from __future__ import annotations
 
@@ -7,18 +8,22 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from google.protobuf.json_format import ParseError
 from livekit.api import TokenVerifier, WebhookReceiver
-from livekit.protocol.egress import EgressInfo, EgressStatus
+from livekit.protocol.egress import EgressInfo
 from livekit.protocol.webhook import WebhookEvent
 
 from ovmeet.config import Config
-from ovmeet.errors import BadRequest, Unauthorized
+from ovmeet.errors import BadRequest, RoomNotFound, Unauthorized
 from ovmeet.ids import SEPARATOR, RecordingId, is_id
-from ovmeet.recordings import Recording, RecordingStatus, read_recording, write_recording
-from ovmeet.rooms import room_is_stored
-from ovmeet.storage import Storage
+from ovmeet.recorder import record, recording_of_egress
+from ovmeet.recordings import read_recording
+from ovmeet.rooms import get_room, room_is_stored
+
+if TYPE_CHECKING:
+    from ovmeet.services import Services
 
 logger = logging.getLogger("ovmeet.livekit_events")
 
@@ -29,15 +34,6 @@ EGRESS_EVENTS = frozenset(("egress_started", "egress_updated", "egress_ended"))
 SIGNATURE_LEEWAY = timedelta(seconds=5)
 REMEMBER_EVENTS_SECONDS = 600.0
 MAX_REMEMBERED_EVENTS = 10_000
-_STATUSES = {
-    EgressStatus.EGRESS_STARTING: RecordingStatus.STARTING,
-    EgressStatus.EGRESS_ACTIVE: RecordingStatus.ACTIVE,
-    EgressStatus.EGRESS_ENDING: RecordingStatus.ENDING,
-    EgressStatus.EGRESS_COMPLETE: RecordingStatus.COMPLETE,
-    EgressStatus.EGRESS_FAILED: RecordingStatus.FAILED,
-    EgressStatus.EGRESS_ABORTED: RecordingStatus.ABORTED,
-    EgressStatus.EGRESS_LIMIT_REACHED: RecordingStatus.LIMIT_REACHED,
-}
 
 
 class HandledEvents:
@@ -75,40 +71,43 @@ def verify_event(config: Config, body: bytes, authorization: str | None) -> Webh
         raise Unauthorized("Unauthorized: the webhook signature is not valid") from None
 
 
-async def handle_event(storage: Storage, handled: HandledEvents, event: WebhookEvent) -> str:
-    """Record what a file-recording egress event says, once; a sentence on what was done."""
+async def handle_event(services: Services, event: WebhookEvent) -> str:
+    """Act once on what an event says; a sentence on what was done."""
+    handled = services.handled_events
     if event.id and event.id in handled:
         return f"event {event.id} already handled"
-    outcome = await _apply(storage, event)
+    outcome = await _apply(services, event)
     if event.id:
         handled.add(event.id)  # only once handled: LiveKit retries an event that failed
     return outcome
 
 
-async def _apply(storage: Storage, event: WebhookEvent) -> str:
+async def _apply(services: Services, event: WebhookEvent) -> str:
+    if event.event == "room_finished":
+        return await _room_finished(services, event.room.name)
     if event.event not in EGRESS_EVENTS:
         return f"{event.event or 'event'} ignored"
     recording_id = _recording_id(event.egress_info)
     if recording_id is None:
         return f"{event.event} ignored: not a file recording ovmeet can place"
-    if not await room_is_stored(storage, recording_id.room_id):
+    if not await room_is_stored(services.storage, recording_id.room_id):
         return f"{event.event} ignored: room '{recording_id.room_id}' is not an ovmeet room"
-    recording = _recording(event.egress_info, recording_id)
-    stored = await read_recording(storage, recording_id)
-    if stored is not None and _RANK[recording.status] <= _RANK[stored.status]:
-        return f"{event.event} ignored: recording '{recording_id}' is already {stored.status}"
-    await write_recording(storage, recording)
-    logger.info("recording %s is %s", recording_id, recording.status)
+    recording = recording_of_egress(event.egress_info, recording_id)
+    if not await record(services, recording):
+        stored = await read_recording(services.storage, recording_id)
+        already = stored.status if stored else recording.status
+        return f"{event.event} ignored: recording '{recording_id}' is already {already}"
     return f"recording '{recording_id}' is {recording.status}"
 
 
-# Statuses only move forward: STARTING -> ACTIVE -> ENDING -> one final status, which stays.
-_RANK = {
-    RecordingStatus.STARTING: 0,
-    RecordingStatus.ACTIVE: 1,
-    RecordingStatus.ENDING: 2,
-    **{status: 3 for status in RecordingStatus if status.is_final},
-}
+async def _room_finished(services: Services, room_name: str) -> str:
+    """LiveKit closed the room (everyone left): tell the application, if it is ours."""
+    try:
+        room = await get_room(services.storage, room_name)
+    except RoomNotFound:
+        return "room_finished ignored: not an ovmeet room"
+    await services.notifier.notify("roomFinished", room.to_json())
+    return f"room '{room_name}' finished"
 
 
 def _recording_id(info: EgressInfo) -> RecordingId | None:
@@ -126,20 +125,3 @@ def _recording_id(info: EgressInfo) -> RecordingId | None:
         logger.warning("egress %s writes %r, not %s{uid}.mp4", info.egress_id, filename, prefix)
         return None
     return RecordingId(room, info.egress_id, uid)
-
-
-def _recording(info: EgressInfo, recording_id: RecordingId) -> Recording:
-    """OpenVidu Meet's recording for an EgressInfo (LiveKit's times are in ns)."""
-    file = info.file_results[0] if info.file_results else info.file
-    started = info.started_at or info.updated_at
-    return Recording(
-        id=recording_id,
-        status=_STATUSES.get(info.status, RecordingStatus.FAILED),
-        start_date=started // 1_000_000,
-        end_date=info.ended_at // 1_000_000,
-        duration=file.duration / 1e9,
-        size=file.size,
-        error_code=info.error_code,
-        error=info.error or None,
-        details=info.details,
-    )

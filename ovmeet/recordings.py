@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -9,12 +10,18 @@ from typing import Any
 
 import anyio
 
-from ovmeet.errors import BadRequest, NotFound
+from ovmeet.errors import BadRequest, Conflict, NotFound, UnprocessableEntity
 from ovmeet.ids import RecordingId, is_id, random_id
 from ovmeet.mp4 import NotMp4, duration_seconds
 from ovmeet.rooms import get_room
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
-from ovmeet.storage.keys import recording_media_key, recording_metadata_key
+from ovmeet.storage.keys import (
+    recording_index_keys,
+    recording_index_prefix,
+    recording_media_key,
+    recording_metadata_key,
+    recording_of_index_key,
+)
 
 
 class RecordingStatus(StrEnum):
@@ -45,6 +52,10 @@ _FINAL = frozenset(
 class RecordingNotFound(NotFound):
     def __init__(self, message: str = "Recording not found") -> None:
         super().__init__(message)
+
+
+class RecordingConflict(Conflict):
+    default_name = "Recording Error"
 
 
 @dataclass(frozen=True)
@@ -115,8 +126,91 @@ async def read_recording(storage: Storage, recording_id: RecordingId) -> Recordi
         return None
 
 
-async def write_recording(storage: Storage, recording: Recording) -> None:
+async def write_recording(storage: Storage, recording: Recording, *, new: bool = False) -> None:
+    """Store the metadata; a `new` recording also gets its entries in the listing index (by its
+    start date, which later writes keep)."""
     await storage.write_json(recording_metadata_key(recording.id), recording.to_json())
+    if new:
+        for key in recording_index_keys(recording.id, recording.start_date):
+            await storage.write_json(key, {})
+
+
+async def get_recording(storage: Storage, text: str) -> Recording:
+    """The recording `text` names; RecordingNotFound if there is none."""
+    recording = await read_recording(storage, parse_recording_id(text))
+    if recording is None:
+        raise RecordingNotFound(f"Recording '{text}' not found")
+    return recording
+
+
+async def list_recordings(
+    storage: Storage, room_id: str | None, max_items: int, page_token: str | None
+) -> tuple[list[Recording], str | None]:
+    """Newest first: one page of `max_items`, and the token of the next page (None at the end).
+
+    The page comes from a listing of the index that reads about `max_items` keys, whatever
+    the number of recordings.
+    """
+    if room_id is not None and not is_id(room_id):
+        return [], None  # no room has such a name: no recordings
+    prefix = recording_index_prefix(room_id)
+    start_after = prefix + _page_start(page_token) if page_token else ""
+    keys = await storage.list_page(prefix, start_after, max_items + 1)
+    page, more = keys[:max_items], len(keys) > max_items
+    found = []
+    for key in page:
+        recording_id = recording_of_index_key(key)
+        stored = await read_recording(storage, recording_id) if recording_id else None
+        if stored is not None:  # else deleted while listing
+            found.append(stored)
+    next_token = _page_token(page[-1].removeprefix(prefix)) if more else None
+    return found, next_token
+
+
+def _page_token(name: str) -> str:
+    return base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
+
+
+def _page_start(token: str) -> str:
+    """The index entry a token continues after; a 422 if it is not one of ours."""
+    try:
+        name = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        name = ""
+    if not (name.endswith(".json") and "/" not in name and recording_of_index_key(name)):
+        raise UnprocessableEntity(
+            "Invalid request parameters", [("nextPageToken", "not a token this API gave")]
+        )
+    return name
+
+
+async def delete_recording(storage: Storage, text: str) -> Recording:
+    """Delete a recording that has ended: media, metadata, index entries."""
+    recording = await get_recording(storage, text)
+    if not recording.status.is_final:
+        raise RecordingConflict(
+            f"Recording '{text}' is in progress ({recording.status}): stop it first"
+        )
+    await storage.delete(recording_media_key(recording.id))
+    for key in recording_index_keys(recording.id, recording.start_date):
+        await storage.delete(key)
+    await storage.delete(recording_metadata_key(recording.id))  # last: it finds the others
+    return recording
+
+
+async def delete_recordings(
+    storage: Storage, texts: list[str]
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Delete each recording that can be: (deleted ids, [(id, why not)])."""
+    deleted, not_deleted = [], []
+    for text in texts:
+        try:
+            await delete_recording(storage, text)
+        except (NotFound, Conflict) as error:
+            not_deleted.append((text, error.message))
+        else:
+            deleted.append(text)
+    return deleted, not_deleted
 
 
 async def import_recording(
@@ -142,7 +236,7 @@ async def import_recording(
         details=f"Imported from {source.name}",
     )
     try:
-        await write_recording(storage, recording)
+        await write_recording(storage, recording, new=True)
     except BaseException:
         await storage.delete(recording_media_key(recording_id))  # nothing half-written
         raise

@@ -260,14 +260,17 @@ async def get_room(storage: Storage, room_name: str) -> Room:
 
 async def list_rooms(storage: Storage) -> list[Room]:
     """Every stored room that has not expired, oldest first."""
+    return [room for room in await stored_rooms(storage) if not room.is_expired()]
+
+
+async def stored_rooms(storage: Storage) -> list[Room]:
+    """Every stored room, expired or not, oldest first."""
     rooms = []
     for key in await storage.list("rooms/"):
         try:
-            room = _parse_room(key, await storage.read_json(key))
+            rooms.append(_parse_room(key, await storage.read_json(key)))
         except ObjectNotFound:
             continue  # deleted while listing
-        if not room.is_expired():
-            rooms.append(room)
     return sorted(rooms, key=lambda r: r.creation_date)
 
 

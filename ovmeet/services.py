@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import logging
+from dataclasses import dataclass, field
 
 from ovmeet.auth import LoginThrottle
 from ovmeet.config import Config
 from ovmeet.livekit_events import HandledEvents
 from ovmeet.livekit_gateway import LiveKitGateway
+from ovmeet.notifier import Notifier
 from ovmeet.preferences import GlobalPreferences
+from ovmeet.recorder import run_collector
 from ovmeet.revocations import Revocations
 from ovmeet.storage import Storage, open_storage
 from ovmeet.tokens import ParticipantTokens, SessionTokens
+
+logger = logging.getLogger("ovmeet.services")
 
 
 @dataclass(frozen=True)
@@ -25,28 +31,38 @@ class Services:
     login_throttle: LoginThrottle
     handled_events: HandledEvents
     revocations: Revocations
+    notifier: Notifier
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, config: Config) -> Services:
         """Everything wired from `config`; nothing is contacted until `start()`."""
         storage = open_storage(config)
+        preferences = GlobalPreferences(storage, config)
         return cls(
             config=config,
             storage=storage,
             livekit=LiveKitGateway(config),
-            preferences=GlobalPreferences(storage, config),
+            preferences=preferences,
             sessions=SessionTokens.for_config(config),
             participant_tokens=ParticipantTokens(config),
             login_throttle=LoginThrottle(),
             handled_events=HandledEvents(),
             revocations=Revocations(storage),
+            notifier=Notifier(config, preferences),
         )
 
     async def start(self) -> None:
-        """Open the LiveKit session (aiohttp binds it to the running loop)."""
+        """Open the HTTP sessions (aiohttp binds them to the running loop); start the periodic
+        clean-up of recordings and rooms."""
         self.livekit.start()
+        self.notifier.start()
+        self.background.append(asyncio.create_task(run_collector(self)))
 
     async def aclose(self) -> None:
+        for task in self.background:
+            task.cancel()
+        await self.notifier.aclose()
         await self.livekit.aclose()
         await self.storage.aclose()
 
@@ -59,6 +75,13 @@ async def prepare_storage(config: Config) -> None:
     storage = open_storage(config)
     try:
         await storage.check()
+        if not storage.conditional_writes:
+            logger.warning(
+                "%s ignores conditional writes (If-None-Match): one recording per room then "
+                "rests on LiveKit's list of active egresses only, and two starts at the same "
+                "moment could both succeed",
+                storage.name,
+            )
         await GlobalPreferences(storage, config).ensure_stored()
     finally:
         await storage.aclose()

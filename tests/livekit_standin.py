@@ -1,23 +1,50 @@
 """A LiveKit stand-in that speaks LiveKit's real server API protocol.
 
-Twirp over HTTP (`POST /twirp/livekit.RoomService/<Method>`), protobuf bodies from
-livekit-protocol, `Authorization: Bearer <jwt>` verified as the LiveKit server does (signature
-with the API secret, the roomAdmin grant for the request's room, 401 `unauthenticated`
-otherwise), and LiveKit's Twirp error JSON. Tests seed participants and inject faults through
-its methods; `GET /_standin/calls` lists the calls it answered (bench/tokens.py waits on it).
+Twirp over HTTP (`POST /twirp/livekit.RoomService/<Method>`, `/twirp/livekit.Egress/<Method>`),
+protobuf bodies from livekit-protocol, `Authorization: Bearer <jwt>` verified as the LiveKit
+server does (signature with the API secret; the roomAdmin grant for the request's room,
+roomCreate to delete a room, roomRecord for Egress; 401 `unauthenticated` otherwise), and
+LiveKit's Twirp error JSON. Tests seed participants and inject faults through its methods;
+`GET /_standin/calls` lists the calls it answered (bench/tokens.py waits on it).
+
+Egress behaves as LiveKit's does for a room composite MP4 file: STARTING, then ACTIVE, then on
+StopEgress ENDING, a real MP4 (ffmpeg) written where the request said (the S3 bucket of its
+S3Upload, or the local path), and COMPLETE; each step is a signed webhook to `webhook_urls`.
+`egress_faults` injects the ways a real egress goes wrong.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
+import hashlib
+import secrets
+import shutil
+import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import uvicorn
+from google.protobuf.json_format import MessageToJson
 from google.protobuf.message import DecodeError
-from livekit.api import TokenVerifier
+from livekit.api import AccessToken, TokenVerifier
+from livekit.protocol.egress import (
+    EgressInfo,
+    EgressStatus,
+    EncodedFileOutput,
+    FileInfo,
+    ListEgressRequest,
+    ListEgressResponse,
+    RoomCompositeEgressRequest,
+    StopEgressRequest,
+)
 from livekit.protocol.models import ParticipantInfo
 from livekit.protocol.room import (
     DeleteRoomRequest,
@@ -27,10 +54,14 @@ from livekit.protocol.room import (
     RemoveParticipantResponse,
     RoomParticipantIdentity,
 )
+from livekit.protocol.webhook import WebhookEvent
+from minio import Minio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.media import make_mp4
 
 PROTOBUF = "application/protobuf"
 
@@ -42,12 +73,32 @@ class Fault:
 
 
 @dataclass
+class EgressFaults:
+    start_fails: bool = False  # StartRoomCompositeEgress answers 503
+    never_active: bool = False  # the egress stays STARTING
+    fails_when_active: bool = False  # FAILED soon after it became ACTIVE
+    twice: bool = False  # every webhook delivered twice
+    ended_first: bool = False  # on stop, egress_ended is delivered before egress_updated (ENDING)
+    active_after: float = 0.3  # seconds in STARTING
+
+
+@dataclass
+class Egress:
+    info: EgressInfo
+    output: EncodedFileOutput
+
+
+@dataclass
 class LiveKitStandIn:
     api_key: str
     api_secret: str
     participants: dict[str, dict[str, ParticipantInfo]] = field(default_factory=dict)
     calls: list[tuple[str, str, str]] = field(default_factory=list)
     fault: Fault = field(default_factory=Fault)
+    egresses: dict[str, Egress] = field(default_factory=dict)
+    egress_faults: EgressFaults = field(default_factory=EgressFaults)
+    webhook_urls: list[str] = field(default_factory=list)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def add_participant(self, room: str, identity: str) -> None:
         self.participants.setdefault(room, {})[identity] = ParticipantInfo(
@@ -61,11 +112,15 @@ class LiveKitStandIn:
         self.participants.clear()
         self.calls.clear()
         self.fault = Fault()
+        self.egresses.clear()
+        self.egress_faults = EgressFaults()
+        self.webhook_urls = []
 
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/twirp/livekit.RoomService/{method}", self._twirp, methods=["POST"]),
+                Route("/twirp/livekit.Egress/{method}", self._egress, methods=["POST"]),
                 Route("/_standin/calls", self._calls, methods=["GET"]),
             ]
         )
@@ -145,8 +200,163 @@ class LiveKitStandIn:
             return _error(404, "not_found", "room not found")
         return _protobuf(DeleteRoomResponse())
 
+    # ---- Egress ----
+
+    async def _egress(self, request: Request) -> Response:
+        method = request.path_params["method"]
+        if request.headers.get("content-type", "").split(";")[0] != PROTOBUF:
+            return _error(400, "malformed", "this stand-in speaks application/protobuf")
+        video = self._grants(request)
+        if not (video and video.room_record):  # LiveKit asks for roomRecord on Egress
+            return _error(401, "unauthenticated", "permissions denied")
+        body = await request.body()
+        handler = {
+            "StartRoomCompositeEgress": self._start_egress,
+            "ListEgress": self._list_egress,
+            "StopEgress": self._stop_egress,
+        }.get(method)
+        if handler is None:
+            return _error(404, "bad_route", f"no handler for Egress/{method}")
+        try:
+            return handler(body)
+        except DecodeError:
+            return _error(400, "malformed", "the body is not a protobuf message")
+
+    def _start_egress(self, body: bytes) -> Response:
+        ask = RoomCompositeEgressRequest.FromString(body)
+        self.calls.append(("StartRoomCompositeEgress", ask.room_name, ""))
+        if self.egress_faults.start_fails:
+            return _error(503, "unavailable", "injected: no egress worker available")
+        if len(ask.file_outputs) != 1:
+            return _error(400, "invalid_argument", "this stand-in writes one file output")
+        output = ask.file_outputs[0]
+        now = time.time_ns()
+        info = EgressInfo(
+            egress_id=f"EG_{secrets.token_hex(6)}",
+            room_id=f"RM_{ask.room_name}"[:32],
+            room_name=ask.room_name,
+            status=EgressStatus.EGRESS_STARTING,
+            updated_at=now,
+            file_results=[FileInfo(filename=output.filepath)],
+        )
+        info.room_composite.CopyFrom(ask)
+        self.egresses[info.egress_id] = Egress(info, output)
+        self._later(self._run_egress(info.egress_id))
+        return _protobuf(info)
+
+    def _list_egress(self, body: bytes) -> Response:
+        ask = ListEgressRequest.FromString(body)
+        self.calls.append(("ListEgress", ask.room_name, ask.egress_id))
+        items = [
+            egress.info
+            for egress in self.egresses.values()
+            if (not ask.egress_id or egress.info.egress_id == ask.egress_id)
+            and (not ask.room_name or egress.info.room_name == ask.room_name)
+            and (not ask.active or egress.info.status in _LIVE)
+        ]
+        return _protobuf(ListEgressResponse(items=items))
+
+    def _stop_egress(self, body: bytes) -> Response:
+        ask = StopEgressRequest.FromString(body)
+        self.calls.append(("StopEgress", "", ask.egress_id))
+        egress = self.egresses.get(ask.egress_id)
+        if egress is None:
+            return _error(404, "not_found", "egress not found")
+        if egress.info.status not in (EgressStatus.EGRESS_STARTING, EgressStatus.EGRESS_ACTIVE):
+            return _error(412, "failed_precondition", "egress is not running")
+        self._set(egress, EgressStatus.EGRESS_ENDING)
+        updated = self._event("egress_updated", egress)
+        self._later(self._finish_egress(egress, updated))
+        return _protobuf(egress.info)
+
+    async def _run_egress(self, egress_id: str) -> None:
+        egress = self.egresses[egress_id]
+        await self._send(self._event("egress_started", egress))
+        if self.egress_faults.never_active:
+            return
+        await asyncio.sleep(self.egress_faults.active_after)
+        if egress.info.status != EgressStatus.EGRESS_STARTING:
+            return
+        egress.info.started_at = time.time_ns()
+        self._set(egress, EgressStatus.EGRESS_ACTIVE)
+        await self._send(self._event("egress_updated", egress))
+        if self.egress_faults.fails_when_active:
+            await asyncio.sleep(0.2)
+            egress.info.error = "injected: the egress worker crashed"
+            egress.info.ended_at = time.time_ns()
+            self._set(egress, EgressStatus.EGRESS_FAILED)
+            await self._send(self._event("egress_ended", egress))
+
+    async def _finish_egress(self, egress: Egress, updated: WebhookEvent) -> None:
+        """Write a real MP4 where the egress was told to, then COMPLETE."""
+        if not self.egress_faults.ended_first:
+            await self._send(updated)
+        started = egress.info.started_at or time.time_ns()
+        seconds = max(1.0, min(4.0, (time.time_ns() - started) / 1e9))
+        size = await asyncio.to_thread(_write_output, egress.output, seconds)
+        egress.info.ended_at = time.time_ns()
+        file = egress.info.file_results[0]
+        file.size, file.duration = size, int(seconds * 1e9)
+        file.location = egress.output.filepath
+        self._set(egress, EgressStatus.EGRESS_COMPLETE)
+        await self._send(self._event("egress_ended", egress))
+        if self.egress_faults.ended_first:
+            await self._send(updated)
+
+    def _set(self, egress: Egress, status: int) -> None:
+        egress.info.status = status  # type: ignore[assignment]
+        egress.info.updated_at = time.time_ns()
+
+    def _event(self, name: str, egress: Egress) -> WebhookEvent:
+        event = WebhookEvent(event=name, id=f"EV_{secrets.token_hex(6)}")
+        event.created_at = int(time.time())
+        event.egress_info.CopyFrom(egress.info)
+        return event
+
+    async def _send(self, event: WebhookEvent) -> None:
+        body = MessageToJson(event).encode()
+        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        token = AccessToken(self.api_key, self.api_secret).with_sha256(digest).to_jwt()
+        headers = {"Authorization": token, "Content-Type": "application/webhook+json"}
+        async with httpx.AsyncClient(timeout=10) as client:
+            for url in list(self.webhook_urls):
+                for _ in range(2 if self.egress_faults.twice else 1):
+                    with contextlib.suppress(httpx.HTTPError):  # LiveKit does not care either
+                        await client.post(url, content=body, headers=headers)
+
+    def _later(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
     async def _calls(self, _request: Request) -> Response:
         return JSONResponse([list(call) for call in self.calls])
+
+
+_LIVE = (EgressStatus.EGRESS_STARTING, EgressStatus.EGRESS_ACTIVE, EgressStatus.EGRESS_ENDING)
+
+
+def _write_output(output: EncodedFileOutput, seconds: float) -> int:
+    """Make the recording with ffmpeg and put it where the egress was told to; its size."""
+    with tempfile.TemporaryDirectory() as folder:
+        clip = make_mp4(Path(folder) / "egress.mp4", seconds=seconds)
+        size = clip.stat().st_size
+        if output.HasField("s3"):
+            s3 = output.s3
+            endpoint = urlsplit(s3.endpoint)
+            client = Minio(
+                endpoint.netloc,
+                access_key=s3.access_key,
+                secret_key=s3.secret,
+                secure=endpoint.scheme == "https",
+                region=s3.region,
+            )
+            client.fput_object(s3.bucket, output.filepath, str(clip), content_type="video/mp4")
+        else:
+            target = Path(output.filepath)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(clip, target)
+        return size
 
 
 def _protobuf(message: Any) -> Response:

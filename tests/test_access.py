@@ -4,7 +4,7 @@ for every operation and every kind of caller (in process, against the real app).
 from __future__ import annotations
 
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ def test_every_operation_has_a_rule_and_every_rule_an_operation() -> None:
 SCHEME_CREDENTIALS = {
     "apiKeyInHeader": {Credential.API_KEY},
     "accessTokenCookie": {Credential.ADMIN, Credential.USER},
-    "participantTokenCookie": {Credential.MODERATOR},
+    "participantTokenCookie": {Credential.MODERATOR, Credential.PARTICIPANT},
 }
 
 
@@ -177,6 +177,13 @@ API_KEY_OR_ADMIN: dict[str, int | str] = {
     "api key": OK,
 }
 
+MODERATOR_OF_THE_ROOM: dict[str, int | str] = {
+    **dict.fromkeys(CALLERS, 401),
+    "moderator": OK,
+    "publisher": 403,
+    "moderator of another room": 403,
+}
+
 # What each caller gets, written out by hand (not derived from the table under test).
 EXPECTED: dict[str, dict[str, int | str]] = {
     "generateParticipantToken": dict.fromkeys(CALLERS, OK),
@@ -212,6 +219,13 @@ EXPECTED: dict[str, dict[str, int | str]] = {
     "updateWebhookPreferences": API_KEY_OR_ADMIN,
     "getAppearancePreferences": API_KEY_OR_ADMIN,
     "updateAppearancePreferences": API_KEY_OR_ADMIN,
+    # A moderator of the recording's room only (its participant cookie).
+    "createRecording": MODERATOR_OF_THE_ROOM,
+    "stopRecording": MODERATOR_OF_THE_ROOM,
+    "getRecordings": API_KEY_OR_ADMIN,
+    "getRecording": API_KEY_OR_ADMIN,
+    "deleteRecording": API_KEY_OR_ADMIN,
+    "bulkDeleteRecordings": API_KEY_OR_ADMIN,
 }
 
 
@@ -224,6 +238,8 @@ class World:
     room: dict[str, Any]
     recording_id: str
     headers: dict[str, dict[str, str]]
+    clip: Path
+    active: list[str] = field(default_factory=list)  # a recording started for stopRecording
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +282,7 @@ def world(
     headers["api key"]["x-api-key"] = API_KEY
     headers["wrong api key"]["x-api-key"] = API_KEY + "x"
     livekit.calls.clear()
-    return World(app, livekit, room, recording["recordingId"], headers)
+    return World(app, livekit, room, recording["recordingId"], headers, clip)
 
 
 def call(world: World, operation_id: str, headers: dict[str, str]) -> httpx.Response:
@@ -317,6 +333,25 @@ def call(world: World, operation_id: str, headers: dict[str, str]) -> httpx.Resp
     if operation_id == "deleteRoom":  # a room of its own for every caller
         doomed = world.app.create_room("doomed")["roomName"]
         return client.delete(f"{public}/rooms/{doomed}", headers=headers)
+    if operation_id == "createRecording":
+        return client.post(f"{public}/recordings", json={"roomId": name}, headers=headers)
+    if operation_id == "stopRecording":
+        if not world.active:
+            started = client.post(
+                f"{public}/recordings", json={"roomId": name}, headers=world.headers["moderator"]
+            )
+            assert started.status_code == 200, started.text
+            world.active.append(started.json()["recordingId"])
+        return client.put(f"{public}/recordings/{world.active[0]}", headers=headers)
+    if operation_id == "getRecordings":
+        return client.get(f"{public}/recordings", headers=headers)
+    if operation_id == "getRecording":
+        return client.get(f"{public}/recordings/{world.recording_id}", headers=headers)
+    if operation_id in ("deleteRecording", "bulkDeleteRecordings"):  # one of its own each time
+        doomed = world.app.import_recording(world.clip, name)["recordingId"]
+        if operation_id == "deleteRecording":
+            return client.delete(f"{public}/recordings/{doomed}", headers=headers)
+        return client.delete(f"{public}/recordings?recordingIds={doomed}", headers=headers)
     section = {"Security": "security", "Webhook": "webhooks", "Appearance": "appearance"}
     for word, path in section.items():
         if operation_id == f"get{word}Preferences":

@@ -166,8 +166,6 @@ PUBLIC_DIFFERENCES = {
     ),
     "/paths//rooms/get/parameters/page/schema/default: missing": "pagination is opt-in",
     "/paths//rooms/get/parameters/limit/schema/default: missing": "pagination is opt-in",
-    "/paths//recordings: missing": "recordings are served once ovmeet records (its own issue)",
-    "/paths//recordings/{recordingId}: missing": "the same",
 }
 
 

@@ -33,12 +33,21 @@ def fuzzed(
     public = servers.start("local", MEET_API_KEY=API_KEY)
     workdir = tmp_path_factory.mktemp("fuzz")
     room = server.create_room("fuzz")
-    public_rooms = ", ".join(f'"{public.create_room("pub")["roomName"]}"' for _ in range(6))
     moderator = request_token(server, token_body(room, "fuzz-moderator", "moderator")).json()
     # A refresh needs the participant's previous token: that of "someone", just expired.
     previous = livekit_token(room["roomName"], "someone", ttl=-5)
     clip = make_mp4(workdir / "clip.mp4", seconds=1)
     recording_id = server.import_recording(clip, room["roomName"])["recordingId"]
+    # The public run's rooms and recordings. Those it may delete are kept apart from the room
+    # it records (with the cookie of one of its moderators; recordings start for real, through
+    # the stand-in's Egress) and the recording it stops, so that these stay.
+    kept, *doomed = [public.create_room("pub") for _ in range(6)]
+    public_moderator = request_token(public, token_body(kept, "m", "moderator")).json()
+    doomed_rooms = ", ".join(f'"{r["roomName"]}"' for r in doomed)
+    doomed_recordings = ", ".join(
+        f'"{public.import_recording(clip, r["roomName"])["recordingId"]}"' for r in doomed[:2]
+    )
+    kept_recording = public.import_recording(clip, kept["roomName"])["recordingId"]
     cookies = login(server)
     access = f"""
 [auth.openapi.accessTokenCookie]
@@ -91,21 +100,57 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 401, 403, 404, 
 api_key = "{API_KEY}"
 
 [auth.openapi.participantTokenCookie]
-api_key = "{moderator["token"]}"
+api_key = "{public_moderator["token"]}"
 
 [dictionaries]
-rooms = {{ values = [{public_rooms}] }}
+rooms = {{ values = [{doomed_rooms}] }}
+recorded = {{ values = ["{kept["roomName"]}"] }}
+recordings = {{ values = [{doomed_recordings}] }}
+kept = {{ values = ["{kept_recording}"] }}
 fields = {{ values = ["roomName", "moderatorRoomUrl,publisherRoomUrl", "nope,preferences"] }}
 
 [parameters]
 "path.roomName" = {{ dictionary = "rooms", probability = 0.7 }}
 "query.fields" = {{ dictionary = "fields", probability = 0.5 }}
+"body.roomId" = {{ dictionary = "recorded", probability = 0.8 }}
+"query.roomId" = {{ dictionary = "rooms", probability = 0.5 }}
+"path.recordingId" = {{ dictionary = "kept", probability = 0.8 }}
+"query.recordingIds" = {{ dictionary = "recordings", probability = 0.5 }}
 
 # Schema-valid is not always valid: an expiration date in the past is 422, a room deleted by an
 # earlier call 404, another room's moderator cookie 403.
 [[operations]]
 include-operation-id-regex = "Room"
 checks.positive_data_acceptance.expected-statuses = ["2xx", 403, 404, 422]
+
+# Deleting the rooms and recordings the stateful phase discovers would take away those the
+# recording operations need: deletions get the dictionaries' doomed ones only.
+[[operations]]
+include-operation-id = "deleteRoom"
+checks.positive_data_acceptance.expected-statuses = ["2xx", 404]
+phases.stateful.enabled = false
+
+[[operations]]
+include-operation-id = "deleteRecording"
+phases.stateful.enabled = false
+checks.positive_data_acceptance.expected-statuses = ["2xx", 404, 409]
+parameters = {{ "path.recordingId" = {{ dictionary = "recordings", probability = 0.8 }} }}
+
+# More than 100 ids, or a page token this API never gave: 422, which no schema can say.
+[[operations]]
+include-operation-id-regex = "^(bulkDeleteRecordings|getRecordings)$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", 422]
+
+# Starting and stopping need a live room and a recording of the moderator's room, which the
+# rest of this run deletes as it discovers them (room lists feed its later phases).
+[[operations]]
+include-operation-id-regex = "^(createRecording|stopRecording)$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", 403, 404, 409]
+
+# A recording in progress cannot be deleted, a room already recording gives 409.
+[[operations]]
+include-operation-id-regex = "Recording$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", 403, 404, 409]
 """,
         "/meet/api/v1/auth": access
         + f"""
@@ -126,6 +171,26 @@ passwords = {{ values = ["{ADMIN[1]}"] }}
         (workdir / f"{base_path.strip('/').replace('/', '-')}.toml").write_text(text)
     by_base_path = {path: public if path.startswith(PUBLIC_API) else server for path in configs}
     return by_base_path, workdir, room["roomName"]
+
+
+# The one warning allowed, and where: "missing test data" for the recording operations that the
+# public run starves itself of (see its config). tests/test_recorder.py drives them fully.
+ALLOWED_WARNINGS = {
+    "/meet/api/v1": ("Missing test data", {"POST /recordings", "PUT /recordings/{recordingId}"})
+}
+
+
+def unexpected_warnings(output: str, base_path: str) -> list[str]:
+    """The warnings of a run that are not the allowed one, for the allowed operations."""
+    if "WARNINGS ====" not in output:
+        return []
+    details = output.split("WARNINGS ====", 1)[1].split("SUMMARY ====", 1)[0]
+    summary = output.split("SUMMARY ====", 1)[1]
+    kind, operations = ALLOWED_WARNINGS.get(base_path, ("", set()))
+    kinds = [line.split("⚠️", 1)[1].strip() for line in summary.splitlines() if "⚠️" in line]
+    listed = {line[4:].strip() for line in details.splitlines() if line.startswith("  - ")}
+    problems = [title for title in kinds if not kind or not title.startswith(kind)]
+    return problems + sorted(listed - operations)
 
 
 BASE_PATHS = ["/meet/internal-api/v1", "/meet/api/v1", "/meet/api/v1/auth", "/livekit"]
@@ -177,8 +242,30 @@ def test_schemathesis_finds_nothing(
     livekit: LiveKitStandIn,
     base_path: str,
 ) -> None:
-    _, _, room_name = fuzzed
+    _, workdir, room_name = fuzzed
     livekit.add_participant(room_name, "someone")  # so that refresh can succeed
     output, _ = fuzzing[base_path].communicate(timeout=900)
+    (workdir / f"{base_path.strip('/').replace('/', '-')}.out").write_text(output)  # all of it
     assert fuzzing[base_path].returncode == 0, output[-6000:]
-    assert "No issues found" in output, output[-6000:]
+    assert "Failures:" not in output, output[-6000:]
+    assert unexpected_warnings(output, base_path) == [], output[-6000:]
+    assert "No issues found" in output or base_path in ALLOWED_WARNINGS, output[-6000:]
+
+
+def test_only_the_allowed_warning_for_the_allowed_operations_passes() -> None:
+    output = """
+=== WARNINGS ====
+Missing test data: 1 operation repeatedly returned 404 Not Found
+  - {operation}
+=== SUMMARY ====
+Warnings:
+  ⚠️ {kind}: 1 operation repeatedly returned 404 responses
+"""
+    allowed = output.format(operation="POST /recordings", kind="Missing test data")
+    assert unexpected_warnings(allowed, "/meet/api/v1") == []
+    assert unexpected_warnings(allowed, "/livekit") != []
+    other_operation = output.format(operation="GET /rooms", kind="Missing test data")
+    assert unexpected_warnings(other_operation, "/meet/api/v1") == ["GET /rooms"]
+    other_kind = output.format(operation="POST /recordings", kind="Schema validation mismatch")
+    assert unexpected_warnings(other_kind, "/meet/api/v1") != []
+    assert unexpected_warnings("no warnings at all", "/livekit") == []

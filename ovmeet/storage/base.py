@@ -115,6 +115,7 @@ class Storage(Protocol):
     """Keyed objects under one root; keys are checked with `keys.check_key`."""
 
     name: str
+    conditional_writes: bool  # whether create_json is atomic (an S3 server may ignore it)
 
     async def check(self) -> None:
         """Prove the backend is reachable and writable (create the bucket if missing)."""
@@ -124,6 +125,10 @@ class Storage(Protocol):
 
     async def write_json(self, key: str, value: Any) -> None:
         """Store `value` as JSON at `key`, atomically."""
+
+    async def create_json(self, key: str, value: Any) -> bool:
+        """Store `value` at `key` only if nothing is there, atomically (exactly one of several
+        concurrent creators, in any process, gets True); False if `key` exists."""
 
     async def stat(self, key: str) -> ObjectInfo:
         """Size, ETag and modification time of `key`; ObjectNotFound if there is none."""
@@ -135,6 +140,10 @@ class Storage(Protocol):
 
     async def write_file(self, key: str, source: Path) -> ObjectInfo:
         """Store the file at `source` under `key`, atomically."""
+
+    async def list_page(self, prefix: str, start_after: str, limit: int) -> list[str]:
+        """At most `limit` keys that start with `prefix` and sort after `start_after`, in order;
+        the backend reads about as many, never every key."""
 
     async def list(self, prefix: str) -> list[str]:
         """Every key that starts with `prefix` (empty, or ending in '/'), sorted."""

@@ -45,3 +45,28 @@ def recording_metadata_key(recording: RecordingId) -> str:
 
 def recording_media_key(recording: RecordingId) -> str:
     return f"recordings/{recording.room_id}/{recording.filename}"
+
+
+def recording_lock_key(room_id: str) -> str:
+    """Present while `room_id` has a recording in progress (created exclusively)."""
+    return f"recordings/.locks/{room_id}.json"
+
+
+# The index lists recordings newest first in key order: {13 digits counting down}--{id}.json.
+RECORDING_INDEX = "recordings/.index/all/"
+_NEWEST_FIRST = 9_999_999_999_999
+
+
+def recording_index_prefix(room_id: str | None) -> str:
+    return f"recordings/.index/rooms/{room_id}/" if room_id else RECORDING_INDEX
+
+
+def recording_index_keys(recording: RecordingId, start_date_ms: int) -> tuple[str, str]:
+    """The recording's entries in the whole index and in its room's."""
+    name = f"{_NEWEST_FIRST - start_date_ms:013d}--{recording}.json"
+    return RECORDING_INDEX + name, recording_index_prefix(recording.room_id) + name
+
+
+def recording_of_index_key(key: str) -> RecordingId | None:
+    name = key.rpartition("/")[2].removesuffix(".json")
+    return RecordingId.parse(name.partition("--")[2])

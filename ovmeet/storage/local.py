@@ -26,6 +26,7 @@ class LocalStorage:
     def __init__(self, root: str | Path, *, threads: int = 32) -> None:
         self.root = Path(root).resolve()
         self.name = f"local storage ({self.root})"
+        self.conditional_writes = True  # create_json is link(), atomic on every local file system
         self._limiter = anyio.CapacityLimiter(threads)
 
     def path_of(self, key: str) -> Path:
@@ -64,6 +65,29 @@ class LocalStorage:
         data = json.dumps(value, indent=2).encode()
         path = self.path_of(key)
         await self._run(lambda: _atomic_write(path, lambda f: f.write(data)))
+
+    async def create_json(self, key: str, value: Any) -> bool:
+        data = json.dumps(value, indent=2).encode()
+        path = self.path_of(key)
+
+        def create() -> bool:
+            # The whole file is written aside, then linked in: link() fails if the name exists,
+            # so exactly one creator wins and nobody ever reads a partial file.
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{_TEMP_SUFFIX}")
+            try:
+                with temp.open("xb") as file:
+                    file.write(data)
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.link(temp, path)
+            except FileExistsError:
+                return False
+            finally:
+                temp.unlink(missing_ok=True)
+            return True
+
+        return await self._run(create)
 
     async def stat(self, key: str) -> ObjectInfo:
         path = self.path_of(key)
@@ -105,6 +129,35 @@ class LocalStorage:
 
         return _info(await self._run(copy))
 
+    async def list_page(self, prefix: str, start_after: str, limit: int) -> list[str]:
+        # A folder holds the keys of one level: walking it in name order finds the page
+        # after reading the names of the folders on the way, not every key below.
+        base = self.root / check_prefix(prefix).rpartition("/")[0]
+
+        def walk() -> list[str]:
+            found: list[str] = []
+
+            def visit(folder: Path) -> None:
+                try:
+                    names = sorted(os.listdir(folder))
+                except (FileNotFoundError, NotADirectoryError):
+                    return
+                for name in names:
+                    if len(found) >= limit:
+                        return
+                    path = folder / name
+                    key = path.relative_to(self.root).as_posix()
+                    if path.is_dir():
+                        if (key + "/") > start_after or start_after.startswith(key + "/"):
+                            visit(path)
+                    elif _is_listed(key, prefix) and key > start_after:
+                        found.append(key)
+
+            visit(base)
+            return found
+
+        return await self._run(walk)
+
     async def list(self, prefix: str) -> list[str]:
         base = self.root / check_prefix(prefix).rpartition("/")[0]
 
@@ -112,10 +165,8 @@ class LocalStorage:
             keys = []
             for directory, _, files in os.walk(base):
                 for file in files:
-                    if file.endswith(_TEMP_SUFFIX):
-                        continue
                     key = Path(directory, file).relative_to(self.root).as_posix()
-                    if key.startswith(prefix):
+                    if _is_listed(key, prefix):
                         keys.append(key)
             return sorted(keys)
 
@@ -138,6 +189,11 @@ class LocalStorage:
 
     async def aclose(self) -> None:
         return None
+
+
+def _is_listed(key: str, prefix: str) -> bool:
+    """A stored key under `prefix` (not a temporary file of a write in progress)."""
+    return key.startswith(prefix) and not key.endswith(_TEMP_SUFFIX)
 
 
 def _info(st: os.stat_result) -> ObjectInfo:

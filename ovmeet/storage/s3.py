@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ class S3Storage:
         self.bucket = config.s3_bucket
         self.prefix = f"{config.s3_subbucket}/" if config.s3_subbucket else ""
         self.name = f"S3 storage ({config.s3_endpoint}, bucket {self.bucket})"
+        self.conditional_writes = True  # until check() finds the server ignores If-None-Match
         self._limiter = anyio.CapacityLimiter(config.storage_threads)
         self._http = urllib3.PoolManager(
             maxsize=config.storage_threads,
@@ -85,6 +87,13 @@ class S3Storage:
                 self.client.make_bucket(self.bucket)
 
         await self._run(ensure_bucket)
+        probe = f".probe-{secrets.token_hex(6)}.json"
+        try:
+            self.conditional_writes = await self.create_json(probe, {}) and not (
+                await self.create_json(probe, {})
+            )
+        finally:
+            await self.delete(probe)
 
     async def read_json(self, key: str) -> Any:
         name = self.object_name(key)
@@ -111,6 +120,27 @@ class S3Storage:
                 self.bucket, name, io.BytesIO(data), len(data), content_type="application/json"
             )
         )
+
+    async def create_json(self, key: str, value: Any) -> bool:
+        name = self.object_name(key)
+        data = json.dumps(value, indent=2).encode()
+        headers: dict[str, str | list[str] | tuple[str]] = {
+            "If-None-Match": "*",
+            "Content-Type": "application/json",
+        }
+
+        def create() -> bool:
+            # S3 conditional writes (AWS since 2024, MinIO, SeaweedFS): the server refuses a
+            # second creator with 412. `check()` finds out whether the server honours them.
+            try:
+                self.client._put_object(self.bucket, name, data, headers=headers)
+            except S3Error as error:
+                if error.code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    return False
+                raise
+            return True
+
+        return await self._run(create)
 
     async def stat(self, key: str) -> ObjectInfo:
         name = self.object_name(key)
@@ -149,6 +179,24 @@ class S3Storage:
             lambda: self.client.fput_object(self.bucket, name, str(source), content_type=_type(key))
         )
         return await self.stat(key)
+
+    async def list_page(self, prefix: str, start_after: str, limit: int) -> list[str]:
+        start = self.prefix + check_prefix(prefix)
+        after = self.prefix + start_after if start_after else None
+
+        def page() -> list[str]:
+            # list_objects pages lazily (1000 keys per request): stop after `limit`.
+            found: list[str] = []
+            for item in self.client.list_objects(
+                self.bucket, prefix=start, recursive=True, start_after=after
+            ):
+                if len(found) >= limit:
+                    break
+                if item.object_name:
+                    found.append(item.object_name[len(self.prefix) :])
+            return found
+
+        return await self._run(page)
 
     async def list(self, prefix: str) -> list[str]:
         start = self.prefix + check_prefix(prefix)

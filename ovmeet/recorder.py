@@ -1,0 +1,293 @@
+"""Recording through LiveKit Egress: start, stop, every status change, and the periodic clean-up.
+
+One recording per room, across processes, without a lock server: a recording in progress holds
+`recordings/.locks/{roomId}.json`, created with the storage's exclusive create (a link() on local
+storage, an S3 conditional write: `If-None-Match: *`). Of two starts for one room, in any
+processes, exactly one creates it; the other is a 409. The lock goes when the recording ends
+(whoever learns it: a webhook, a stop, the clean-up), or when it is stale: older than the start
+timeout and naming no egress LiveKit still runs. An S3 server that ignores conditional writes
+(`Storage.conditional_writes` is False; `ovmeet serve` warns) leaves only LiveKit's list of the
+room's active egresses, checked before each start: two starts within the same few milliseconds
+could then both succeed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from livekit.protocol.egress import EgressInfo, EgressStatus
+
+from ovmeet.errors import DependencyError, Forbidden
+from ovmeet.ids import RecordingId, random_id
+from ovmeet.livekit_gateway import file_output
+from ovmeet.recordings import (
+    Recording,
+    RecordingConflict,
+    RecordingStatus,
+    get_recording,
+    read_recording,
+    write_recording,
+)
+from ovmeet.rooms import Room, delete_room, get_room, stored_rooms
+from ovmeet.storage import ObjectNotFound
+from ovmeet.storage.keys import recording_lock_key
+from ovmeet.tokens import Participant
+
+if TYPE_CHECKING:
+    from ovmeet.services import Services
+
+logger = logging.getLogger("ovmeet.recorder")
+
+POLL_SECONDS = 0.2
+LOCKS = "recordings/.locks/"
+
+STATUS_OF_EGRESS = {
+    EgressStatus.EGRESS_STARTING: RecordingStatus.STARTING,
+    EgressStatus.EGRESS_ACTIVE: RecordingStatus.ACTIVE,
+    EgressStatus.EGRESS_ENDING: RecordingStatus.ENDING,
+    EgressStatus.EGRESS_COMPLETE: RecordingStatus.COMPLETE,
+    EgressStatus.EGRESS_FAILED: RecordingStatus.FAILED,
+    EgressStatus.EGRESS_ABORTED: RecordingStatus.ABORTED,
+    EgressStatus.EGRESS_LIMIT_REACHED: RecordingStatus.LIMIT_REACHED,
+}
+# Statuses only move forward: STARTING -> ACTIVE -> ENDING -> one final status, which stays.
+RANK = {
+    RecordingStatus.STARTING: 0,
+    RecordingStatus.ACTIVE: 1,
+    RecordingStatus.ENDING: 2,
+    **{status: 3 for status in RecordingStatus if status.is_final},
+}
+# What the application is told when a recording reaches a status.
+EVENT_OF_STATUS = {
+    RecordingStatus.STARTING: "recordingStarted",
+    RecordingStatus.ACTIVE: "recordingUpdated",
+    RecordingStatus.ENDING: "recordingUpdated",
+    **{status: "recordingEnded" for status in RecordingStatus if status.is_final},
+}
+
+
+def recording_of_egress(info: EgressInfo, recording_id: RecordingId) -> Recording:
+    """OpenVidu Meet's recording for an EgressInfo (LiveKit's times are in ns)."""
+    file = info.file_results[0] if info.file_results else info.file
+    started = info.started_at or info.updated_at
+    return Recording(
+        id=recording_id,
+        status=STATUS_OF_EGRESS.get(info.status, RecordingStatus.FAILED),
+        start_date=started // 1_000_000,
+        end_date=info.ended_at // 1_000_000,
+        duration=file.duration / 1e9,
+        size=file.size,
+        error_code=info.error_code,
+        error=info.error or None,
+        details=info.details,
+    )
+
+
+async def record(services: Services, recording: Recording) -> bool:
+    """Store `recording` if it moves its status forward; then tell the application, and free
+    the room when it has ended. False (nothing done) for a status already reached or passed."""
+    stored = await read_recording(services.storage, recording.id)
+    if stored is not None:
+        if RANK[recording.status] <= RANK[stored.status]:
+            return False
+        if stored.start_date:  # the listing index is by the first start date: keep it
+            recording = replace(recording, start_date=stored.start_date)
+    await write_recording(services.storage, recording, new=stored is None)
+    logger.info("recording %s is %s", recording.id, recording.status)
+    if recording.status.is_final:
+        await _release(services, recording.id)
+    await services.notifier.notify(EVENT_OF_STATUS[recording.status], recording.to_json())
+    return True
+
+
+async def start_recording(
+    services: Services, room_id: str, participant: Participant | None
+) -> Recording:
+    """Start recording the room and answer once LiveKit's egress is ACTIVE."""
+    room = await get_room(services.storage, room_id)
+    _require_moderator(participant, room)
+    if not room.preferences.recording:
+        raise Forbidden(f"Recording is disabled in room '{room.room_name}'", name="Recording Error")
+    uid = random_id()
+    lock = {"roomId": room.room_name, "uid": uid, "since": _now_ms(), "egressId": None}
+    if not await _take_lock(services, room.room_name, lock):
+        raise RecordingConflict(f"The room '{room.room_name}' is already being recorded")
+    try:
+        if await services.livekit.active_egresses(room.room_name):
+            raise RecordingConflict(f"The room '{room.room_name}' is already being recorded")
+        filepath = f"recordings/{room.room_name}/{room.room_name}--{uid}.mp4"
+        output = file_output(services.config, filepath)
+        info = await services.livekit.start_recording(room.room_name, output)
+    except BaseException:
+        await services.storage.delete(recording_lock_key(room.room_name))
+        raise
+    recording_id = RecordingId(room.room_name, info.egress_id, uid)
+    await services.storage.write_json(
+        recording_lock_key(room.room_name), {**lock, "egressId": info.egress_id}
+    )
+    await record(services, replace(recording_of_egress(info, recording_id), start_date=_now_ms()))
+    return await _until_active(services, recording_id)
+
+
+async def _until_active(services: Services, recording_id: RecordingId) -> Recording:
+    """The recording once its egress is ACTIVE; else it is stopped and marked, and this fails."""
+    timeout = services.config.recording_started_timeout
+    deadline = time.monotonic() + timeout
+    while True:
+        info = await services.livekit.egress(recording_id.egress_id)
+        status = STATUS_OF_EGRESS.get(info.status) if info else RecordingStatus.ABORTED
+        if info is not None and status in (RecordingStatus.ACTIVE, RecordingStatus.ENDING):
+            await record(services, recording_of_egress(info, recording_id))
+            return await get_recording(services.storage, str(recording_id))
+        if info is None or (status is not None and status.is_final):
+            why = (info.error if info else "") or f"the egress is {status}"
+            await _end(services, recording_id, RecordingStatus.FAILED, why, info)
+            raise DependencyError("Recording failed to start", f"egress of {recording_id}: {why}")
+        if time.monotonic() >= deadline:
+            await services.livekit.stop_recording(recording_id.egress_id)
+            why = f"the egress did not become active within {timeout} s"
+            await _end(services, recording_id, RecordingStatus.ABORTED, why, info)
+            raise DependencyError(f"Recording did not start within {timeout} s", why)
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def stop_recording(
+    services: Services, text: str, participant: Participant | None
+) -> Recording:
+    """Ask LiveKit to stop the recording; it is ENDING until the file is written."""
+    recording = await get_recording(services.storage, text)
+    room_id = recording.id.room_id
+    if participant is None or participant.role != "moderator" or participant.room != room_id:
+        raise _not_moderator(room_id)
+    info = await services.livekit.egress(recording.id.egress_id)
+    status = STATUS_OF_EGRESS.get(info.status) if info else None
+    if status == RecordingStatus.STARTING:
+        raise RecordingConflict(f"Recording '{text}' is starting: it cannot be stopped yet")
+    if info is None or status != RecordingStatus.ACTIVE:
+        if info is None and not recording.status.is_final:
+            why = "LiveKit no longer knows its egress"
+            await _end(services, recording.id, RecordingStatus.ABORTED, why, None)
+        raise RecordingConflict(f"Recording '{text}' is already stopped")
+    stopped = await services.livekit.stop_recording(recording.id.egress_id)
+    if stopped is not None:
+        await record(services, recording_of_egress(stopped, recording.id))
+    return await get_recording(services.storage, text)
+
+
+async def collect_garbage(services: Services) -> dict[str, list[str]]:
+    """Mark ABORTED the recordings in progress whose egress LiveKit no longer runs, free their
+    rooms, and delete expired rooms (their recordings stay). Safe in every process at once."""
+    aborted, released = [], []
+    for key in await services.storage.list(LOCKS):
+        room_id = key.removeprefix(LOCKS).removesuffix(".json")
+        lock = await _read_lock(services, room_id)
+        if lock is None or not await _is_stale(services, lock):
+            continue
+        egress_id, uid = lock.get("egressId"), lock.get("uid")
+        recording_id = RecordingId(room_id, egress_id, uid) if egress_id and uid else None
+        stored = await read_recording(services.storage, recording_id) if recording_id else None
+        if recording_id and stored and not stored.status.is_final:
+            why = "LiveKit no longer knows its egress"
+            await _end(services, recording_id, RecordingStatus.ABORTED, why, None)
+            aborted.append(str(recording_id))
+        await services.storage.delete(key)
+        released.append(room_id)
+    removed = []
+    for room in await stored_rooms(services.storage):
+        if room.is_expired():
+            await delete_room(services.storage, services.livekit, room.room_name)
+            removed.append(room.room_name)
+    return {"abortedRecordings": aborted, "releasedRooms": released, "removedRooms": removed}
+
+
+async def run_collector(services: Services) -> None:
+    """`collect_garbage` every MEET_GC_INTERVAL, for as long as the app runs."""
+    while True:
+        await asyncio.sleep(services.config.gc_interval)
+        try:
+            done = await collect_garbage(services)
+        except Exception:  # the next round tries again
+            logger.exception("garbage collection failed")
+            continue
+        if any(done.values()):
+            logger.info("garbage collection: %s", done)
+
+
+def _require_moderator(participant: Participant | None, room: Room) -> None:
+    if participant is None or participant.role != "moderator":
+        raise _not_moderator(room.room_name)
+    if participant.room != room.room_name:
+        raise _not_moderator(room.room_name)
+
+
+def _not_moderator(room_id: str) -> Forbidden:
+    return Forbidden(
+        "Insufficient permissions to access this resource: "
+        f"only a moderator of room '{room_id}' can do this"
+    )
+
+
+async def _take_lock(services: Services, room_id: str, lock: dict[str, Any]) -> bool:
+    """Create the room's lock; a stale one is removed once, first."""
+    key = recording_lock_key(room_id)
+    if await services.storage.create_json(key, lock):
+        return True
+    held = await _read_lock(services, room_id)
+    if held is not None and not await _is_stale(services, held):
+        return False
+    await services.storage.delete(key)
+    return await services.storage.create_json(key, lock)
+
+
+async def _read_lock(services: Services, room_id: str) -> dict[str, Any] | None:
+    try:
+        lock = await services.storage.read_json(recording_lock_key(room_id))
+    except ObjectNotFound:
+        return None
+    return lock if isinstance(lock, dict) else {}
+
+
+async def _is_stale(services: Services, lock: dict[str, Any]) -> bool:
+    """Whether a lock no longer guards a recording: old enough that its start is over, and
+    naming no egress LiveKit still runs."""
+    age_ms = _now_ms() - int(lock.get("since") or 0)
+    if age_ms < services.config.recording_started_timeout * 1000 + 5_000:
+        return False
+    egress_id = lock.get("egressId")
+    if not egress_id:
+        return True
+    info = await services.livekit.egress(str(egress_id))
+    return info is None or STATUS_OF_EGRESS.get(info.status, RecordingStatus.FAILED).is_final
+
+
+async def _release(services: Services, recording_id: RecordingId) -> None:
+    """Free the room of an ended recording (only its own lock)."""
+    lock = await _read_lock(services, recording_id.room_id)
+    if lock is not None and lock.get("uid") == recording_id.uid:
+        await services.storage.delete(recording_lock_key(recording_id.room_id))
+
+
+async def _end(
+    services: Services,
+    recording_id: RecordingId,
+    status: RecordingStatus,
+    why: str,
+    info: EgressInfo | None,
+) -> None:
+    """Mark the recording ended with `status` and why (also when LiveKit will never say)."""
+    base = (
+        recording_of_egress(info, recording_id)
+        if info is not None
+        else Recording(id=recording_id, status=status, start_date=_now_ms())
+    )
+    ended = replace(base, status=status, error=why, end_date=base.end_date or _now_ms())
+    if not await record(services, ended):
+        await _release(services, recording_id)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
