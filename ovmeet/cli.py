@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from ovmeet import recordings, rooms
+from ovmeet import recorder, recordings, rooms
 from ovmeet.config import Config, ConfigError, parse_duration
 from ovmeet.errors import ApiError, UnprocessableEntity
 from ovmeet.livekit_gateway import LiveKitGateway
 from ovmeet.preferences import SECTIONS, GlobalPreferences
+from ovmeet.services import Services
 from ovmeet.storage import Storage, open_storage
 
 logger = logging.getLogger("ovmeet")
@@ -90,6 +91,8 @@ async def _run(config: Config, args: argparse.Namespace) -> Any:
             return await _rooms(config, storage, args)
         if args.command == "preferences":
             return await _preferences(config, storage, args)
+        if args.command == "gc":
+            return await _collect_garbage(config)
         recording = await recordings.import_recording(
             storage, args.file, room_name=args.room, egress_id=args.egress_id
         )
@@ -130,6 +133,17 @@ async def _preferences(config: Config, storage: Storage, args: argparse.Namespac
     if args.section:
         return current.section(args.section)
     return {section: current.section(section) for section in SECTIONS}
+
+
+async def _collect_garbage(config: Config) -> dict[str, list[str]]:
+    """One round of what `ovmeet serve` does every MEET_GC_INTERVAL."""
+    services = Services.build(config)
+    services.livekit.start()
+    services.notifier.start()
+    try:
+        return await recorder.collect_garbage(services)
+    finally:
+        await services.aclose()
 
 
 def _validated_preferences(section: str, text: str) -> dict[str, Any]:
@@ -191,6 +205,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     change.add_argument("section", choices=SECTIONS)
     change.add_argument("json", help="the new values, e.g. '{\"authentication\": {...}}'")
+
+    commands.add_parser(
+        "gc",
+        help="mark ABORTED the recordings LiveKit no longer records, free their rooms, delete "
+        "expired rooms (what `serve` does every MEET_GC_INTERVAL); prints what it did",
+    )
 
     recordings_cmd = commands.add_parser("recordings", help="manage recordings")
     recording_actions = recordings_cmd.add_subparsers(dest="recording_command", required=True)

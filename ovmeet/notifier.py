@@ -64,11 +64,14 @@ class Notifier:
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
         self._session = aiohttp.ClientSession(timeout=timeout)
 
-    async def aclose(self) -> None:
-        for task in self._deliveries:
-            task.cancel()
+    async def aclose(self, grace: float = 5.0) -> None:
+        """Let deliveries in progress finish for up to `grace` seconds, then stop."""
+        if self._deliveries:
+            await asyncio.wait(set(self._deliveries), timeout=grace)
         if self._deliveries:
             logger.warning("%d webhook deliveries cut short by shutdown", len(self._deliveries))
+            for task in self._deliveries:
+                task.cancel()
         if self._session is not None:
             await self._session.close()
 

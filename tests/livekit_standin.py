@@ -264,6 +264,11 @@ class LiveKitStandIn:
             return _error(404, "not_found", "egress not found")
         if egress.info.status not in (EgressStatus.EGRESS_STARTING, EgressStatus.EGRESS_ACTIVE):
             return _error(412, "failed_precondition", "egress is not running")
+        if egress.info.status == EgressStatus.EGRESS_STARTING:  # nothing recorded: no file
+            egress.info.ended_at = time.time_ns()
+            self._set(egress, EgressStatus.EGRESS_ABORTED)
+            self._later(self._send(self._event("egress_ended", egress)))
+            return _protobuf(egress.info)
         self._set(egress, EgressStatus.EGRESS_ENDING)
         updated = self._event("egress_updated", egress)
         self._later(self._finish_egress(egress, updated))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 from collections.abc import AsyncIterator
@@ -227,3 +228,28 @@ def test_serve_with_a_wrong_s3_secret_stops_with_one_clear_line(seaweed: Seaweed
     assert last.startswith("ovmeet: S3 storage (")
     assert "refused the request" in last and "MEET_S3_SECRET_KEY" in last
     assert "Traceback" not in result.stderr
+
+
+async def test_exclusive_create_has_exactly_one_winner(storage: Storage) -> None:
+    for round_ in range(5):
+        key = f"locks/room-{round_}.json"
+        results = await asyncio.gather(*(storage.create_json(key, {"n": n}) for n in range(8)))
+        assert results.count(True) == 1, results
+        winner = results.index(True)
+        assert await storage.read_json(key) == {"n": winner}
+        assert await storage.create_json(key, {"n": -1}) is False
+        await storage.delete(key)
+        assert await storage.create_json(key, {"n": 99}) is True
+    assert storage.conditional_writes is True
+
+
+async def test_pages_of_a_listing_read_only_what_they_need(storage: Storage) -> None:
+    keys = [f"index/all/{n:04d}.json" for n in range(25)]
+    for key in keys:
+        await storage.write_json(key, {})
+    await storage.write_json("index/other.json", {})
+    assert await storage.list_page("index/all/", "", 10) == keys[:10]
+    assert await storage.list_page("index/all/", keys[9], 10) == keys[10:20]
+    assert await storage.list_page("index/all/", keys[19], 10) == keys[20:]
+    assert await storage.list_page("index/all/", keys[24], 10) == []
+    assert await storage.list_page("index/none/", "", 10) == []

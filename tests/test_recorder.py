@@ -1,0 +1,487 @@
+"""Recording end to end through the LiveKit stand-in's Egress, on both storage backends: start,
+stop, the file, the listing, deletion; one recording per room across processes; every fault
+ending in a truthful status; the application's signed webhooks; the clean-up."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from ovmeet.ids import RecordingId
+from ovmeet.recordings import Recording, RecordingStatus, write_recording
+from ovmeet.storage.keys import recording_lock_key, recording_media_key, room_key
+from tests.conftest import Servers
+from tests.helpers import access_cookie, cookie_header, request_token, token_body
+from tests.livekit_standin import EgressFaults, LiveKitStandIn
+from tests.livekit_webhooks import signed
+from tests.processes import Ovmeet, _with_storage
+
+API_KEY = "recorder-test-key-0f3a"
+KEY = {"x-api-key": API_KEY}
+STORAGE_VARIABLES = (
+    "MEET_STORAGE",
+    "MEET_DATA_DIR",
+    "MEET_S3_SERVICE_ENDPOINT",
+    "MEET_S3_ACCESS_KEY",
+    "MEET_S3_SECRET_KEY",
+    "MEET_S3_BUCKET",
+    "MEET_S3_SUBBUCKET",
+)
+
+
+@pytest.fixture
+def meet(servers: Servers, backend: str, livekit: LiveKitStandIn) -> Ovmeet:
+    server = servers.get(backend, MEET_API_KEY=API_KEY, MEET_RECORDING_STARTED_TIMEOUT="2s")
+    livekit.webhook_urls = [f"{server.base_url}/livekit/webhook"]
+    return server
+
+
+def public(server: Ovmeet) -> str:
+    return f"{server.base_url}/meet/api/v1"
+
+
+def moderator(server: Ovmeet, room: dict[str, Any], name: str = "mod") -> dict[str, str]:
+    answer = request_token(server, token_body(room, name, "moderator"))
+    assert answer.status_code == 200, answer.text
+    return cookie_header({"OvMeetParticipantToken": answer.json()["token"]})
+
+
+def start(server: Ovmeet, room: dict[str, Any], cookie: dict[str, str]) -> httpx.Response:
+    return server.client.post(
+        f"{public(server)}/recordings", json={"roomId": room["roomName"]}, headers=cookie
+    )
+
+
+def stop(server: Ovmeet, recording_id: str, cookie: dict[str, str]) -> httpx.Response:
+    return server.client.put(f"{public(server)}/recordings/{recording_id}", json={}, headers=cookie)
+
+
+def get(server: Ovmeet, recording_id: str) -> httpx.Response:
+    return server.client.get(f"{public(server)}/recordings/{recording_id}", headers=KEY)
+
+
+def wait_status(
+    server: Ovmeet, recording_id: str, *statuses: str, timeout: float = 30
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        answer = get(server, recording_id)
+        seen = answer.json()
+        if answer.status_code == 200 and seen["status"] in statuses:
+            return seen  # type: ignore[no-any-return]
+        time.sleep(0.1)
+    raise AssertionError(f"{recording_id} never became {statuses}; last seen {seen}")
+
+
+def stored_bytes(server: Ovmeet, recording_id: str) -> bytes:
+    """The recording's file as the storage holds it (what the egress uploaded)."""
+    key = recording_media_key(RecordingId.parse(recording_id))  # type: ignore[arg-type]
+
+    async def read(storage: Any) -> bytes:
+        info = await storage.stat(key)
+        stream = await storage.open_range(key, 0, info.size)
+        try:
+            return b"".join([chunk async for chunk in stream])
+        finally:
+            await stream.aclose()
+
+    return _with_storage(server.config(), read)  # type: ignore[no-any-return]
+
+
+# ---- the whole life of a recording ----
+
+
+def test_start_stop_list_stream_delete(meet: Ovmeet, livekit: LiveKitStandIn) -> None:
+    room = meet.create_room("rec")
+    cookie = moderator(meet, room)
+    started = start(meet, room, cookie)
+    assert started.status_code == 200, started.text
+    recording = started.json()
+    recording_id = recording["recordingId"]
+    assert recording["status"] == "ACTIVE" and recording["roomId"] == room["roomName"]
+    assert recording["filename"] == f"{room['roomName']}--{recording_id.split('--')[2]}.mp4"
+    again = start(meet, room, cookie)
+    assert again.status_code == 409 and "already being recorded" in again.json()["message"]
+    assert again.json()["name"] == "Recording Error"
+    busy = meet.client.delete(f"{public(meet)}/recordings/{recording_id}", headers=KEY)
+    assert busy.status_code == 409  # in progress
+    stopped = stop(meet, recording_id, cookie)
+    assert stopped.status_code == 200, stopped.text
+    assert stopped.json()["status"] == "ENDING"
+    assert stopped.headers["location"] == f"/meet/api/v1/recordings/{recording_id}"
+    done = wait_status(meet, recording_id, "COMPLETE")
+    assert done["size"] > 0 and done["duration"] >= 1 and done["endDate"] >= done["startDate"]
+    assert stop(meet, recording_id, cookie).status_code == 409  # already stopped
+    listed = meet.client.get(
+        f"{public(meet)}/recordings", params={"roomId": room["roomName"]}, headers=KEY
+    ).json()
+    assert [r["recordingId"] for r in listed["recordings"]] == [recording_id]
+    assert listed["pagination"] == {"isTruncated": False}
+    stream = meet.client.get(
+        f"{meet.api}/recordings/{recording_id}/stream", headers=cookie_header(access_cookie(meet))
+    )
+    assert stream.status_code == 200
+    assert (
+        stream.content == stored_bytes(meet, recording_id) and len(stream.content) == done["size"]
+    )
+    assert start(meet, room, cookie).status_code == 200  # the room is free again
+    deleted = meet.client.delete(f"{public(meet)}/recordings/{recording_id}", headers=KEY)
+    assert deleted.status_code == 204
+    assert get(meet, recording_id).status_code == 404
+    assert (
+        meet.client.get(
+            f"{meet.api}/recordings/{recording_id}/stream",
+            headers=cookie_header(access_cookie(meet)),
+        ).status_code
+        == 404
+    )
+
+
+def test_who_may_start_and_what_is_refused(meet: Ovmeet) -> None:
+    room, other = meet.create_room("who"), meet.create_room("other")
+    publisher_token = request_token(meet, token_body(room, "pub", "publisher")).json()["token"]
+    publisher = cookie_header({"OvMeetParticipantToken": publisher_token})
+    assert start(meet, room, publisher).status_code == 403
+    assert start(meet, room, moderator(meet, other)).status_code == 403
+    assert start(meet, room, {}).status_code == 401
+    unknown = meet.client.post(
+        f"{public(meet)}/recordings", json={"roomId": "no-such-room"}, headers=moderator(meet, room)
+    )
+    assert unknown.status_code == 404
+    off = {"recordingPreferences": {"enabled": False}}
+    assert (
+        meet.client.put(
+            f"{public(meet)}/rooms/{room['roomName']}", json=off, headers=KEY
+        ).status_code
+        == 200
+    )
+    disabled = start(meet, room, moderator(meet, room, "mod2"))
+    assert disabled.status_code == 403 and "disabled" in disabled.json()["message"]
+    assert (
+        meet.client.put(
+            f"{public(meet)}/recordings/{room['roomName']}--EG_none--u1",
+            headers=moderator(meet, other, "m3"),
+        ).status_code
+        == 404
+    )
+
+
+# ---- one recording per room, across processes ----
+
+
+def test_two_processes_never_both_start_a_room(
+    servers: Servers, backend: str, livekit: LiveKitStandIn
+) -> None:
+    first = servers.start(backend, MEET_API_KEY=API_KEY)
+    shared = {name: first.env[name] for name in STORAGE_VARIABLES if name in first.env}
+    second = servers.start(backend, (), MEET_API_KEY=API_KEY, **shared)
+    livekit.webhook_urls = [f"{first.base_url}/livekit/webhook"]
+    outcomes = []
+    with ThreadPoolExecutor(2) as pool:
+        for round_ in range(20):
+            room = first.create_room(f"race{round_}")
+            cookies = [moderator(first, room, "a"), moderator(first, room, "b")]
+            barrier = threading.Barrier(2)
+
+            def race(
+                server: Ovmeet,
+                cookie: dict[str, str],
+                room: dict[str, Any] = room,
+                barrier: threading.Barrier = barrier,
+            ) -> int:
+                barrier.wait()
+                return start(server, room, cookie).status_code
+
+            results = list(pool.map(race, (first, second), cookies))
+            outcomes.append(sorted(results))
+    assert outcomes == [[200, 409]] * 20
+    starts = [call for call in livekit.calls if call[0] == "StartRoomCompositeEgress"]
+    assert len(starts) == 20  # the loser never reached LiveKit
+
+
+# ---- faults ----
+
+
+def test_an_egress_that_cannot_start_is_a_clear_error_and_frees_the_room(
+    meet: Ovmeet, livekit: LiveKitStandIn
+) -> None:
+    room = meet.create_room("nostart")
+    cookie = moderator(meet, room)
+    livekit.egress_faults = EgressFaults(start_fails=True)
+    refused = start(meet, room, cookie)
+    assert refused.status_code == 500
+    assert refused.json()["message"] == "LiveKit failed on StartRoomCompositeEgress"
+    livekit.egress_faults = EgressFaults()
+    assert start(meet, room, cookie).status_code == 200
+
+
+def test_an_egress_that_never_becomes_active_is_stopped_and_aborted(
+    meet: Ovmeet, livekit: LiveKitStandIn
+) -> None:
+    room = meet.create_room("stuck")
+    cookie = moderator(meet, room)
+    livekit.egress_faults = EgressFaults(never_active=True)
+    began = time.monotonic()
+    refused = start(meet, room, cookie)
+    assert refused.status_code == 500
+    assert refused.json()["message"] == "Recording did not start within 2 s"
+    assert 1.8 < time.monotonic() - began < 10
+    egress_id = next(call[2] for call in livekit.calls if call[0] == "StopEgress")
+    listed = meet.client.get(
+        f"{public(meet)}/recordings", params={"roomId": room["roomName"]}, headers=KEY
+    )
+    [aborted] = listed.json()["recordings"]
+    assert aborted["recordingId"].split("--")[1] == egress_id
+    assert aborted["status"] == "ABORTED" and "did not become active" in aborted["error"]
+    livekit.egress_faults = EgressFaults()
+    assert start(meet, room, cookie).status_code == 200
+
+
+def test_an_egress_failing_mid_way_ends_failed_and_frees_the_room(
+    meet: Ovmeet, livekit: LiveKitStandIn
+) -> None:
+    room = meet.create_room("crash")
+    cookie = moderator(meet, room)
+    livekit.egress_faults = EgressFaults(fails_when_active=True)
+    started = start(meet, room, cookie)
+    assert started.status_code == 200
+    failed = wait_status(meet, started.json()["recordingId"], "FAILED")
+    assert failed["error"] == "injected: the egress worker crashed"
+    livekit.egress_faults = EgressFaults()
+    deadline = time.monotonic() + 10
+    while (again := start(meet, room, cookie)).status_code == 409 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert again.status_code == 200
+
+
+def test_webhooks_twice_and_out_of_order_never_move_a_status_back(
+    meet: Ovmeet, livekit: LiveKitStandIn
+) -> None:
+    room = meet.create_room("replay")
+    cookie = moderator(meet, room)
+    livekit.egress_faults = EgressFaults(twice=True, ended_first=True)
+    recording_id = start(meet, room, cookie).json()["recordingId"]
+    assert stop(meet, recording_id, cookie).status_code == 200
+    wait_status(meet, recording_id, "COMPLETE")
+    time.sleep(1)  # the late ENDING and the duplicates have arrived by now
+    assert get(meet, recording_id).json()["status"] == "COMPLETE"
+
+
+# ---- listing ----
+
+
+def test_the_list_is_newest_first_in_pages(meet: Ovmeet) -> None:
+    room, other = meet.create_room("list")["roomName"], meet.create_room("else")["roomName"]
+    ids = [RecordingId(room, f"EG_l{n}", f"u{n}") for n in range(7)]
+    elsewhere = RecordingId(other, "EG_o", "u0")
+
+    async def make(storage: Any) -> None:
+        for n, recording_id in enumerate(ids):
+            await write_recording(
+                storage,
+                Recording(recording_id, RecordingStatus.COMPLETE, start_date=1_000_000 + n),
+                new=True,
+            )
+        await write_recording(
+            storage, Recording(elsewhere, RecordingStatus.COMPLETE, 2_000_000), new=True
+        )
+
+    _with_storage(meet.config(), make)
+    newest_first = [str(i) for i in reversed(ids)]
+    seen, token, pages = [], None, 0
+    while True:
+        params: dict[str, Any] = {"roomId": room, "maxItems": 3}
+        if token:
+            params["nextPageToken"] = token
+        page = meet.client.get(f"{public(meet)}/recordings", params=params, headers=KEY).json()
+        seen += [r["recordingId"] for r in page["recordings"]]
+        pages += 1
+        token = page["pagination"].get("nextPageToken")
+        assert page["pagination"]["isTruncated"] == (token is not None)
+        if not token:
+            break
+    assert seen == newest_first and pages == 3
+    everything = meet.client.get(
+        f"{public(meet)}/recordings", params={"maxItems": 100}, headers=KEY
+    ).json()["recordings"]
+    assert {str(elsewhere), *newest_first} <= {r["recordingId"] for r in everything}
+    dates = [r["startDate"] for r in everything]
+    assert dates == sorted(dates, reverse=True)
+    for bad in ({"nextPageToken": "bm90LWEta2V5"}, {"maxItems": 0}, {"maxItems": 101}):
+        refused = meet.client.get(f"{public(meet)}/recordings", params=bad, headers=KEY)
+        assert refused.status_code == 422, bad
+
+
+def test_bulk_delete_says_what_it_did_not_delete_and_why(meet: Ovmeet, tmp_path: Any) -> None:
+    room = meet.create_room("bulk")
+    from tests.media import make_mp4
+
+    clip = make_mp4(tmp_path / "c.mp4", seconds=1)
+    done = [meet.import_recording(clip, room["roomName"])["recordingId"] for _ in range(2)]
+    cookie = moderator(meet, room)
+    active = start(meet, room, cookie).json()["recordingId"]
+    missing = f"{room['roomName']}--EG_gone--u9"
+    answer = meet.client.delete(
+        f"{public(meet)}/recordings",
+        params={"recordingIds": ",".join([*done, active, missing])},
+        headers=KEY,
+    )
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["deleted"] == done
+    assert [(n["recordingId"], n["error"].split(" ")[0]) for n in body["notDeleted"]] == [
+        (active, "Recording"),
+        (missing, "Recording"),
+    ]
+    assert "in progress" in body["notDeleted"][0]["error"]
+    too_many = ",".join([missing] * 101)
+    assert (
+        meet.client.delete(
+            f"{public(meet)}/recordings", params={"recordingIds": too_many}, headers=KEY
+        ).status_code
+        == 422
+    )
+
+
+# ---- the application's webhooks ----
+
+
+@dataclass
+class Receiver:
+    """An application endpoint: checks each signature; fails its first delivery on purpose."""
+
+    url: str = ""
+    received: list[dict[str, Any]] = field(default_factory=list)
+    bad_signatures: int = 0
+    refused: int = 0
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    got = Receiver()
+
+    class Endpoint(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            timestamp = self.headers["X-Timestamp"]
+            expected = hmac.new(
+                API_KEY.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+            ).hexdigest()
+            if not hmac.compare_digest(expected, self.headers.get("X-Signature", "")):
+                got.bad_signatures += 1
+            if not got.refused:  # the first delivery fails: it must come again
+                got.refused += 1
+                self.send_response(500)
+            else:
+                got.received.append(json.loads(body))
+                self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    got.url = f"http://127.0.0.1:{httpd.server_address[1]}/hooks"
+    yield got
+    httpd.shutdown()
+
+
+def test_the_application_is_told_signed_and_a_failed_delivery_is_retried(
+    servers: Servers, livekit: LiveKitStandIn, receiver: Receiver
+) -> None:
+    meet = servers.start("local", MEET_API_KEY=API_KEY)
+    livekit.webhook_urls = [f"{meet.base_url}/livekit/webhook"]
+    hooks = {"enabled": True, "url": receiver.url}
+    assert (
+        meet.client.put(f"{public(meet)}/preferences/webhooks", json=hooks, headers=KEY).status_code
+        == 200
+    )
+    room = meet.create_room("hooks")
+    cookie = moderator(meet, room)
+    recording_id = start(meet, room, cookie).json()["recordingId"]
+    stop(meet, recording_id, cookie)
+    wait_status(meet, recording_id, "COMPLETE")
+    from livekit.protocol.webhook import WebhookEvent
+
+    finished = WebhookEvent(event="room_finished", id="EV_finished")
+    finished.room.name = room["roomName"]
+    content, headers = signed(finished)
+    assert (
+        meet.client.post(
+            f"{meet.base_url}/livekit/webhook", content=content, headers=headers
+        ).status_code
+        == 200
+    )
+    deadline = time.monotonic() + 20
+    while len(receiver.received) < 5 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    events = [(e["event"], e["data"].get("status")) for e in receiver.received]
+    assert sorted(events, key=str) == sorted(
+        [
+            ("recordingStarted", "STARTING"),
+            ("recordingUpdated", "ACTIVE"),
+            ("recordingUpdated", "ENDING"),
+            ("recordingEnded", "COMPLETE"),
+            ("roomFinished", None),
+        ],
+        key=str,
+    ), events
+    assert receiver.refused == 1 and receiver.bad_signatures == 0
+    room_event = next(e for e in receiver.received if e["event"] == "roomFinished")
+    assert room_event["data"]["roomName"] == room["roomName"]
+    assert all(isinstance(e["creationDate"], int) for e in receiver.received)
+
+
+# ---- the clean-up ----
+
+
+def test_gc_aborts_what_livekit_forgot_and_removes_expired_rooms(
+    servers: Servers, backend: str, livekit: LiveKitStandIn, tmp_path: Any
+) -> None:
+    meet = servers.start(backend, MEET_API_KEY=API_KEY)  # its own: nothing else in progress
+    livekit.webhook_urls = [f"{meet.base_url}/livekit/webhook"]
+    room = meet.create_room("forgot")
+    cookie = moderator(meet, room)
+    recording_id = start(meet, room, cookie).json()["recordingId"]
+    livekit.egresses.clear()  # LiveKit restarted: it knows nothing of the egress
+    lock_key = recording_lock_key(room["roomName"])
+
+    async def age_lock(storage: Any) -> None:  # a lock older than any start
+        await storage.write_json(lock_key, {**await storage.read_json(lock_key), "since": 0})
+
+    _with_storage(meet.config(), age_lock)
+    expired = meet.create_room("old")["roomName"]
+    from tests.media import make_mp4
+
+    kept = meet.import_recording(make_mp4(tmp_path / "k.mp4", seconds=1), expired)["recordingId"]
+
+    async def expire(storage: Any) -> None:  # the room's time is over
+        key = room_key(expired)
+        await storage.write_json(key, {**await storage.read_json(key), "expirationDate": 1_000})
+
+    _with_storage(meet.config(), expire)
+    ran = meet.cli("gc")
+    assert ran.returncode == 0, ran.stderr
+    report = json.loads(ran.stdout)
+    assert report["abortedRecordings"] == [recording_id]
+    assert report["releasedRooms"] == [room["roomName"]]
+    assert expired in report["removedRooms"]
+    aborted = get(meet, recording_id).json()
+    assert aborted["status"] == "ABORTED" and "no longer knows" in aborted["error"]
+    assert get(meet, kept).status_code == 200  # recordings outlive their room
+    assert start(meet, room, cookie).status_code == 200
+    assert json.loads(meet.cli("gc").stdout)["abortedRecordings"] == []
