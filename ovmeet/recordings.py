@@ -135,6 +135,30 @@ async def write_recording(storage: Storage, recording: Recording, *, new: bool =
             await storage.write_json(key, {})
 
 
+INDEX_BUILT = "recordings/.index/built.json"
+
+
+async def index_stored_recordings(storage: Storage) -> int:
+    """Index the recordings stored before the listing index existed (by an earlier ovmeet or
+    by OpenVidu Meet itself), once per storage; how many it indexed."""
+    try:
+        await storage.stat(INDEX_BUILT)
+        return 0
+    except ObjectNotFound:
+        pass
+    indexed = 0
+    for key in await storage.list("recordings/.metadata/"):
+        parts = key.removesuffix(".json").split("/")
+        recording_id = RecordingId.parse("--".join(parts[2:])) if len(parts) == 5 else None
+        recording = await read_recording(storage, recording_id) if recording_id else None
+        if recording is not None:
+            for index_key in recording_index_keys(recording.id, recording.start_date):
+                await storage.write_json(index_key, {})
+            indexed += 1
+    await storage.write_json(INDEX_BUILT, {"indexed": indexed})
+    return indexed
+
+
 async def get_recording(storage: Storage, text: str) -> Recording:
     """The recording `text` names; RecordingNotFound if there is none."""
     recording = await read_recording(storage, parse_recording_id(text))

@@ -13,6 +13,7 @@ from ovmeet.livekit_gateway import LiveKitGateway
 from ovmeet.notifier import Notifier
 from ovmeet.preferences import GlobalPreferences
 from ovmeet.recorder import run_collector
+from ovmeet.recordings import index_stored_recordings
 from ovmeet.revocations import Revocations
 from ovmeet.storage import Storage, open_storage
 from ovmeet.tokens import ParticipantTokens, SessionTokens
@@ -83,5 +84,8 @@ async def prepare_storage(config: Config) -> None:
                 storage.name,
             )
         await GlobalPreferences(storage, config).ensure_stored()
+        indexed = await index_stored_recordings(storage)
+        if indexed:
+            logger.info("indexed %d recordings stored before the listing index", indexed)
     finally:
         await storage.aclose()

@@ -485,3 +485,23 @@ def test_gc_aborts_what_livekit_forgot_and_removes_expired_rooms(
     assert get(meet, kept).status_code == 200  # recordings outlive their room
     assert start(meet, room, cookie).status_code == 200
     assert json.loads(meet.cli("gc").stdout)["abortedRecordings"] == []
+
+
+def test_recordings_stored_before_the_index_are_listed_after_a_start(
+    apps: Any, tmp_path: Any
+) -> None:
+    env = {"MEET_API_KEY": API_KEY, "MEET_DATA_DIR": str(tmp_path / "old-data")}
+    first = apps(**env)
+    room = first.create_room("old")["roomName"]
+    legacy = RecordingId(room, "EG_old", "u1")
+
+    async def store_without_index(storage: Any) -> None:
+        await write_recording(storage, Recording(legacy, RecordingStatus.COMPLETE, 5_000))
+
+    _with_storage(first.config(), store_without_index)
+    listed = first.client.get(f"{first.base_url}/meet/api/v1/recordings", headers=KEY)
+    assert listed.json()["recordings"] == []  # the index was built before it was stored
+    (tmp_path / "old-data" / "recordings" / ".index" / "built.json").unlink()
+    again = apps(**env)  # a start indexes what it finds
+    listed = again.client.get(f"{again.base_url}/meet/api/v1/recordings", headers=KEY)
+    assert [r["recordingId"] for r in listed.json()["recordings"]] == [str(legacy)]
