@@ -185,10 +185,11 @@ class S3Storage:
         after = self.prefix + start_after if start_after else None
 
         def page() -> list[str]:
-            # list_objects pages lazily (1000 keys per request): stop after `limit`.
+            # One ListObjectsV2 request of `limit` keys (the public list_objects asks for 1000
+            # and cannot be told fewer; the private generator takes max_keys).
             found: list[str] = []
-            for item in self.client.list_objects(
-                self.bucket, prefix=start, recursive=True, start_after=after
+            for item in self.client._list_objects(
+                self.bucket, prefix=start, start_after=after, max_keys=limit
             ):
                 if len(found) >= limit:
                     break
