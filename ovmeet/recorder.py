@@ -8,7 +8,7 @@ processes, exactly one creates it; the other is a 409. The lock goes when the re
 timeout and naming no egress LiveKit still runs. An S3 server that ignores conditional writes
 (`Storage.conditional_writes` is False; `ovmeet serve` warns) leaves only LiveKit's list of the
 room's active egresses, checked before each start: two starts within the same few milliseconds
-could then both succeed.
+could then both succeed. Taking over a stale lock (delete, create) has the same window.
 """
 
 from __future__ import annotations
