@@ -9,13 +9,10 @@ from starlette.responses import JSONResponse, Response
 
 from ovmeet import recorder, recordings
 from ovmeet.access import Principal
-from ovmeet.errors import UnprocessableEntity
 from ovmeet.playback import open_playback
 from ovmeet.web.context import services
 from ovmeet.web.paths import PUBLIC_API
 from ovmeet.web.streaming import ByteStreamResponse
-
-MAX_BULK = 100
 
 
 async def get_recording_stream(recording_id: str) -> Response:
@@ -66,11 +63,6 @@ async def delete_recording(recording_id: str) -> Response:
 
 async def bulk_delete_recordings(recording_ids: str) -> Response:
     ids = [part.strip() for part in recording_ids.split(",") if part.strip()]
-    if not 1 <= len(ids) <= MAX_BULK:
-        raise UnprocessableEntity(
-            "Invalid request parameters",
-            [("recordingIds", f"name 1 to {MAX_BULK} recording ids, separated by commas")],
-        )
     deleted, not_deleted = await recordings.delete_recordings(services().storage, ids)
     return JSONResponse(
         {

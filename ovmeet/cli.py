@@ -84,6 +84,8 @@ def serve(config: Config, host: str, port: int | None, workers: int, access_log:
 
 
 async def _run(config: Config, args: argparse.Namespace) -> Any:
+    if args.command == "gc":
+        return await _collect_garbage(config)
     storage = open_storage(config)
     try:
         await storage.check()
@@ -91,8 +93,6 @@ async def _run(config: Config, args: argparse.Namespace) -> Any:
             return await _rooms(config, storage, args)
         if args.command == "preferences":
             return await _preferences(config, storage, args)
-        if args.command == "gc":
-            return await _collect_garbage(config)
         recording = await recordings.import_recording(
             storage, args.file, room_name=args.room, egress_id=args.egress_id
         )
@@ -141,6 +141,7 @@ async def _collect_garbage(config: Config) -> dict[str, list[str]]:
     services.livekit.start()
     services.notifier.start()
     try:
+        await services.storage.check()
         return await recorder.collect_garbage(services)
     finally:
         await services.aclose()

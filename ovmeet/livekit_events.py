@@ -19,7 +19,6 @@ from ovmeet.config import Config
 from ovmeet.errors import BadRequest, RoomNotFound, Unauthorized
 from ovmeet.ids import SEPARATOR, RecordingId, is_id
 from ovmeet.recorder import record, recording_of_egress
-from ovmeet.recordings import read_recording
 from ovmeet.rooms import get_room, room_is_stored
 
 if TYPE_CHECKING:
@@ -93,10 +92,9 @@ async def _apply(services: Services, event: WebhookEvent) -> str:
     if not await room_is_stored(services.storage, recording_id.room_id):
         return f"{event.event} ignored: room '{recording_id.room_id}' is not an ovmeet room"
     recording = recording_of_egress(event.egress_info, recording_id)
-    if not await record(services, recording):
-        stored = await read_recording(services.storage, recording_id)
-        already = stored.status if stored else recording.status
-        return f"{event.event} ignored: recording '{recording_id}' is already {already}"
+    stored, changed = await record(services, recording)
+    if not changed:
+        return f"{event.event} ignored: recording '{recording_id}' is already {stored.status}"
     return f"recording '{recording_id}' is {recording.status}"
 
 

@@ -6,7 +6,7 @@ storage, an S3 conditional write: `If-None-Match: *`). Of two starts for one roo
 processes, exactly one creates it; the other is a 409. The lock goes when the recording ends
 (whoever learns it: a webhook, a stop, the clean-up), or when it is stale: older than the start
 timeout and naming no egress LiveKit still runs. An S3 server that ignores conditional writes
-(`Storage.conditional_writes` is False; `ovmeet serve` warns) leaves only LiveKit's list of the
+(`Storage.supports_exclusive_create`; `ovmeet serve` warns) leaves only LiveKit's list of the
 room's active egresses, checked before each start: two starts within the same few milliseconds
 could then both succeed. Taking over a stale lock (delete, create) has the same window.
 """
@@ -32,7 +32,7 @@ from ovmeet.recordings import (
     read_recording,
     write_recording,
 )
-from ovmeet.rooms import Room, delete_room, get_room, stored_rooms
+from ovmeet.rooms import delete_room, get_room, stored_rooms
 from ovmeet.storage import ObjectNotFound
 from ovmeet.storage.keys import recording_lock_key
 from ovmeet.tokens import Participant
@@ -87,13 +87,14 @@ def recording_of_egress(info: EgressInfo, recording_id: RecordingId) -> Recordin
     )
 
 
-async def record(services: Services, recording: Recording) -> bool:
+async def record(services: Services, recording: Recording) -> tuple[Recording, bool]:
     """Store `recording` if it moves its status forward; then tell the application, and free
-    the room when it has ended. False (nothing done) for a status already reached or passed."""
+    the room when it has ended. The recording as stored now, and whether this call changed it
+    (not for a status already reached or passed)."""
     stored = await read_recording(services.storage, recording.id)
     if stored is not None:
         if RANK[recording.status] <= RANK[stored.status]:
-            return False
+            return stored, False
         if stored.start_date:  # the listing index is by the first start date: keep it
             recording = replace(recording, start_date=stored.start_date)
     await write_recording(services.storage, recording, new=stored is None)
@@ -101,7 +102,7 @@ async def record(services: Services, recording: Recording) -> bool:
     if recording.status.is_final:
         await _release(services, recording.id)
     await services.notifier.notify(EVENT_OF_STATUS[recording.status], recording.to_json())
-    return True
+    return recording, True
 
 
 async def start_recording(
@@ -109,7 +110,7 @@ async def start_recording(
 ) -> Recording:
     """Start recording the room and answer once LiveKit's egress is ACTIVE."""
     room = await get_room(services.storage, room_id)
-    _require_moderator(participant, room)
+    _require_moderator(participant, room.room_name)
     if not room.preferences.recording:
         raise Forbidden(f"Recording is disabled in room '{room.room_name}'", name="Recording Error")
     uid = random_id()
@@ -139,12 +140,12 @@ async def _until_active(services: Services, recording_id: RecordingId) -> Record
     deadline = time.monotonic() + timeout
     while True:
         info = await services.livekit.egress(recording_id.egress_id)
-        status = STATUS_OF_EGRESS.get(info.status) if info else RecordingStatus.ABORTED
+        status = STATUS_OF_EGRESS.get(info.status, RecordingStatus.FAILED) if info else None
         if info is not None and status in (RecordingStatus.ACTIVE, RecordingStatus.ENDING):
-            await record(services, recording_of_egress(info, recording_id))
-            return await get_recording(services.storage, str(recording_id))
-        if info is None or (status is not None and status.is_final):
-            why = (info.error if info else "") or f"the egress is {status}"
+            stored, _ = await record(services, recording_of_egress(info, recording_id))
+            return stored
+        if info is None or status is None or status.is_final:
+            why = (info.error if info else "") or f"the egress is {status or 'gone'}"
             await _end(services, recording_id, RecordingStatus.FAILED, why, info)
             raise DependencyError("Recording failed to start", f"egress of {recording_id}: {why}")
         if time.monotonic() >= deadline:
@@ -160,9 +161,7 @@ async def stop_recording(
 ) -> Recording:
     """Ask LiveKit to stop the recording; it is ENDING until the file is written."""
     recording = await get_recording(services.storage, text)
-    room_id = recording.id.room_id
-    if participant is None or participant.role != "moderator" or participant.room != room_id:
-        raise _not_moderator(room_id)
+    _require_moderator(participant, recording.id.room_id)
     info = await services.livekit.egress(recording.id.egress_id)
     status = STATUS_OF_EGRESS.get(info.status) if info else None
     if status == RecordingStatus.STARTING:
@@ -173,9 +172,10 @@ async def stop_recording(
             await _end(services, recording.id, RecordingStatus.ABORTED, why, None)
         raise RecordingConflict(f"Recording '{text}' is already stopped")
     stopped = await services.livekit.stop_recording(recording.id.egress_id)
-    if stopped is not None:
-        await record(services, recording_of_egress(stopped, recording.id))
-    return await get_recording(services.storage, text)
+    if stopped is None:  # LiveKit forgot it between the two calls
+        return recording
+    now, _ = await record(services, recording_of_egress(stopped, recording.id))
+    return now
 
 
 async def collect_garbage(services: Services) -> dict[str, list[str]]:
@@ -188,12 +188,11 @@ async def collect_garbage(services: Services) -> dict[str, list[str]]:
         if lock is None or not await _is_stale(services, lock):
             continue
         egress_id, uid = lock.get("egressId"), lock.get("uid")
-        recording_id = RecordingId(room_id, egress_id, uid) if egress_id and uid else None
-        stored = await read_recording(services.storage, recording_id) if recording_id else None
-        if recording_id and stored and not stored.status.is_final:
+        if egress_id and uid:
+            recording_id = RecordingId(room_id, egress_id, uid)
             why = "LiveKit no longer knows its egress"
-            await _end(services, recording_id, RecordingStatus.ABORTED, why, None)
-            aborted.append(str(recording_id))
+            if await _end(services, recording_id, RecordingStatus.ABORTED, why, None):
+                aborted.append(str(recording_id))
         await services.storage.delete(key)
         released.append(room_id)
     removed = []
@@ -217,18 +216,12 @@ async def run_collector(services: Services) -> None:
             logger.info("garbage collection: %s", done)
 
 
-def _require_moderator(participant: Participant | None, room: Room) -> None:
-    if participant is None or participant.role != "moderator":
-        raise _not_moderator(room.room_name)
-    if participant.room != room.room_name:
-        raise _not_moderator(room.room_name)
-
-
-def _not_moderator(room_id: str) -> Forbidden:
-    return Forbidden(
-        "Insufficient permissions to access this resource: "
-        f"only a moderator of room '{room_id}' can do this"
-    )
+def _require_moderator(participant: Participant | None, room_id: str) -> None:
+    if participant is None or participant.role != "moderator" or participant.room != room_id:
+        raise Forbidden(
+            "Insufficient permissions to access this resource: "
+            f"only a moderator of room '{room_id}' can do this"
+        )
 
 
 async def _take_lock(services: Services, room_id: str, lock: dict[str, Any]) -> bool:
@@ -277,16 +270,19 @@ async def _end(
     status: RecordingStatus,
     why: str,
     info: EgressInfo | None,
-) -> None:
-    """Mark the recording ended with `status` and why (also when LiveKit will never say)."""
+) -> bool:
+    """Mark the recording ended with `status` and why (also when LiveKit will never say);
+    False if it had ended already."""
     base = (
         recording_of_egress(info, recording_id)
         if info is not None
         else Recording(id=recording_id, status=status, start_date=_now_ms())
     )
     ended = replace(base, status=status, error=why, end_date=base.end_date or _now_ms())
-    if not await record(services, ended):
+    _, changed = await record(services, ended)
+    if not changed:
         await _release(services, recording_id)
+    return changed
 
 
 def _now_ms() -> int:

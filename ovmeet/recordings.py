@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import dataclass
 from enum import StrEnum
@@ -181,12 +182,9 @@ async def list_recordings(
     start_after = prefix + _page_start(page_token) if page_token else ""
     keys = await storage.list_page(prefix, start_after, max_items + 1)
     page, more = keys[:max_items], len(keys) > max_items
-    found = []
-    for key in page:
-        recording_id = recording_of_index_key(key)
-        stored = await read_recording(storage, recording_id) if recording_id else None
-        if stored is not None:  # else deleted while listing
-            found.append(stored)
+    ids = [recording_id for key in page if (recording_id := recording_of_index_key(key))]
+    stored = await asyncio.gather(*(read_recording(storage, i) for i in ids))
+    found = [recording for recording in stored if recording is not None]  # None: just deleted
     next_token = _page_token(page[-1].removeprefix(prefix)) if more else None
     return found, next_token
 
@@ -222,10 +220,19 @@ async def delete_recording(storage: Storage, text: str) -> Recording:
     return recording
 
 
+MAX_BULK_DELETE = 100
+
+
 async def delete_recordings(
     storage: Storage, texts: list[str]
 ) -> tuple[list[str], list[tuple[str, str]]]:
-    """Delete each recording that can be: (deleted ids, [(id, why not)])."""
+    """Delete each recording that can be, of at most MAX_BULK_DELETE: (deleted ids,
+    [(id, why not)])."""
+    if not 1 <= len(texts) <= MAX_BULK_DELETE:
+        raise UnprocessableEntity(
+            "Invalid request parameters",
+            [("recordingIds", f"name 1 to {MAX_BULK_DELETE} recording ids, separated by commas")],
+        )
     deleted, not_deleted = [], []
     for text in texts:
         try:

@@ -76,7 +76,7 @@ async def prepare_storage(config: Config) -> None:
     storage = open_storage(config)
     try:
         await storage.check()
-        if not storage.conditional_writes:
+        if not await storage.supports_exclusive_create():
             logger.warning(
                 "%s ignores conditional writes (If-None-Match): one recording per room then "
                 "rests on LiveKit's list of active egresses only, and two starts at the same "

@@ -8,7 +8,8 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from livekit.api import AccessToken, VideoGrants
+from livekit.api import AccessToken, TokenVerifier, VideoGrants
+from livekit.api.access_token import Claims
 
 from tests.processes import ADMIN, LIVEKIT_KEY, LIVEKIT_SECRET
 
@@ -101,3 +102,8 @@ def livekit_token(room: str, identity: str, *, moderator: bool = False, ttl: int
         .with_ttl(timedelta(seconds=ttl))
         .to_jwt()
     )
+
+
+def participant_claims(token: str) -> Claims:
+    """What a participant token ovmeet issued says, its LiveKit signature checked."""
+    return TokenVerifier(LIVEKIT_KEY, LIVEKIT_SECRET).verify(token)

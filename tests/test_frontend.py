@@ -7,7 +7,6 @@ token issued by ovmeet. Screenshots go to test-artifacts/frontend/.
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from playwright.sync_api import Browser, Page, Response, sync_playwright
 
 from tests.conftest import Servers
 from tests.helpers import CHROMIUM_FLAGS as BASE_FLAGS
+from tests.helpers import participant_claims
 from tests.processes import ADMIN, REPO, USER, Ovmeet, free_port
 from tests.shared import MATERIAL, needs_shared
 
@@ -109,11 +109,6 @@ def api_room(meet: Ovmeet, prefix: str) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
-def claims(token: str) -> dict[str, Any]:
-    part = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))  # type: ignore[no-any-return]
-
-
 def enter_name_and_reach_prejoin(page: Page, calls: Calls, name: str, shots: str) -> None:
     """The name form, then the pre-join screen, with a token ovmeet issued."""
     page.wait_for_selector("input[formcontrolname=name]", timeout=20_000)
@@ -178,11 +173,9 @@ def test_a_user_creates_a_room_at_the_root_and_reaches_its_prejoin(
     room = created.value.json()
     assert created.value.status == 200 and room["roomNamePrefix"] == "weekly-sync"
     enter_name_and_reach_prejoin(browser_page, calls, "Grace Hopper", "creator-3")
-    token = claims(calls.bodies["token"]["token"])
-    assert token["video"]["room"] == room["roomName"]
-    assert (
-        json.loads(token["metadata"])["role"] == "moderator"
-    )  # the creator got the moderator link
+    token = participant_claims(calls.bodies["token"]["token"])
+    assert token.video is not None and token.video.room == room["roomName"]
+    assert json.loads(token.metadata)["role"] == "moderator"  # the creator's link
     assert calls.unexpected() == []
 
 
@@ -195,9 +188,10 @@ def test_room_links_lead_through_the_name_form_to_the_prejoin(
     link = room[f"{role}RoomUrl"]
     browser_page.goto(link)
     enter_name_and_reach_prejoin(browser_page, calls, f"Ada {role}", f"link-{role}")
-    token = claims(calls.bodies["token"]["token"])
-    assert token["video"]["room"] == room["roomName"] and token["sub"] == f"Ada {role}"
-    assert json.loads(token["metadata"])["role"] == role
+    token = participant_claims(calls.bodies["token"]["token"])
+    assert token.video is not None and token.video.room == room["roomName"]
+    assert token.identity == f"Ada {role}"
+    assert json.loads(token.metadata)["role"] == role
     assert calls.made("GET", f"/meet/internal-api/v1/rooms/{room['roomName']}/participant-role")
     if role == "moderator":
         # The front end reads the room's links with the moderator's cookie, then shows the

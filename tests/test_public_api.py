@@ -13,7 +13,14 @@ import httpx
 import pytest
 
 from tests.conftest import AppFactory, Servers, storage_env
-from tests.helpers import access_cookie, cookie_header, request_token, secret, token_body
+from tests.helpers import (
+    access_cookie,
+    cookie_header,
+    participant_claims,
+    request_token,
+    secret,
+    token_body,
+)
 from tests.inprocess import App
 from tests.livekit_standin import Fault, LiveKitStandIn
 from tests.media import make_mp4
@@ -202,20 +209,13 @@ def test_update_room_replaces_the_preferences_given_and_tokens_follow(meet: App)
     }
     assert meet.client.get(url, headers=KEY).json() == updated.json()
     token = request_token(meet, token_body(room, "after", "moderator")).json()["token"]
-    claims = json.loads(json.loads(_payload(token))["metadata"])
+    claims = json.loads(participant_claims(token).metadata)
     assert claims["permissions"]["canChat"] is False
     assert claims["permissions"]["canRecord"] is False
     empty = meet.client.put(url, json={}, headers=KEY)
     assert empty.status_code == 422
     missing = meet.client.put(f"{public(meet)}/rooms/nope-room", json=change, headers=KEY)
     assert missing.status_code == 404
-
-
-def _payload(jwt_token: str) -> str:
-    import base64
-
-    part = jwt_token.split(".")[1]
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode()
 
 
 def test_delete_room_closes_it_in_livekit_and_keeps_its_recordings(

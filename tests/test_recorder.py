@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from livekit.protocol.webhook import WebhookEvent
 
 from ovmeet.ids import RecordingId
 from ovmeet.recordings import Recording, RecordingStatus, write_recording
@@ -25,6 +26,7 @@ from tests.conftest import Servers
 from tests.helpers import access_cookie, cookie_header, request_token, token_body
 from tests.livekit_standin import EgressFaults, LiveKitStandIn
 from tests.livekit_webhooks import signed
+from tests.media import make_mp4
 from tests.processes import Ovmeet, _with_storage
 
 API_KEY = "recorder-test-key-0f3a"
@@ -326,8 +328,6 @@ def test_the_list_is_newest_first_in_pages(meet: Ovmeet) -> None:
 
 def test_bulk_delete_says_what_it_did_not_delete_and_why(meet: Ovmeet, tmp_path: Any) -> None:
     room = meet.create_room("bulk")
-    from tests.media import make_mp4
-
     clip = make_mp4(tmp_path / "c.mp4", seconds=1)
     done = [meet.import_recording(clip, room["roomName"])["recordingId"] for _ in range(2)]
     cookie = moderator(meet, room)
@@ -415,8 +415,6 @@ def test_the_application_is_told_signed_and_a_failed_delivery_is_retried(
     recording_id = start(meet, room, cookie).json()["recordingId"]
     stop(meet, recording_id, cookie)
     wait_status(meet, recording_id, "COMPLETE")
-    from livekit.protocol.webhook import WebhookEvent
-
     finished = WebhookEvent(event="room_finished", id="EV_finished")
     finished.room.name = room["roomName"]
     content, headers = signed(finished)
@@ -465,8 +463,6 @@ def test_gc_aborts_what_livekit_forgot_and_removes_expired_rooms(
 
     _with_storage(meet.config(), age_lock)
     expired = meet.create_room("old")["roomName"]
-    from tests.media import make_mp4
-
     kept = meet.import_recording(make_mp4(tmp_path / "k.mp4", seconds=1), expired)["recordingId"]
 
     async def expire(storage: Any) -> None:  # the room's time is over
@@ -505,3 +501,20 @@ def test_recordings_stored_before_the_index_are_listed_after_a_start(
     again = apps(**env)  # a start indexes what it finds
     listed = again.client.get(f"{again.base_url}/meet/api/v1/recordings", headers=KEY)
     assert [r["recordingId"] for r in listed.json()["recordings"]] == [str(legacy)]
+
+
+def test_every_process_cleans_up_by_itself(servers: Servers, livekit: LiveKitStandIn) -> None:
+    meet = servers.start("local", MEET_API_KEY=API_KEY, MEET_GC_INTERVAL="1s")
+    room = meet.create_room("periodic")
+    cookie = moderator(meet, room)
+    recording_id = start(meet, room, cookie).json()["recordingId"]
+    livekit.egresses.clear()
+    lock_key = recording_lock_key(room["roomName"])
+
+    async def age_lock(storage: Any) -> None:
+        await storage.write_json(lock_key, {**await storage.read_json(lock_key), "since": 0})
+
+    _with_storage(meet.config(), age_lock)
+    aborted = wait_status(meet, recording_id, "ABORTED", timeout=10)  # no CLI: the server did it
+    assert "no longer knows" in aborted["error"]
+    assert start(meet, room, cookie).status_code == 200

@@ -240,7 +240,7 @@ async def test_exclusive_create_has_exactly_one_winner(storage: Storage) -> None
         assert await storage.create_json(key, {"n": -1}) is False
         await storage.delete(key)
         assert await storage.create_json(key, {"n": 99}) is True
-    assert storage.conditional_writes is True
+    assert await storage.supports_exclusive_create() is True
 
 
 async def test_pages_of_a_listing_read_only_what_they_need(storage: Storage) -> None:

@@ -115,7 +115,6 @@ class Storage(Protocol):
     """Keyed objects under one root; keys are checked with `keys.check_key`."""
 
     name: str
-    conditional_writes: bool  # whether create_json is atomic (an S3 server may ignore it)
 
     async def check(self) -> None:
         """Prove the backend is reachable and writable (create the bucket if missing)."""
@@ -129,6 +128,9 @@ class Storage(Protocol):
     async def create_json(self, key: str, value: Any) -> bool:
         """Store `value` at `key` only if nothing is there, atomically (exactly one of several
         concurrent creators, in any process, gets True); False if `key` exists."""
+
+    async def supports_exclusive_create(self) -> bool:
+        """Whether create_json is atomic here (an S3 server may ignore conditional writes)."""
 
     async def stat(self, key: str) -> ObjectInfo:
         """Size, ETag and modification time of `key`; ObjectNotFound if there is none."""

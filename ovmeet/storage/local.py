@@ -26,7 +26,6 @@ class LocalStorage:
     def __init__(self, root: str | Path, *, threads: int = 32) -> None:
         self.root = Path(root).resolve()
         self.name = f"local storage ({self.root})"
-        self.conditional_writes = True  # create_json is link(), atomic on every local file system
         self._limiter = anyio.CapacityLimiter(threads)
 
     def path_of(self, key: str) -> Path:
@@ -88,6 +87,9 @@ class LocalStorage:
             return True
 
         return await self._run(create)
+
+    async def supports_exclusive_create(self) -> bool:
+        return True  # create_json is link(), atomic on every local file system
 
     async def stat(self, key: str) -> ObjectInfo:
         path = self.path_of(key)

@@ -36,7 +36,6 @@ class S3Storage:
         self.bucket = config.s3_bucket
         self.prefix = f"{config.s3_subbucket}/" if config.s3_subbucket else ""
         self.name = f"S3 storage ({config.s3_endpoint}, bucket {self.bucket})"
-        self.conditional_writes = True  # until check() finds the server ignores If-None-Match
         self._limiter = anyio.CapacityLimiter(config.storage_threads)
         self._http = urllib3.PoolManager(
             maxsize=config.storage_threads,
@@ -87,11 +86,12 @@ class S3Storage:
                 self.client.make_bucket(self.bucket)
 
         await self._run(ensure_bucket)
+
+    async def supports_exclusive_create(self) -> bool:
+        """Whether the server honours If-None-Match (a second create of a probe must fail)."""
         probe = f".probe-{secrets.token_hex(6)}.json"
         try:
-            self.conditional_writes = await self.create_json(probe, {}) and not (
-                await self.create_json(probe, {})
-            )
+            return await self.create_json(probe, {}) and not await self.create_json(probe, {})
         finally:
             await self.delete(probe)
 
@@ -131,7 +131,7 @@ class S3Storage:
 
         def create() -> bool:
             # S3 conditional writes (AWS since 2024, MinIO, SeaweedFS): the server refuses a
-            # second creator with 412. `check()` finds out whether the server honours them.
+            # second creator with 412 (supports_exclusive_create tells whether it does).
             try:
                 self.client._put_object(self.bucket, name, data, headers=headers)
             except S3Error as error:

@@ -24,9 +24,7 @@ _RECORDING_STREAM = re.compile(rf"^{re.escape(INTERNAL_API)}/recordings/.+/strea
 def json_error(
     status: int, message: str, name: str | None = None, headers: dict[str, str] | None = None
 ) -> ConnexionResponse:
-    return json_response(
-        status, {"name": name, "message": message} if name else {"message": message}, headers
-    )
+    return json_response(status, ApiError(message, name=name).body(), headers)
 
 
 def json_response(
