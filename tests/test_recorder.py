@@ -102,6 +102,16 @@ def stored_bytes(server: Ovmeet, recording_id: str) -> bytes:
     return _with_storage(server.config(), read)  # type: ignore[no-any-return]
 
 
+def age_lock(server: Ovmeet, room: dict[str, Any]) -> None:
+    """Make the room's recording lock older than any start could be."""
+    key = recording_lock_key(room["roomName"])
+
+    async def rewrite(storage: Any) -> None:
+        await storage.write_json(key, {**await storage.read_json(key), "since": 0})
+
+    _with_storage(server.config(), rewrite)
+
+
 # ---- the whole life of a recording ----
 
 
@@ -456,12 +466,7 @@ def test_gc_aborts_what_livekit_forgot_and_removes_expired_rooms(
     cookie = moderator(meet, room)
     recording_id = start(meet, room, cookie).json()["recordingId"]
     livekit.egresses.clear()  # LiveKit restarted: it knows nothing of the egress
-    lock_key = recording_lock_key(room["roomName"])
-
-    async def age_lock(storage: Any) -> None:  # a lock older than any start
-        await storage.write_json(lock_key, {**await storage.read_json(lock_key), "since": 0})
-
-    _with_storage(meet.config(), age_lock)
+    age_lock(meet, room)
     expired = meet.create_room("old")["roomName"]
     kept = meet.import_recording(make_mp4(tmp_path / "k.mp4", seconds=1), expired)["recordingId"]
 
@@ -509,12 +514,7 @@ def test_every_process_cleans_up_by_itself(servers: Servers, livekit: LiveKitSta
     cookie = moderator(meet, room)
     recording_id = start(meet, room, cookie).json()["recordingId"]
     livekit.egresses.clear()
-    lock_key = recording_lock_key(room["roomName"])
-
-    async def age_lock(storage: Any) -> None:
-        await storage.write_json(lock_key, {**await storage.read_json(lock_key), "since": 0})
-
-    _with_storage(meet.config(), age_lock)
+    age_lock(meet, room)
     aborted = wait_status(meet, recording_id, "ABORTED", timeout=10)  # no CLI: the server did it
     assert "no longer knows" in aborted["error"]
     assert start(meet, room, cookie).status_code == 200
