@@ -16,6 +16,7 @@ from connexion.exceptions import ProblemException
 from connexion.json_schema import Draft4RequestValidator, resolve_refs
 from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.middleware.security import SecurityMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from jsonschema import Draft4Validator
@@ -28,16 +29,19 @@ from ovmeet.errors import ApiError
 from ovmeet.services import Services
 from ovmeet.web import errors
 from ovmeet.web.access import AccessMiddleware
+from ovmeet.web.docs import DocsMiddleware
 from ovmeet.web.frontend import FrontEnd, no_front_end
 from ovmeet.web.headers import ResponseHeadersMiddleware
 from ovmeet.web.paths import HEALTH, SPECS
 from ovmeet.web.validation import FIELD_VALIDATORS, VALIDATORS
 
-# Connexion's stack with our access check in the place of its security middleware.
-MIDDLEWARES = [
-    AccessMiddleware if middleware is SecurityMiddleware else middleware
-    for middleware in ConnexionMiddleware.default_middlewares
-]
+# Connexion's stack with our access check in the place of its security middleware and its
+# Swagger UI middleware looking only at the docs' paths.
+_OURS: dict[type, type] = {
+    SecurityMiddleware: AccessMiddleware,
+    SwaggerUIMiddleware: DocsMiddleware,
+}
+MIDDLEWARES = [_OURS.get(m, m) for m in ConnexionMiddleware.default_middlewares]
 
 
 def load_spec(name: str) -> dict[str, Any]:
@@ -100,7 +104,7 @@ def create_app(config: Config | None = None) -> AsyncApp:
         lifespan=lifespan,
         middlewares=MIDDLEWARES,
         strict_validation=True,
-        validate_responses=True,
+        validate_responses=config.validate_responses,
         pythonic_params=True,
         resolver=Resolver(function_resolver=handler_for),
         swagger_ui_options=SwaggerUIOptions(swagger_ui=config.docs_enabled, swagger_ui_path="/ui"),

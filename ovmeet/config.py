@@ -84,6 +84,7 @@ class Config:
     s3_path_style: bool = True
     storage_threads: int = 32
     docs_enabled: bool = True
+    validate_responses: bool = False
     trusted_proxies: tuple[str, ...] = ()
     http_head_timeout: int = 10
     http_body_timeout: int = 30
@@ -156,6 +157,7 @@ class Config:
             s3_path_style=read.boolean("MEET_S3_WITH_PATH_STYLE_ACCESS", True),
             storage_threads=read.integer("MEET_STORAGE_THREADS", 32, low=1, high=1024),
             docs_enabled=read.boolean("MEET_DOCS_ENABLED", True),
+            validate_responses=read.boolean("MEET_VALIDATE_RESPONSES", False),
             trusted_proxies=read.addresses("MEET_TRUSTED_PROXIES"),
             http_head_timeout=read.duration("MEET_HTTP_HEAD_TIMEOUT", "10s"),
             http_body_timeout=read.duration("MEET_HTTP_BODY_TIMEOUT", "30s"),

@@ -1,26 +1,36 @@
-"""LiveKit's RoomService and Egress, as ovmeet needs them: one session, a timeout on every call,
-clear errors."""
+"""LiveKit's RoomService and Egress, as ovmeet needs them: one session, call tokens reused while
+they are valid, a timeout on every call, clear errors."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import time
+from collections import OrderedDict
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import aiohttp
 from google.protobuf.message import DecodeError, Message
-from livekit.api import LiveKitAPI, TwirpError
+from livekit.api import AccessToken, TwirpError, VideoGrants
+from livekit.api.twirp_client import TwirpClient
 from livekit.protocol.egress import (
     EgressInfo,
     EncodedFileOutput,
     EncodedFileType,
     ListEgressRequest,
+    ListEgressResponse,
     RoomCompositeEgressRequest,
     S3Upload,
     StopEgressRequest,
 )
-from livekit.protocol.room import DeleteRoomRequest, RoomParticipantIdentity
+from livekit.protocol.models import ParticipantInfo
+from livekit.protocol.room import (
+    DeleteRoomRequest,
+    DeleteRoomResponse,
+    RemoveParticipantResponse,
+    RoomParticipantIdentity,
+)
 
 from ovmeet.config import Config
 from ovmeet.errors import DependencyError
@@ -58,106 +68,147 @@ def file_output(config: Config, filepath: str) -> EncodedFileOutput:
     return EncodedFileOutput(file_type=EncodedFileType.MP4, filepath=f"{folder}/{filepath}")
 
 
+Answer = TypeVar("Answer", bound=Message)
+ROOM_SERVICE, EGRESS = "RoomService", "Egress"
+# The grants LiveKit asks of each kind of call (as livekit-api's services send them).
+RECORD, CREATE = VideoGrants(room_record=True), VideoGrants(room_create=True)
+
+
+def admin_of(room: str) -> VideoGrants:
+    return VideoGrants(room_admin=True, room=room)
+
+
+class CallTokens:
+    """Signed tokens for ovmeet's own calls to LiveKit, one per set of grants (RoomService's are
+    per room), reused until `renew_before` their end; the `size` most recent are kept."""
+
+    def __init__(
+        self, key: str, secret: str, ttl: float = 600, renew_before: float = 60, size: int = 1024
+    ) -> None:
+        self._key, self._secret = key, secret
+        self._ttl, self._renew_before, self._size = ttl, renew_before, size
+        self._tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    def header(self, grants: VideoGrants) -> dict[str, str]:
+        """The Authorization header for a call that needs `grants`."""
+        now = time.monotonic()
+        key = repr(grants)
+        cached = self._tokens.get(key)
+        if cached is None or cached[1] - now < self._renew_before:
+            token = (
+                AccessToken(self._key, self._secret)
+                .with_grants(grants)
+                .with_ttl(timedelta(seconds=self._ttl))
+                .to_jwt()
+            )
+            cached = (f"Bearer {token}", now + self._ttl)
+            self._tokens[key] = cached
+            if len(self._tokens) > self._size:
+                self._tokens.popitem(last=False)
+        self._tokens.move_to_end(key)
+        return {"Authorization": cached[0]}
+
+
 class LiveKitGateway:
-    """Participant lookups and removals, room closing; `start()` must run inside the event loop."""
+    """Participant lookups and removals, room closing, recordings; `start()` must run inside the
+    event loop."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._api: LiveKitAPI | None = None
+        self._tokens = CallTokens(config.livekit_api_key, config.livekit_api_secret)
+        self._session: aiohttp.ClientSession | None = None
+        self._twirp: TwirpClient | None = None
 
     def start(self) -> None:
         """Open the HTTP session (aiohttp binds it to the running loop)."""
-        self._api = LiveKitAPI(
-            self.config.livekit_url_private,
-            self.config.livekit_api_key,
-            self.config.livekit_api_secret,
-            timeout=aiohttp.ClientTimeout(total=self.config.livekit_timeout),
-            failover=False,
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.config.livekit_timeout)
+        )
+        self._twirp = TwirpClient(
+            self._session, self.config.livekit_url_private, "livekit", failover=False
         )
 
     async def aclose(self) -> None:
-        if self._api is not None:
-            await self._api.aclose()
-            self._api = None
-
-    @property
-    def api(self) -> LiveKitAPI:
-        if self._api is None:
-            raise LiveKitError("a call", "the LiveKit client is not started")
-        return self._api
+        if self._session is not None:
+            await self._session.close()
+            self._session, self._twirp = None, None
 
     async def participant_exists(self, room: str, identity: str) -> bool:
         """Whether `identity` is connected to `room` (RoomService GetParticipant)."""
-        return await self._call(
-            "GetParticipant",
-            self.api.room.get_participant,
-            RoomParticipantIdentity(room=room, identity=identity),
+        request = RoomParticipantIdentity(room=room, identity=identity)
+        return await self._found(
+            ROOM_SERVICE, "GetParticipant", request, ParticipantInfo, admin_of(room)
         )
 
     async def remove_participant(self, room: str, identity: str) -> bool:
         """Disconnect `identity` from `room`; False if it was not there."""
-        return await self._call(
-            "RemoveParticipant",
-            self.api.room.remove_participant,
-            RoomParticipantIdentity(room=room, identity=identity),
+        request = RoomParticipantIdentity(room=room, identity=identity)
+        return await self._found(
+            ROOM_SERVICE, "RemoveParticipant", request, RemoveParticipantResponse, admin_of(room)
         )
 
     async def close_room(self, room: str) -> bool:
         """Close `room` and disconnect everyone in it; False if it was not live."""
-        return await self._call(
-            "DeleteRoom", self.api.room.delete_room, DeleteRoomRequest(room=room)
-        )
+        request = DeleteRoomRequest(room=room)
+        return await self._found(ROOM_SERVICE, "DeleteRoom", request, DeleteRoomResponse, CREATE)
 
     async def start_recording(self, room: str, output: EncodedFileOutput) -> EgressInfo:
         """Start a room composite egress writing one MP4 file (Egress StartRoomCompositeEgress)."""
         request = RoomCompositeEgressRequest(room_name=room, file_outputs=[output])
-        info: EgressInfo = await self._answer(
-            "StartRoomCompositeEgress", self.api.egress.start_room_composite_egress, request
-        )
-        return info
+        return await self._call(EGRESS, "StartRoomCompositeEgress", request, EgressInfo)
 
     async def egress(self, egress_id: str) -> EgressInfo | None:
         """What LiveKit knows of one egress (Egress ListEgress); None if nothing."""
-        answer = await self._answer(
-            "ListEgress", self.api.egress.list_egress, ListEgressRequest(egress_id=egress_id)
-        )
+        request = ListEgressRequest(egress_id=egress_id)
+        answer = await self._call(EGRESS, "ListEgress", request, ListEgressResponse)
         return next((info for info in answer.items if info.egress_id == egress_id), None)
 
     async def active_egresses(self, room: str) -> list[EgressInfo]:
         """The egresses of `room` that have not ended."""
         request = ListEgressRequest(room_name=room, active=True)
-        answer = await self._answer("ListEgress", self.api.egress.list_egress, request)
-        return list(answer.items)
+        return list((await self._call(EGRESS, "ListEgress", request, ListEgressResponse)).items)
 
     async def stop_recording(self, egress_id: str) -> EgressInfo | None:
         """Ask LiveKit to stop the egress (Egress StopEgress); None if it does not know it."""
+        request = StopEgressRequest(egress_id=egress_id)
         try:
-            info: EgressInfo = await self._answer(
-                "StopEgress", self.api.egress.stop_egress, StopEgressRequest(egress_id=egress_id)
-            )
+            return await self._call(EGRESS, "StopEgress", request, EgressInfo)
         except _NotFound:
             return None
-        return info
 
-    async def _call(
-        self, method: str, call: Callable[[Any], Awaitable[object]], request: Message
+    async def _found(
+        self,
+        service: str,
+        method: str,
+        request: Message,
+        answer: type[Message],
+        grants: VideoGrants,
     ) -> bool:
         """Run one call whose answer does not matter; False when LiveKit says not_found."""
         try:
-            await self._answer(method, call, request)
+            await self._call(service, method, request, answer, grants)
         except _NotFound:
             return False
         return True
 
-    async def _answer(
-        self, method: str, call: Callable[[Any], Awaitable[Any]], request: Message
-    ) -> Any:
+    async def _call(
+        self,
+        service: str,
+        method: str,
+        request: Message,
+        answer: type[Answer],
+        grants: VideoGrants = RECORD,
+    ) -> Answer:
         """LiveKit's answer to one call; _NotFound when it says not_found."""
+        if self._twirp is None:
+            raise LiveKitError(method, "the LiveKit client is not started")
         try:
             # livekit-api passes timeout=None per request, which switches off the session's
             # ClientTimeout in aiohttp: bound the whole call here instead.
             async with asyncio.timeout(self.config.livekit_timeout):
-                return await call(request)
+                return await self._twirp.request(
+                    service, method, request, self._tokens.header(grants), answer
+                )
         except TwirpError as error:
             if error.code == "not_found":
                 raise _NotFound from None

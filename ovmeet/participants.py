@@ -13,7 +13,7 @@ from ovmeet.errors import (
     ParticipantNotFound,
     Unauthorized,
 )
-from ovmeet.rooms import Role, Room, get_room, role_for_secret
+from ovmeet.rooms import Role, Room, role_for_secret
 from ovmeet.services import Services
 
 
@@ -76,7 +76,7 @@ async def disconnect(services: Services, room_name: str, participant_name: str) 
 
 async def _admit(services: Services, options: TokenOptions, user: User | None) -> tuple[Room, Role]:
     """The room and the role the secret opens, once the auth mode is satisfied."""
-    room = await get_room(services.storage, options.room_name)
+    room = await services.rooms.get(options.room_name)
     role = role_for_secret(room, options.secret)
     if role is None:
         raise BadRequest(f"Invalid secret for room '{room.room_name}'")

@@ -1,7 +1,6 @@
 """Global preferences (openvidu-meet-preferences.json): security, webhooks and appearance.
 
-Every process reads them from storage. A process re-reads at most CACHE_SECONDS after its last
-read, and at once when a process of this host has changed them (`ChangeMarker`), so a change
+Every process reads them from storage and keeps them as `ovmeet.freshness` says: a change
 made through any worker is honoured by every worker of the host on the next request, and by
 other hosts sharing the bucket within CACHE_SECONDS.
 """
@@ -10,19 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import hashlib
-import os
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 from ovmeet.config import AUTH_MODES, AuthMode, Config
+from ovmeet.freshness import CACHE_SECONDS, ChangeMarker
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
 from ovmeet.storage.keys import PREFERENCES_KEY
 
-CACHE_SECONDS = 1.0
 SECTIONS = ("security", "webhooks", "appearance")
 # Each section of the API and where it lives in the stored document (OpenVidu Meet's names).
 _STORED_AS = {
@@ -108,39 +103,13 @@ def updated(document: dict[str, Any], section: str, change: dict[str, Any]) -> d
     return result
 
 
-class ChangeMarker:
-    """A file that every ovmeet process of this host using the same storage touches after it
-    changes the preferences; a `stat` (microseconds) tells the others to re-read."""
-
-    def __init__(self, storage_name: str) -> None:
-        digest = hashlib.sha256(storage_name.encode()).hexdigest()[:16]
-        folder = Path(tempfile.gettempdir()) / f"ovmeet-{os.getuid()}"
-        self._path = folder / f"preferences-{digest}.changed"
-
-    def version(self) -> int:
-        """Changes as the file tells them (its modification time in ns; 0 before the first)."""
-        try:
-            return os.stat(self._path).st_mtime_ns
-        except OSError:
-            return 0
-
-    def touch(self) -> None:
-        folder = self._path.parent
-        folder.mkdir(mode=0o700, exist_ok=True)
-        if folder.stat().st_uid != os.getuid():  # someone else's folder: do not trust it
-            return
-        self._path.touch()
-        # Two changes within the file system's time resolution must still differ.
-        os.utime(self._path, ns=(time.time_ns(), max(time.time_ns(), self.version() + 1)))
-
-
 class GlobalPreferences:
     """Reads, caches and changes the stored preferences of one process."""
 
     def __init__(self, storage: Storage, config: Config) -> None:
         self._storage = storage
         self._config = config
-        self._marker = ChangeMarker(storage.name)
+        self._marker = ChangeMarker(storage.name, "preferences")
         self._cached: Preferences | None = None
         self._read_at = 0.0
         self._read_version = 0

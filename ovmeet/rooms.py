@@ -6,12 +6,14 @@ import hmac
 import re
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ovmeet.config import Config
 from ovmeet.errors import BadRequest, RoomNotFound, UnprocessableEntity
+from ovmeet.freshness import CACHE_SECONDS, ChangeMarker
 from ovmeet.ids import MAX_ID_LENGTH, is_id, random_id
 from ovmeet.livekit_gateway import LiveKitGateway
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
@@ -242,6 +244,7 @@ async def update_preferences(storage: Storage, room_name: str, change: dict[str,
     room = await get_room(storage, room_name)
     updated = replace(room, preferences=RoomPreferences.from_json(change, room.preferences))
     await storage.write_json(room_key(room_name), updated.to_json())
+    _changed(storage)
     return updated
 
 
@@ -292,6 +295,53 @@ async def delete_room(storage: Storage, livekit: LiveKitGateway, room_name: str)
         raise RoomNotFound(room_name[:MAX_ID_LENGTH])
     await livekit.close_room(room_name)
     await storage.delete(room_key(room_name))
+    _changed(storage)
+
+
+class RoomCache:
+    """Rooms read in the last CACHE_SECONDS, for the token path (see `ovmeet.freshness`).
+
+    Only rooms that exist are kept, at most `size` of them (least recently used go first):
+    unknown names always reach the storage, cannot push real rooms out, and a room created
+    anywhere is found at once. Expiry is checked on every use.
+    """
+
+    def __init__(self, storage: Storage, size: int = 10_000) -> None:
+        self._storage = storage
+        self._size = size
+        self._marker = _marker(storage)
+        self._version = self._marker.version()
+        self._rooms: OrderedDict[str, tuple[Room, float]] = OrderedDict()
+
+    async def get(self, room_name: str) -> Room:
+        """As `get_room`, from the cache when it is fresh."""
+        version = self._marker.version()
+        if version != self._version:
+            self._rooms.clear()
+            self._version = version
+        now = time.monotonic()
+        cached = self._rooms.get(room_name)
+        if cached is not None and now - cached[1] < CACHE_SECONDS:
+            self._rooms.move_to_end(room_name)
+            room = cached[0]
+            if room.is_expired():
+                raise RoomNotFound(room_name)
+            return room
+        room = await get_room(self._storage, room_name)
+        self._rooms[room_name] = (room, now)
+        self._rooms.move_to_end(room_name)
+        if len(self._rooms) > self._size:
+            self._rooms.popitem(last=False)
+        return room
+
+
+def _marker(storage: Storage) -> ChangeMarker:
+    return ChangeMarker(storage.name, "rooms")
+
+
+def _changed(storage: Storage) -> None:
+    """Tell this host's room caches that a stored room changed or went."""
+    _marker(storage).touch()
 
 
 def _parse_room(name: str, data: Any) -> Room:

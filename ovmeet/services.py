@@ -15,6 +15,7 @@ from ovmeet.preferences import GlobalPreferences
 from ovmeet.recorder import run_collector
 from ovmeet.recordings import index_stored_recordings
 from ovmeet.revocations import Revocations
+from ovmeet.rooms import RoomCache
 from ovmeet.storage import Storage, open_storage
 from ovmeet.tokens import ParticipantTokens, SessionTokens
 
@@ -26,6 +27,7 @@ class Services:
     config: Config
     storage: Storage
     livekit: LiveKitGateway
+    rooms: RoomCache
     preferences: GlobalPreferences
     sessions: SessionTokens
     participant_tokens: ParticipantTokens
@@ -44,6 +46,7 @@ class Services:
             config=config,
             storage=storage,
             livekit=LiveKitGateway(config),
+            rooms=RoomCache(storage),
             preferences=preferences,
             sessions=SessionTokens.for_config(config),
             participant_tokens=ParticipantTokens(config),

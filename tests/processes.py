@@ -295,4 +295,5 @@ def base_env(livekit_url: str) -> dict[str, str]:
         "MEET_SECRET": USER[1],
         "MEET_LIVEKIT_TIMEOUT": "2s",
         "MEET_TRUSTED_PROXIES": "127.0.0.1",  # the tests set X-Forwarded-For to mean clients
+        "MEET_VALIDATE_RESPONSES": "true",  # every answer of every test checked against the spec
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -56,3 +57,19 @@ class Stored:
             target.write_bytes(source.read_bytes())
         else:
             self.client.fput_object(self.bucket, self.prefix + key, str(source))
+
+    def write_json(self, key: str, data: Any) -> None:
+        """Write as another host sharing the storage would (no process of this host is told)."""
+        body = json.dumps(data).encode()
+        if self.local is not None:
+            (self.local / key).parent.mkdir(parents=True, exist_ok=True)
+            (self.local / key).write_bytes(body)
+        else:
+            self.client.put_object(self.bucket, self.prefix + key, io.BytesIO(body), len(body))
+
+    def delete(self, key: str) -> None:
+        """Delete as another host sharing the storage would."""
+        if self.local is not None:
+            (self.local / key).unlink()
+        else:
+            self.client.remove_object(self.bucket, self.prefix + key)

@@ -1,0 +1,120 @@
+"""Rooms and LiveKit call tokens kept between requests: what is reused, and how stale it can be."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from livekit.api import TokenVerifier, VideoGrants
+
+from ovmeet.freshness import CACHE_SECONDS
+from ovmeet.livekit_gateway import CallTokens
+from tests.conftest import Servers
+from tests.helpers import request_token, token_body
+from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet
+from tests.stored import Stored
+
+verifier = TokenVerifier(LIVEKIT_KEY, LIVEKIT_SECRET)
+API_KEY = "freshness-test-key-5d1e"
+
+
+def stored_room(name: str) -> str:
+    return f"rooms/{name}/{name}.json"
+
+
+def status_of_token(server: Ovmeet, room: dict[str, Any], name: str = "Ana") -> int:
+    return request_token(server, token_body(room, name)).status_code
+
+
+def test_a_room_deleted_through_this_host_is_gone_at_once(server: Ovmeet) -> None:
+    room = server.create_room("fresh")
+    assert status_of_token(server, room) == 200  # now in the server's cache
+    assert server.cli("rooms", "delete", room["roomName"]).returncode == 0
+    assert status_of_token(server, room) == 404
+
+
+def test_a_room_changed_through_another_worker_is_seen_at_once(
+    servers: Servers, backend: str
+) -> None:
+    server = servers.start(backend, ("--workers", "2"), MEET_API_KEY=API_KEY)
+    room = server.create_room("fresh")
+    for name in ("A", "B", "C", "D"):  # both workers have the room cached, most likely
+        token = request_token(server, token_body(room, name, "moderator")).json()["token"]
+        assert '"canRecord":true' in verifier.verify(token).metadata
+    response = server.client.put(
+        f"{server.base_url}/meet/api/v1/rooms/{room['roomName']}",
+        json={"recordingPreferences": {"enabled": False}},
+        headers={"X-API-KEY": API_KEY},
+    )
+    assert response.status_code == 200, response.text
+    for name in ("E", "F", "G", "H"):
+        token = request_token(server, token_body(room, name, "moderator")).json()["token"]
+        assert '"canRecord":false' in verifier.verify(token).metadata
+
+
+def test_a_room_deleted_by_another_host_is_gone_within_the_bound(server: Ovmeet) -> None:
+    room = server.create_room("fresh")
+    assert status_of_token(server, room) == 200
+    Stored(server).delete(stored_room(room["roomName"]))
+    deleted_at = time.monotonic()
+    while status_of_token(server, room) != 404:
+        assert time.monotonic() - deleted_at < CACHE_SECONDS + 0.5
+        time.sleep(0.05)
+
+
+def test_a_room_stored_by_another_host_is_found_at_once(server: Ovmeet) -> None:
+    room = server.create_room("fresh")
+    twin = {**room, "roomName": room["roomName"] + "x"}
+    assert status_of_token(server, twin) == 404  # unknown names are not remembered
+    Stored(server).write_json(stored_room(twin["roomName"]), twin)
+    assert status_of_token(server, twin) == 200
+
+
+def test_a_cached_room_expires_on_time(server: Ovmeet) -> None:
+    expires = int(time.time() * 1000) + 1500
+    room = server.create_room("fresh", expiration_date=expires)
+    assert status_of_token(server, room) == 200
+    time.sleep(max(0.0, expires / 1000 - time.time()) + 0.05)
+    assert status_of_token(server, room, "Bea") == 404
+
+
+def test_call_tokens_are_reused_per_grant_and_renewed_before_their_end() -> None:
+    tokens = CallTokens(LIVEKIT_KEY, LIVEKIT_SECRET, ttl=2, renew_before=1)
+    admin = tokens.header(VideoGrants(room_admin=True, room="a"))
+    assert tokens.header(VideoGrants(room_admin=True, room="a")) == admin
+    other = tokens.header(VideoGrants(room_admin=True, room="b"))
+    record = tokens.header(VideoGrants(room_record=True))
+    assert len({admin["Authorization"], other["Authorization"], record["Authorization"]}) == 3
+    claims = verifier.verify(admin["Authorization"].removeprefix("Bearer "))
+    assert claims.video is not None and claims.video.room == "a" and claims.video.room_admin
+    time.sleep(1.1)  # less than `renew_before` left: a new one
+    assert tokens.header(VideoGrants(room_admin=True, room="a")) != admin
+
+
+def test_call_tokens_keep_only_the_most_recent() -> None:
+    tokens = CallTokens(LIVEKIT_KEY, LIVEKIT_SECRET, size=2)
+    first = tokens.header(VideoGrants(room_admin=True, room="a"))
+    tokens.header(VideoGrants(room_admin=True, room="b"))
+    tokens.header(VideoGrants(room_admin=True, room="c"))  # "a" goes
+    time.sleep(1.01)  # a token signed now differs (its nbf/exp are in seconds)
+    assert tokens.header(VideoGrants(room_admin=True, room="a")) != first
+
+
+@pytest.mark.parametrize("moderator", [True, False])
+def test_issued_tokens_differ_per_participant_only_in_who_and_when(
+    server: Ovmeet, moderator: bool
+) -> None:
+    room = server.create_room("fresh")
+    role = "moderator" if moderator else "publisher"
+    first = verifier.verify(request_token(server, token_body(room, "Ana", role)).json()["token"])
+    second = verifier.verify(request_token(server, token_body(room, "Bob", role)).json()["token"])
+    assert (first.identity, first.name, second.identity, second.name) == (
+        "Ana",
+        "Ana",
+        "Bob",
+        "Bob",
+    )
+    assert first.video == second.video and first.metadata == second.metadata
+    assert first.video is not None and first.video.room == room["roomName"]
+    assert bool(first.video.room_admin) is moderator
