@@ -33,11 +33,15 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -
 
 @contextmanager
 def running(
-    command: list[str], url: str, env: dict[str, str] | None = None, log: Path | None = None
+    command: list[str],
+    url: str,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    cwd: Path = REPO,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Start `command`, wait until `url` answers, stop it afterwards."""
+    """Start `command` in `cwd`, wait until `url` answers, stop it afterwards."""
     out = log.open("wb") if log else subprocess.DEVNULL
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_http(url, process)
         yield process

@@ -1,113 +1,249 @@
-"""Token issuing: ovmeet against a bare Starlette floor doing the same work, in one run.
+"""Token issuing: ovmeet as it is against ovmeet as it was (a git worktree of `--reference`),
+in one run, on local storage and on S3 (SeaweedFS).
 
-16 concurrent clients (wrk, one thread), one server worker, a LiveKit stand-in process.
-Prints requests/s and p50/p99 latency of both, and ovmeet's share of the floor.
-Usage: python -m bench.tokens [--seconds 10] [--rounds 2]
+wrk, one thread, 16 connections, one server worker each, one LiveKit stand-in process; rounds
+interleave the servers. Also measured, on local storage: ovmeet with `--workers 2`, and ovmeet
+with `--many-rooms` rooms stored. Prints requests/s, p50/p99 and every ratio.
+Usage: python -m bench.tokens [--seconds 10] [--rounds 3] [--reference COMMIT]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
+import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import REPO, WrkResult, free_port, running, table, wrk
-from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, base_env, run_cli
+from ovmeet.config import Config
+from ovmeet.rooms import new_room
+from ovmeet.storage import open_storage
+from ovmeet.storage.keys import room_key
+from tests.processes import (
+    LIVEKIT_KEY,
+    LIVEKIT_SECRET,
+    S3_ACCESS_KEY,
+    S3_BUCKET,
+    S3_SECRET_KEY,
+    SeaweedFS,
+    base_env,
+    run_cli,
+)
+
+# The last commit before the token path's work (issue #11): "today's ovmeet".
+REFERENCE = "3132f13"
+PATH = "/meet/internal-api/v1/participants/token"
+
+
+@dataclass
+class Server:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    cwd: Path = REPO
+    port: int = field(default_factory=free_port)
+    results: list[WrkResult] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def best(self) -> WrkResult:
+        return max(self.results, key=lambda r: r.requests_per_second)
+
+
+@contextmanager
+def reference_tree(work: Path, commit: str) -> Iterator[Path]:
+    """A detached worktree of `commit`, removed afterwards."""
+    tree = work / "reference"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", "--quiet", str(tree), commit], cwd=REPO, check=True
+    )
+    try:
+        yield tree
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False)
+
+
+def serve(port: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "ovmeet", "serve", "--port", str(port), "--no-access-log", *extra]
+
+
+def storage_env(kind: str, work: Path, name: str, weed: SeaweedFS | None) -> dict[str, str]:
+    if kind == "local":
+        return {"MEET_STORAGE": "local", "MEET_DATA_DIR": str(work / f"data-{name}")}
+    assert weed is not None
+    return {
+        "MEET_STORAGE": "s3",
+        "MEET_S3_SERVICE_ENDPOINT": weed.endpoint,
+        "MEET_S3_ACCESS_KEY": S3_ACCESS_KEY,
+        "MEET_S3_SECRET_KEY": S3_SECRET_KEY,
+        "MEET_S3_BUCKET": S3_BUCKET,
+        "MEET_S3_SUBBUCKET": f"bench-{name}",
+    }
+
+
+def token_script(work: Path, env: dict[str, str], name: str) -> Path:
+    """A wrk script asking for a publisher token of a fresh room of that storage."""
+    room = json.loads(run_cli(env, "rooms", "create", "--prefix", "bench").stdout)
+    secret = room["publisherRoomUrl"].split("secret=")[1]
+    body = json.dumps({"roomName": room["roomName"], "participantName": "bench", "secret": secret})
+    script = work / f"token-{name}.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+    )
+    return script
+
+
+async def store_rooms(env: dict[str, str], count: int) -> None:
+    """`count` more rooms in that storage, as ovmeet stores them."""
+    config = Config.from_env(env)
+    storage = open_storage(config)
+    try:
+        for start in range(0, count, 500):
+            batch = [new_room(config, "many") for _ in range(min(500, count - start))]
+            await asyncio.gather(
+                *(storage.write_json(room_key(r.room_name), r.to_json()) for r in batch)
+            )
+    finally:
+        await storage.aclose()
+
+
+def check_reference_imports(tree: Path, env: dict[str, str]) -> None:
+    """The reference server must run the worktree's code, not this checkout's."""
+    where = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import ovmeet, handlers; print(ovmeet.__file__, handlers.__file__)",
+        ],
+        env=env,
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    if not all(Path(path).is_relative_to(tree) for path in where):
+        sys.exit(f"the reference imports {where}, not the worktree {tree}")
+
+
+def measure(servers: list[Server], scripts: dict[str, Path], seconds: int, rounds: int) -> None:
+    for server in servers:
+        warm = wrk(server.url + PATH, scripts[server.name], 2)
+        if warm.errors:
+            sys.exit(f"{server.name} answered errors while warming up")
+    for _ in range(rounds):
+        for server in servers:
+            server.results.append(wrk(server.url + PATH, scripts[server.name], seconds))
+
+
+def report(title: str, servers: list[Server], reference: Server) -> None:
+    base = reference.best()
+    rows: list[tuple[str, ...]] = [("server", "req/s", "p50 ms", "p99 ms", "non-2xx", "x ref")]
+    for server in servers:
+        r = server.best()
+        rows.append(
+            (
+                server.name,
+                f"{r.requests_per_second:.0f}",
+                f"{r.p50_ms:.2f}",
+                f"{r.p99_ms:.2f}",
+                str(r.errors),
+                f"{r.requests_per_second / base.requests_per_second:.2f}x",
+            )
+        )
+    ours = servers[0].best()
+    print(f"\n{title}")
+    print(table(rows))
+    print(
+        f"p99 {ours.p99_ms:.1f} ms against {base.p99_ms:.1f} ms: "
+        f"{ours.p99_ms / base.p99_ms:.0%} of the reference's"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10, help="measured seconds per round")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per server")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per server")
+    parser.add_argument("--reference", default=REFERENCE, help="the commit to compare with")
+    parser.add_argument("--many-rooms", type=int, default=100_000, help="0 to skip")
+    parser.add_argument("--storage", choices=("local", "s3", "both"), default="both")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ovmeet-bench-tokens-"))
-    livekit_port, ovmeet_port, floor_port = free_port(), free_port(), free_port()
-    env = {
+    livekit_port = free_port()
+    common = {
         **base_env(f"http://127.0.0.1:{livekit_port}"),
-        "MEET_DATA_DIR": str(work / "data"),
         "MEET_AUTH_MODE": "none",
         "MEET_VALIDATE_RESPONSES": "false",
     }
     standin = [sys.executable, "-m", "tests.livekit_standin", "--port", str(livekit_port)]
     standin += ["--api-key", LIVEKIT_KEY, "--api-secret", LIVEKIT_SECRET]
-    ovmeet = [
-        sys.executable,
-        "-m",
-        "ovmeet",
-        "serve",
-        "--port",
-        str(ovmeet_port),
-        "--no-access-log",
-    ]
-    floor = [sys.executable, "-m", "uvicorn", "bench.floor_tokens:create_app", "--factory"]
-    floor += ["--port", str(floor_port), "--no-access-log", "--log-level", "warning"]
-
-    with running(standin, f"http://127.0.0.1:{livekit_port}/_standin/calls", env):
-        created = run_cli(env, "rooms", "create", "--prefix", "bench")
-        room = json.loads(created.stdout)
-        secret = room["publisherRoomUrl"].split("secret=")[1]
-        script = work / "token.lua"
-        body = json.dumps(
-            {"roomName": room["roomName"], "participantName": "bench", "secret": secret}
-        )
-        script.write_text(
-            'wrk.method = "POST"\n'
-            'wrk.headers["Content-Type"] = "application/json"\n'
-            f"wrk.body = {json.dumps(body)}\n"
-        )
-        path = "/meet/internal-api/v1/participants/token"
-        results: dict[str, list[WrkResult]] = {"ovmeet": [], "floor": []}
-        with (
-            running(
-                ovmeet, f"http://127.0.0.1:{ovmeet_port}/meet/health", env, work / "ovmeet.log"
-            ) as server,
-            running(floor, f"http://127.0.0.1:{floor_port}/meet/health", env, work / "floor.log"),
-        ):
-            urls = {
-                "ovmeet": f"http://127.0.0.1:{ovmeet_port}{path}",
-                "floor": f"http://127.0.0.1:{floor_port}{path}",
+    kinds = ("local", "s3") if args.storage == "both" else (args.storage,)
+    print(
+        f"POST {PATH}, wrk 16 connections, best of {args.rounds} interleaved rounds x "
+        f"{args.seconds} s, cpus: {os.cpu_count()}; reference: ovmeet at {args.reference}"
+    )
+    with ExitStack() as stack:
+        tree = stack.enter_context(reference_tree(work, args.reference))
+        stack.enter_context(running(standin, f"http://127.0.0.1:{livekit_port}/_standin/calls"))
+        weed = SeaweedFS(work / "weed").start() if "s3" in kinds else None
+        if weed is not None:
+            stack.callback(weed.stop)
+        for kind in kinds:
+            env = {
+                name: {**common, **storage_env(kind, work, name, weed)} for name in ("new", "ref")
             }
-            for name, url in urls.items():
-                warm = wrk(url, script, 2)
-                if warm.errors:
-                    sys.exit(f"{name} answered errors while warming up; see {work}")
-            for _ in range(args.rounds):
-                for name, url in urls.items():
-                    results[name].append(wrk(url, script, args.seconds))
-            assert server.poll() is None
-
-    def best(name: str) -> WrkResult:
-        return max(results[name], key=lambda r: r.requests_per_second)
-
-    ours, base = best("ovmeet"), best("floor")
-    print(
-        f"POST {path}, 16 connections, 1 worker, "
-        f"best of {args.rounds} x {args.seconds} s (cpus: {os.cpu_count()})"
-    )
-    print(
-        table(
-            [
-                ("server", "req/s", "p50 ms", "p99 ms", "non-2xx"),
-                *[
-                    (
-                        name,
-                        f"{r.requests_per_second:.0f}",
-                        f"{r.p50_ms:.2f}",
-                        f"{r.p99_ms:.2f}",
-                        str(r.errors),
+            env["ref"]["PYTHONPATH"] = str(tree)
+            check_reference_imports(tree, env["ref"])
+            scripts = {"ovmeet": token_script(work, env["new"], "new")}
+            scripts["reference"] = token_script(work, env["ref"], "ref")
+            ours = Server("ovmeet", [], env["new"])
+            reference = Server("reference", [], env["ref"], cwd=tree)
+            servers = [ours, reference]
+            if kind == "local":
+                two = Server("ovmeet --workers 2", [], env["new"])
+                scripts[two.name] = scripts["ovmeet"]
+                two.command = serve(two.port, "--workers", "2")
+                servers.append(two)
+                if args.many_rooms:
+                    many_env = {**common, **storage_env(kind, work, "many", weed)}
+                    many = Server(f"ovmeet, {args.many_rooms} rooms", [], many_env)
+                    scripts[many.name] = token_script(work, many_env, "many")
+                    asyncio.run(store_rooms(many_env, args.many_rooms))
+                    many.command = serve(many.port)
+                    servers.append(many)
+            ours.command, reference.command = serve(ours.port), serve(reference.port)
+            with ExitStack() as running_servers:
+                for server in servers:
+                    log = work / f"{server.name.replace(' ', '_')}-{kind}.log"
+                    running_servers.enter_context(
+                        running(
+                            server.command, f"{server.url}/meet/health", server.env, log, server.cwd
+                        )
                     )
-                    for name, r in (("ovmeet", ours), ("starlette floor", base))
-                ],
-            ]
-        )
-    )
-    print(
-        f"ovmeet / floor = {ours.requests_per_second / base.requests_per_second:.0%}"
-        " (target >= 50%)"
-    )
+                measure(servers, scripts, args.seconds, args.rounds)
+            report(f"{kind} storage", servers, reference)
+            if kind == "local":
+                one, two_best = ours.best(), servers[2].best()
+                print(
+                    f"--workers 2 / 1 worker: "
+                    f"{two_best.requests_per_second / one.requests_per_second:.2f}x"
+                )
+                if args.many_rooms:
+                    big = servers[3].best()
+                    print(
+                        f"p50 with {args.many_rooms} rooms stored / with 1: "
+                        f"{big.p50_ms / one.p50_ms:.2f}x"
+                    )
 
 
 if __name__ == "__main__":
