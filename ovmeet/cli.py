@@ -62,8 +62,8 @@ def serve(config: Config, host: str, port: int | None, workers: int, access_log:
     from ovmeet.web.protocol import BoundedHttpToolsProtocol
 
     logger.info("configuration: %s", json.dumps(config.describe()))
-    for warning in config.default_credential_warnings():
-        logger.warning("DEFAULT CREDENTIALS: %s", warning)
+    for warning in config.credential_warnings():
+        logger.warning("%s", warning)
     asyncio.run(prepare_storage(config))
     options: dict[str, Any] = {
         "host": host,

@@ -6,11 +6,14 @@ import dataclasses
 import ipaddress
 import logging
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
+
+import jwt
 
 logger = logging.getLogger("ovmeet.config")
 
@@ -25,6 +28,10 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 DEFAULT_ADMIN = ("admin", "admin")
 DEFAULT_LIVEKIT = ("devkey", "secret")
+MIN_HMAC_KEY_BYTES = 32
+# A short secret is said once, at start, by `credential_warnings`; not by PyJWT at every
+# process's first signature.
+warnings.filterwarnings("ignore", category=jwt.InsecureKeyLengthWarning)
 
 
 class ConfigError(Exception):
@@ -121,6 +128,9 @@ class Config:
             )
         ]
         if env.get("MEET_USER") or env.get("MEET_SECRET"):
+            for given, missing in (("MEET_USER", "MEET_SECRET"), ("MEET_SECRET", "MEET_USER")):
+                if not env.get(missing):
+                    raise ConfigError(missing, f"required with {given} (the user's other half)")
             users.append(User(read.text("MEET_USER", ""), read.text("MEET_SECRET", ""), "USER"))
             if users[0].username == users[1].username:
                 raise ConfigError("MEET_USER", "must differ from MEET_ADMIN_USER")
@@ -192,20 +202,26 @@ class Config:
         shown["users"] = [f"{u.username} ({u.role})" for u in self.users]
         return shown
 
-    def default_credential_warnings(self) -> list[str]:
-        """One sentence for each well-known default credential still in use."""
+    def credential_warnings(self) -> list[str]:
+        """One sentence for each well-known default or weak credential in use."""
         warnings = []
         admin = self.users[0]
         if (admin.username, admin.password) == DEFAULT_ADMIN:
             warnings.append(
-                "the admin user is admin/admin: set MEET_ADMIN_USER and MEET_ADMIN_SECRET"
+                "DEFAULT CREDENTIALS: the admin user is admin/admin: set MEET_ADMIN_USER and "
+                "MEET_ADMIN_SECRET"
             )
-        if self.livekit_api_key == DEFAULT_LIVEKIT[0] or (
-            self.livekit_api_secret == DEFAULT_LIVEKIT[1]
-        ):
+        secret_bytes = len(self.livekit_api_secret.encode())
+        if self.livekit_api_secret == DEFAULT_LIVEKIT[1]:
             warnings.append(
-                "LiveKit's development credentials (devkey/secret) are in use: anyone can sign "
+                "DEFAULT CREDENTIALS: LiveKit's development secret is in use: anyone can sign "
                 "tokens for this server; set LIVEKIT_API_KEY and LIVEKIT_API_SECRET"
+            )
+        elif secret_bytes < MIN_HMAC_KEY_BYTES:
+            warnings.append(
+                f"WEAK CREDENTIALS: LIVEKIT_API_SECRET is {secret_bytes} bytes long; tokens are "
+                f"signed with HMAC-SHA256, which wants at least {MIN_HMAC_KEY_BYTES} (RFC 7518 "
+                "section 3.2): a short secret is easier to guess"
             )
         return warnings
 

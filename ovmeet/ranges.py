@@ -10,6 +10,7 @@ from ovmeet.errors import BadRequest, RangeNotSatisfiable
 from ovmeet.storage import ObjectInfo
 
 _SINGLE_RANGE = re.compile(r"bytes=(\d{1,20})?-(\d{1,20})?", re.IGNORECASE)
+_OTHER_UNIT = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+=.*", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -25,13 +26,18 @@ class ByteRange:
         return f"bytes {self.start}-{self.end}/{size}"
 
 
-def parse_range(header: str, size: int) -> ByteRange:
-    """The range `header` asks of an object of `size` bytes.
+def parse_range(header: str, size: int) -> ByteRange | None:
+    """The range `header` asks of an object of `size` bytes; None for a unit other than bytes,
+    which a server must ignore (RFC 9110 section 14.2).
 
-    Malformed, multiple or reversed ranges raise BadRequest; a range that starts past the end
-    (or a zero-length suffix) raises RangeNotSatisfiable.
+    Malformed, multiple or reversed byte ranges raise BadRequest; a range that starts past the
+    end (or a zero-length suffix) raises RangeNotSatisfiable.
     """
-    match = _SINGLE_RANGE.fullmatch(header.strip())
+    header = header.strip()
+    unit = header.partition("=")[0]
+    if unit.lower() != "bytes" and _OTHER_UNIT.fullmatch(header):
+        return None
+    match = _SINGLE_RANGE.fullmatch(header)
     if match is None or match.groups() == (None, None):
         raise BadRequest("Invalid Range header")
     first, last = match.groups()

@@ -74,6 +74,11 @@ class SessionTokens:
     def verify(self, token: str, kind: SessionKind) -> Session | None:
         """The session a valid, unexpired token of this kind opens; None for anything else
         (revocation is checked by the caller: ovmeet.revocations)."""
+        checked = self.check(token, kind)
+        return checked if isinstance(checked, Session) else None
+
+    def check(self, token: str, kind: SessionKind) -> Session | str:
+        """The session the token opens, or why it opens none (a phrase: "has expired")."""
         try:
             claims = jwt.decode(
                 token,
@@ -83,14 +88,14 @@ class SessionTokens:
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "sub", "aud", "iss", "pwd", "jti"]},
             )
-        except jwt.PyJWTError:
-            return None
+        except jwt.PyJWTError as error:
+            return token_problem(error, f"an {kind} token")
         user = self.config.user(str(claims["sub"]))
         if user is None or not hmac.compare_digest(str(claims["pwd"]), self._fingerprint(user)):
-            return None
+            return "is for a user who no longer exists or whose password changed"
         token_id = claims["jti"]
         if not isinstance(token_id, str) or not _TOKEN_ID.fullmatch(token_id):
-            return None
+            return "has no valid token id"
         return Session(user, token_id, int(claims["exp"]))
 
     def _fingerprint(self, user: User) -> str:
@@ -180,6 +185,19 @@ class ParticipantTokens:
         if role is None or (role == "moderator") != (video.get("roomAdmin") is True):
             return None
         return Participant(identity=identity, room=room, role=role, expires_at=expires_at)
+
+
+def token_problem(error: jwt.PyJWTError, expected: str) -> str:
+    """Why PyJWT refused a token, as a phrase for the client ("has expired")."""
+    if isinstance(error, jwt.ExpiredSignatureError):
+        return "has expired"
+    if isinstance(error, jwt.InvalidSignatureError):
+        return "is not signed by this server"
+    if isinstance(error, jwt.InvalidAudienceError | jwt.InvalidIssuerError):
+        return f"is not {expected}"
+    if isinstance(error, jwt.DecodeError):
+        return "is not a token"
+    return f"is not valid ({error})"
 
 
 def _role_of(metadata: Any) -> Role | None:

@@ -197,9 +197,26 @@ def test_forged_access_tokens_are_refused(local: App, name: str) -> None:
     assert stream.status_code == 401
 
 
+REFUSALS = {
+    "participant token named like the admin": "is not signed by this server",
+    "alg none": "is not valid (The specified alg value is not allowed)",
+    "signed with the LiveKit secret": "is not signed by this server",
+    "signed with another key": "is not signed by this server",
+    "garbage": "is not a token",
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSALS))
+def test_a_refused_cookie_is_named_with_the_reason(local: App, name: str) -> None:
+    message = profile(local, attack_tokens()[name]).json()["message"]
+    assert message.endswith(f"; the OvMeetAccessToken cookie {REFUSALS[name]}"), message
+
+
 def test_a_refresh_token_is_not_an_access_token(local: App) -> None:
     refresh_token = login(local)["OvMeetRefreshToken"]
-    assert profile(local, refresh_token).status_code == 401
+    refused = profile(local, refresh_token)
+    assert refused.status_code == 401
+    assert refused.json()["message"].endswith("the OvMeetAccessToken cookie is not an access token")
 
 
 @pytest.mark.parametrize(("issued_ago", "accepted"), [(7200 - 30, True), (7200 + 1, False)])
@@ -207,14 +224,22 @@ def test_an_access_token_lasts_its_lifetime(local: App, issued_ago: int, accepte
     config = Config.from_env(local.env)
     tokens = SessionTokens.for_config(config, clock=lambda: time.time() - issued_ago)
     token = tokens.issue(config.users[0], "access")  # MEET_ACCESS_TOKEN_EXPIRATION: 2h
-    assert profile(local, token).status_code == (200 if accepted else 401)
+    answer = profile(local, token)
+    assert answer.status_code == (200 if accepted else 401)
+    if not accepted:
+        assert answer.json()["message"].endswith("the OvMeetAccessToken cookie has expired")
 
 
 def test_changing_a_password_ends_its_sessions(apps: AppFactory) -> None:
     token = login(apps())["OvMeetAccessToken"]
     assert profile(apps(), token).status_code == 200  # tokens outlive the process
     changed = apps(MEET_ADMIN_SECRET="a-new-admin-password")
-    assert profile(changed, token).status_code == 401
+    refused = profile(changed, token)
+    assert refused.status_code == 401
+    assert (
+        "cookie is for a user who no longer exists or whose password changed"
+        in (refused.json()["message"])
+    )
 
 
 @pytest.fixture
@@ -267,7 +292,11 @@ def test_logout_revokes_both_tokens(local: App) -> None:
     cookies = login(local)
     both = cookie_header(cookies)
     assert local.client.post(f"{local.api}/auth/logout", headers=both).status_code == 200
-    assert profile(local, cookies["OvMeetAccessToken"]).status_code == 401
+    revoked = profile(local, cookies["OvMeetAccessToken"])
+    assert revoked.status_code == 401
+    assert revoked.json()["message"].endswith(
+        "the OvMeetAccessToken cookie was revoked by a logout"
+    )
     refresh = local.client.post(
         f"{local.api}/auth/refresh",
         headers=cookie_header({"OvMeetRefreshToken": cookies["OvMeetRefreshToken"]}),

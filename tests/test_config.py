@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from ovmeet.config import Config, ConfigError, parse_duration
-from tests.processes import LIVEKIT_SECRET, REPO, base_env, run_cli
+from tests.helpers import request_token, token_body
+from tests.processes import LIVEKIT_SECRET, REPO, Ovmeet, base_env, run_cli
 
 
 def test_defaults_are_openvidu_meets() -> None:
@@ -81,6 +84,9 @@ def test_bad_durations(text: str) -> None:
         ({"MEET_COOKIE_SECURE": "maybe"}, "MEET_COOKIE_SECURE"),
         ({"LIVEKIT_API_SECRET": " "}, "LIVEKIT_API_SECRET"),
         ({"MEET_USER": "admin", "MEET_SECRET": "x"}, "MEET_USER"),
+        ({"MEET_USER": "bob"}, "MEET_SECRET"),
+        ({"MEET_SECRET": "pw"}, "MEET_USER"),
+        ({"MEET_USER": "bob", "MEET_SECRET": ""}, "MEET_SECRET"),
     ],
 )
 def test_bad_values_name_their_variable(env: dict[str, str], variable: str) -> None:
@@ -131,14 +137,35 @@ def test_start_up_log_masks_secrets_and_warns_about_default_credentials(tmp_path
     assert "Uvicorn running" in log
 
 
-def test_each_default_credential_is_named() -> None:
-    defaults = Config.from_env({}).default_credential_warnings()
+def test_each_default_or_weak_credential_is_named() -> None:
+    defaults = Config.from_env({}).credential_warnings()
     assert len(defaults) == 2
-    assert "admin/admin" in defaults[0] and "devkey/secret" in defaults[1]
+    assert "admin/admin" in defaults[0] and "development secret" in defaults[1]
     own = {
         "MEET_ADMIN_USER": "boss",
         "MEET_ADMIN_SECRET": "long-password",
-        "LIVEKIT_API_KEY": "k",
+        "LIVEKIT_API_KEY": "devkey",  # the key alone is no secret
         "LIVEKIT_API_SECRET": "s" * 32,
     }
-    assert Config.from_env(own).default_credential_warnings() == []
+    assert Config.from_env(own).credential_warnings() == []
+    short = Config.from_env({**own, "LIVEKIT_API_SECRET": "s" * 31}).credential_warnings()
+    assert len(short) == 1 and "LIVEKIT_API_SECRET is 31 bytes long" in short[0]
+
+
+def test_a_short_livekit_secret_is_one_start_up_warning_not_a_library_warning(
+    tmp_path: Path,
+) -> None:
+    env = {**base_env("http://127.0.0.1:1"), "LIVEKIT_API_SECRET": "short-secret"}
+    env["MEET_DATA_DIR"] = str(tmp_path)
+    room = json.loads(run_cli(env, "rooms", "create").stdout)
+    server = Ovmeet(env, tmp_path / "ovmeet.log").start()
+    try:
+        # Signing a LiveKit call token with the short secret is what PyJWT used to warn about;
+        # no LiveKit listens here, so the call itself then fails.
+        response = request_token(server, token_body(room, "Ana"))
+        assert response.json()["message"] == "LiveKit failed on GetParticipant"
+    finally:
+        server.stop()
+    log = server.log()
+    assert log.count("WEAK CREDENTIALS: LIVEKIT_API_SECRET is 12 bytes long") == 1
+    assert "InsecureKeyLengthWarning" not in log and "short-secret" not in log

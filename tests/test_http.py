@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -11,7 +12,8 @@ from connexion.lifecycle import ConnexionRequest
 
 from ovmeet.web.errors import on_unexpected
 from tests.conftest import Servers
-from tests.processes import Ovmeet
+from tests.helpers import token_body
+from tests.processes import ADMIN, Ovmeet
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +221,40 @@ def test_the_catch_all_handler_answers_json_500() -> None:
     assert response.status_code == 500
     assert response.mimetype == "application/json"
     assert json.loads(response.body) == {"message": "Internal server error"}
+
+
+def chunked(body: bytes, size: int = 7) -> Iterator[bytes]:
+    """`body` in pieces: httpx sends an iterator as Transfer-Encoding: chunked."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+def test_chunked_json_bodies_are_read_like_any_other(local: Ovmeet) -> None:
+    room = local.create_room("chunked")
+    body = json.dumps(token_body(room, "Chunky")).encode()
+    token = local.client.post(
+        f"{local.api}/participants/token",
+        content=chunked(body),
+        headers={"content-type": "application/json"},
+    )
+    assert token.status_code == 200, token.text
+    assert "content-length" not in token.request.headers
+    assert token.request.headers["transfer-encoding"] == "chunked"
+    login = local.client.post(
+        f"{local.api}/auth/login",
+        content=chunked(json.dumps({"username": ADMIN[0], "password": ADMIN[1]}).encode()),
+        headers={"content-type": "application/json"},
+    )
+    assert login.status_code == 200, login.text
+    invalid = local.client.post(
+        f"{local.api}/participants/token",
+        content=chunked(b'{"roomName": 5}'),
+        headers={"content-type": "application/json"},
+    )
+    assert_json_error(invalid, 400)
+    too_big = local.client.post(
+        f"{local.api}/participants/token",
+        content=chunked(b" " * (65 * 1024), 4096),
+        headers={"content-type": "application/json"},
+    )
+    assert_json_error(too_big, 413)

@@ -141,7 +141,7 @@ def test_the_last_byte_of_a_large_file(library: Library) -> None:
         "bytes=a-b",
         "bytes=1-b",
         "0-100",
-        "items=0-100",
+        "=0-100",
         "bytes=-5-10",
         "bytes=--5",
         "bytes=-",
@@ -158,6 +158,14 @@ def test_malformed_ranges_are_400(library: Library, header: str) -> None:
     response = library.get(library.small_id, range=header)
     assert response.status_code == 400
     assert response.json() == {"message": "Invalid Range header"}
+
+
+@pytest.mark.parametrize("header", ["items=0-5", "pages=1", "x-unit=0-1,2-3"])
+def test_ranges_of_another_unit_are_ignored(library: Library, header: str) -> None:
+    response = library.get(library.small_id, range=header)
+    assert response.status_code == 200  # RFC 9110 section 14.2: MUST ignore
+    assert response.content == library.small
+    assert "content-range" not in response.headers
 
 
 @pytest.mark.parametrize("header", ["bytes={size}-", "bytes={size}-{bigger}", "bytes=-0"])

@@ -14,6 +14,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ovmeet.access import RULES, Principal, Rule, authorize, in_force
+from ovmeet.errors import Unauthorized
 from ovmeet.services import Services
 from ovmeet.tokens import Session, SessionKind
 from ovmeet.web.cookies import (
@@ -43,7 +44,13 @@ class AccessMiddleware:
             principal = await principal_of(services, Headers(scope=scope))
             if rule.room_creation_policy:
                 rule = in_force(rule, await services.preferences.current())
-            authorize(rule, principal, _room_of(scope, rule))
+            try:
+                authorize(rule, principal, _room_of(scope, rule))
+            except Unauthorized as refused:
+                reasons = await refused_credentials(services, Headers(scope=scope))
+                if not reasons:
+                    raise
+                raise Unauthorized(f"{refused.message}; {'; '.join(reasons)}") from None
             ConnexionRequest(scope, receive).context["principal"] = principal
         await self.app(scope, receive, send)
 
@@ -61,6 +68,34 @@ async def principal_of(services: Services, headers: Headers) -> Principal:
         and given_key is not None
         and hmac.compare_digest(given_key.encode(), expected_key.encode()),
     )
+
+
+async def refused_credentials(services: Services, headers: Headers) -> list[str]:
+    """Why each session cookie or API key the request carries was not accepted."""
+    cookies = request_cookies(headers)
+    reasons = []
+    for name, kind in ((ACCESS_COOKIE, "access"), (REFRESH_COOKIE, "refresh")):
+        token = cookies.get(name)
+        if token:
+            checked = services.sessions.check(token, kind)  # type: ignore[arg-type]
+            if isinstance(checked, str):
+                reasons.append(f"the {name} cookie {checked}")
+            elif await services.revocations.is_revoked(checked):
+                reasons.append(f"the {name} cookie was revoked by a logout")
+    participant = cookies.get(PARTICIPANT_COOKIE)
+    if participant and services.participant_tokens.verify(participant) is None:
+        reasons.append(
+            f"the {PARTICIPANT_COOKIE} cookie is not a valid, unexpired participant token of "
+            "this server"
+        )
+    given_key = headers.get(API_KEY_HEADER)
+    if given_key is not None and services.config.api_key is None:
+        reasons.append("the X-API-KEY header was sent, but this server has no API key")
+    elif given_key is not None and not hmac.compare_digest(
+        given_key.encode(), (services.config.api_key or "").encode()
+    ):
+        reasons.append("the X-API-KEY header is not this server's API key")
+    return reasons
 
 
 async def _session(services: Services, token: str | None, kind: SessionKind) -> Session | None:

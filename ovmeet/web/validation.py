@@ -19,7 +19,7 @@ from connexion.validators import (
 )
 from jsonschema import Draft4Validator, ValidationError
 from starlette.datastructures import Headers
-from starlette.types import Receive, Scope
+from starlette.types import Message, Receive, Scope
 
 from ovmeet.errors import UnprocessableEntity
 
@@ -48,11 +48,15 @@ def _compiled(kind: type, schema: dict[str, Any]) -> Any:
 
 
 class JSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
-    """Reads at most MAX_BODY_BYTES, rejects bad encodings, reuses compiled schemas."""
+    """Reads at most MAX_BODY_BYTES, rejects bad encodings, reuses compiled schemas; a chunked
+    body (no Content-Length) is read first, as Connexion only looks for a Content-Length."""
 
     async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
-        length = Headers(scope=scope).get("content-length", "")
-        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+        headers = Headers(scope=scope)
+        length = headers.get("content-length")
+        if length is None and "chunked" in headers.get("transfer-encoding", "").lower():
+            receive, scope = await _read_chunked(receive, scope)
+        elif length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
             raise payload_too_large()
         return await super().wrap_receive(receive, scope=scope)  # type: ignore[no-any-return]
 
@@ -156,3 +160,32 @@ FIELD_VALIDATORS = {
     "parameter": FieldsParameterValidator,
     "body": MediaTypeDict({**VALIDATORS["body"], "*/*json": FieldsBodyValidator}),
 }
+
+
+async def _read_chunked(receive: Receive, scope: Scope) -> tuple[Receive, Scope]:
+    """The whole body (at most MAX_BODY_BYTES) replayed as one message, with its length."""
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise BadRequestProblem(detail="the client went away before the body ended")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise payload_too_large()
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    framing = (b"content-length", b"transfer-encoding")
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in framing]
+    headers.append((b"content-length", str(len(body)).encode()))
+    return replay, {**scope, "headers": headers}
