@@ -49,7 +49,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ovmeet: {error}", file=sys.stderr)
         return 1
     if result is not None:
-        print(json.dumps(result, indent=2))
+        return _print(json.dumps(result, indent=2))
+    return 0
+
+
+def _print(text: str) -> int:
+    """Print `text`; a reader that stopped early (`| head -1`) is not an error of ours."""
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would flush again at exit and fail on the closed pipe: point stdout elsewhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

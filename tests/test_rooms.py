@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -180,3 +182,16 @@ def test_pages_of_a_list(
     page = page_of([0, 1, 2, 3, 4], number, size)
     assert (page.items, page.total_items, page.total_pages) == (items, 5, pages)
     assert page.number == (number or 1)
+
+
+@pytest.mark.parametrize("reader", ["head -1", "true"])
+def test_cli_output_read_in_part_is_no_error(server: Ovmeet, reader: str) -> None:
+    """`ovmeet rooms create | head -1`: the reader closes the pipe early (`true` at once)."""
+    piped = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", f"{sys.executable} -m ovmeet rooms create | {reader}"],
+        env=server.env,
+        capture_output=True,
+        text=True,
+    )
+    assert (piped.returncode, piped.stderr) == (0, "")
+    assert piped.stdout == ("{\n" if reader == "head -1" else "")
