@@ -25,15 +25,19 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ovmeet import logs
 from ovmeet.config import Config
 from ovmeet.errors import ApiError
-from ovmeet.services import Services
+from ovmeet.metrics import exposition, worker_stopped
+from ovmeet.process import limit_malloc_arenas
+from ovmeet.services import Services, readiness
 from ovmeet.web import errors
 from ovmeet.web.access import AccessMiddleware
 from ovmeet.web.docs import DocsMiddleware
 from ovmeet.web.frontend import FrontEnd, no_front_end
 from ovmeet.web.headers import ResponseHeadersMiddleware
-from ovmeet.web.paths import HEALTH, SPECS
+from ovmeet.web.observe import ObserveMiddleware
+from ovmeet.web.paths import HEALTH, METRICS, READY, SPECS
 from ovmeet.web.validation import FIELD_VALIDATORS, VALIDATORS
 
 # Connexion's stack with our access check in the place of its security middleware and its
@@ -107,6 +111,7 @@ def create_app(config: Config | None = None) -> AsyncApp:
             yield {"services": services}
         finally:
             await services.aclose()
+            worker_stopped()
 
     app = AsyncApp(
         __name__,
@@ -118,11 +123,18 @@ def create_app(config: Config | None = None) -> AsyncApp:
         resolver=Resolver(function_resolver=handler_for),
         swagger_ui_options=SwaggerUIOptions(swagger_ui=config.docs_enabled, swagger_ui_path="/ui"),
     )
+    app.add_middleware(
+        ObserveMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        access_log=config.access_log,
+    )
     app.add_middleware(ResponseHeadersMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     for spec, base_paths in SPECS.items():
         for base_path in base_paths:
             app.add_api(load_spec(spec), base_path=base_path, **api_options(spec))
     app.add_url_rule(HEALTH, "health", health, methods=["GET"])
+    app.add_url_rule(READY, "ready", ready, methods=["GET"])
+    app.add_url_rule(METRICS, "metrics", metrics, methods=["GET"])
     if config.frontend_dir:  # last: every API route is matched before the front end's fallback
         app.add_url_rule(
             "/{path:path}", "frontend", FrontEnd(config.frontend_dir).page, methods=["GET"]
@@ -136,5 +148,27 @@ def create_app(config: Config | None = None) -> AsyncApp:
     return app
 
 
+def create_served_app() -> AsyncApp:
+    """The app of one `ovmeet serve` worker: its logging set up first, then `create_app`."""
+    config = Config.from_env(os.environ)
+    logs.configure(config.log_format)
+    limit_malloc_arenas()
+    return create_app(config)
+
+
 async def health(_request: Request) -> Response:
     return JSONResponse({"status": "UP"})
+
+
+async def ready(request: Request) -> Response:
+    """200 when the storage and LiveKit answer; 503 naming what does not."""
+    report = await readiness(request.state.services)
+    down = [f"{part}: {state}" for part, state in report.items() if state != "UP"]
+    if down:
+        return JSONResponse({"message": "Not ready: " + "; ".join(down), **report}, 503)
+    return JSONResponse({"status": "UP", **report})
+
+
+async def metrics(_request: Request) -> Response:
+    body, content_type = exposition()
+    return Response(body, headers={"Content-Type": content_type})

@@ -7,15 +7,18 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from ovmeet import recorder, recordings, rooms
+from ovmeet import logs, recorder, recordings, rooms
 from ovmeet.config import Config, ConfigError, parse_duration
 from ovmeet.errors import ApiError, UnprocessableEntity
 from ovmeet.livekit_gateway import LiveKitGateway
+from ovmeet.metrics import MULTIPROCESS_DIR
 from ovmeet.preferences import SECTIONS, GlobalPreferences
 from ovmeet.services import Services
 from ovmeet.storage import Storage, open_storage
@@ -35,9 +38,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             # --port is SERVER_PORT for this run: the default MEET_BASE_URL follows it (the
             # workers of --workers read the same environment).
             os.environ["SERVER_PORT"] = str(args.port)
+        if args.command == "serve" and args.no_access_log:
+            os.environ["MEET_ACCESS_LOG"] = "false"
         config = Config.from_env(os.environ)
         if args.command == "serve":
-            return serve(config, args.host, args.port, args.workers, not args.no_access_log)
+            logs.configure(config.log_format)
+            return serve(config, args.host, args.port, args.workers)
         result = asyncio.run(_run(config, args))
     except ConfigError as error:
         print(f"ovmeet: configuration error: {error}", file=sys.stderr)
@@ -64,11 +70,11 @@ def _print(text: str) -> int:
     return 0
 
 
-def serve(config: Config, host: str, port: int | None, workers: int, access_log: bool) -> int:
+def serve(config: Config, host: str, port: int | None, workers: int) -> int:
     """Check configuration and storage, then run uvicorn (one app per worker)."""
     import uvicorn
 
-    from ovmeet.app import create_app
+    from ovmeet.app import create_served_app
     from ovmeet.services import prepare_storage
     from ovmeet.web.protocol import BoundedHttpToolsProtocol
 
@@ -79,18 +85,31 @@ def serve(config: Config, host: str, port: int | None, workers: int, access_log:
     options: dict[str, Any] = {
         "host": host,
         "port": config.server_port if port is None else port,
-        "access_log": access_log,
+        "access_log": False,  # ovmeet's own access log (ovmeet.web.observe) replaces uvicorn's
+        "log_config": None,  # the logging of ovmeet.logs, in every worker
         "http": BoundedHttpToolsProtocol,
+        # SIGTERM: stop accepting, let what is in flight finish for up to this long, then close.
+        "timeout_graceful_shutdown": config.shutdown_grace,
         "timeout_keep_alive": config.http_keepalive_timeout,
         "server_header": False,
         # X-Forwarded-For and -Proto count only from the proxies the configuration names.
         "proxy_headers": bool(config.trusted_proxies),
         "forwarded_allow_ips": list(config.trusted_proxies),
     }
-    if workers > 1:  # each worker reads the same environment and builds its own app
-        uvicorn.run("ovmeet.app:create_app", factory=True, workers=workers, **options)
-    else:
-        uvicorn.run(create_app(config), **options)
+    if workers == 1:
+        uvicorn.run(create_served_app(), **options)
+        return 0
+    # Each worker reads the same environment and builds its own app; their metrics meet in
+    # files of one folder, which /metrics adds up.
+    metrics_dir = None
+    if not os.environ.get(MULTIPROCESS_DIR):
+        metrics_dir = tempfile.mkdtemp(prefix="ovmeet-metrics-")
+        os.environ[MULTIPROCESS_DIR] = metrics_dir
+    try:
+        uvicorn.run("ovmeet.app:create_served_app", factory=True, workers=workers, **options)
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

@@ -21,6 +21,8 @@ AuthMode = Literal["none", "moderators_only", "all_users"]
 _Choice = TypeVar("_Choice", bound=str)
 AUTH_MODES: tuple[AuthMode, ...] = ("none", "moderators_only", "all_users")
 StorageKind = Literal["local", "s3"]
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 STORAGE_KINDS: tuple[StorageKind, ...] = ("local", "s3")
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
@@ -103,6 +105,9 @@ class Config:
     frontend_dir: str | None = None
     recording_started_timeout: int = 20
     gc_interval: int = 300
+    log_format: LogFormat = "text"
+    access_log: bool = True
+    shutdown_grace: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -181,6 +186,9 @@ class Config:
             frontend_dir=read.frontend_dir("MEET_FRONTEND_DIR"),
             recording_started_timeout=read.duration("MEET_RECORDING_STARTED_TIMEOUT", "20s"),
             gc_interval=read.duration("MEET_GC_INTERVAL", "5m"),
+            log_format=read.choice("MEET_LOG_FORMAT", "text", LOG_FORMATS),
+            access_log=read.boolean("MEET_ACCESS_LOG", True),
+            shutdown_grace=read.duration("MEET_SHUTDOWN_GRACE", "30s"),
         )
 
     @property

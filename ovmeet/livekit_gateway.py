@@ -28,12 +28,15 @@ from livekit.protocol.models import ParticipantInfo
 from livekit.protocol.room import (
     DeleteRoomRequest,
     DeleteRoomResponse,
+    ListRoomsRequest,
+    ListRoomsResponse,
     RemoveParticipantResponse,
     RoomParticipantIdentity,
 )
 
 from ovmeet.config import Config
 from ovmeet.errors import DependencyError
+from ovmeet.metrics import LIVEKIT_ERRORS, LIVEKIT_SECONDS, timed
 
 
 class LiveKitError(DependencyError):
@@ -72,6 +75,7 @@ Answer = TypeVar("Answer", bound=Message)
 ROOM_SERVICE, EGRESS = "RoomService", "Egress"
 # The grants LiveKit asks of each kind of call (as livekit-api's services send them).
 RECORD, CREATE = VideoGrants(room_record=True), VideoGrants(room_create=True)
+LIST = VideoGrants(room_list=True)
 
 
 def admin_of(room: str) -> VideoGrants:
@@ -152,6 +156,12 @@ class LiveKitGateway:
         request = DeleteRoomRequest(room=room)
         return await self._found(ROOM_SERVICE, "DeleteRoom", request, DeleteRoomResponse, CREATE)
 
+    async def check(self) -> None:
+        """Prove LiveKit answers a signed call (RoomService ListRooms for no room); LiveKitError
+        if it does not."""
+        request = ListRoomsRequest(names=["ovmeet-readiness-probe"])
+        await self._call(ROOM_SERVICE, "ListRooms", request, ListRoomsResponse, LIST)
+
     async def start_recording(self, room: str, output: EncodedFileOutput) -> EgressInfo:
         """Start a room composite egress writing one MP4 file (Egress StartRoomCompositeEgress)."""
         request = RoomCompositeEgressRequest(room_name=room, file_outputs=[output])
@@ -202,19 +212,20 @@ class LiveKitGateway:
         """LiveKit's answer to one call; _NotFound when it says not_found."""
         if self._twirp is None:
             raise LiveKitError(method, "the LiveKit client is not started")
-        try:
-            # livekit-api passes timeout=None per request, which switches off the session's
-            # ClientTimeout in aiohttp: bound the whole call here instead.
-            async with asyncio.timeout(self.config.livekit_timeout):
-                return await self._twirp.request(
-                    service, method, request, self._tokens.header(grants), answer
-                )
-        except TwirpError as error:
-            if error.code == "not_found":
-                raise _NotFound from None
-            raise self._failure(method, error) from None
-        except (TimeoutError, aiohttp.ClientError, OSError, DecodeError) as error:
-            raise self._failure(method, error) from None
+        with timed(LIVEKIT_SECONDS, LIVEKIT_ERRORS, method, (_NotFound,)):
+            try:
+                # livekit-api passes timeout=None per request, which switches off the session's
+                # ClientTimeout in aiohttp: bound the whole call here instead.
+                async with asyncio.timeout(self.config.livekit_timeout):
+                    return await self._twirp.request(
+                        service, method, request, self._tokens.header(grants), answer
+                    )
+            except TwirpError as error:
+                if error.code == "not_found":
+                    raise _NotFound from None
+                raise self._failure(method, error) from None
+            except (TimeoutError, aiohttp.ClientError, OSError, DecodeError) as error:
+                raise self._failure(method, error) from None
 
     def _failure(self, method: str, error: BaseException) -> LiveKitError:
         if isinstance(error, TwirpError):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ovmeet.auth import LoginThrottle
 from ovmeet.config import Config
+from ovmeet.errors import DependencyError
 from ovmeet.livekit_events import HandledEvents
 from ovmeet.livekit_gateway import LiveKitGateway
 from ovmeet.notifier import Notifier
@@ -16,10 +19,12 @@ from ovmeet.recorder import run_collector
 from ovmeet.recordings import index_stored_recordings
 from ovmeet.revocations import Revocations
 from ovmeet.rooms import RoomCache
-from ovmeet.storage import Storage, open_storage
+from ovmeet.storage import ObjectNotFound, Storage, open_storage
+from ovmeet.storage.keys import PREFERENCES_KEY
 from ovmeet.tokens import ParticipantTokens, SessionTokens
 
 logger = logging.getLogger("ovmeet.services")
+READY_STORAGE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -92,3 +97,28 @@ async def prepare_storage(config: Config) -> None:
             logger.info("indexed %d recordings stored before the listing index", indexed)
     finally:
         await storage.aclose()
+
+
+async def readiness(services: Services) -> dict[str, str]:
+    """ "UP", or what failed, for the storage and for LiveKit (checked at once, each bounded)."""
+
+    async def storage() -> None:
+        with contextlib.suppress(ObjectNotFound):  # an answer: the storage is there
+            await services.storage.stat(PREFERENCES_KEY)
+
+    async def state(check: Callable[[], Awaitable[None]], seconds: float) -> str:
+        try:
+            async with asyncio.timeout(seconds):
+                await check()
+        except TimeoutError:
+            return f"no answer within {seconds:g}s"
+        except DependencyError as error:  # where and why to the log only (hosts, paths)
+            logger.warning("not ready: %s", error.detail)
+            return error.message
+        return "UP"
+
+    timeout = services.config.livekit_timeout
+    storage_state, livekit_state = await asyncio.gather(
+        state(storage, READY_STORAGE_SECONDS), state(services.livekit.check, timeout)
+    )
+    return {"storage": storage_state, "livekit": livekit_state}

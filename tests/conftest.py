@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests import shared
+from tests import log_scan, shared
 from tests.inprocess import App
 from tests.livekit_standin import LiveKitStandIn, ThreadedServer
 from tests.processes import (
@@ -202,7 +202,16 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A skipped test is not a passing one: any skip fails the run."""
+    """A skipped test is not a passing one: any skip fails the run. So does a secret, token or
+    cookie value in the log of any ovmeet process the run started."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None and reporter.stats.get("skipped") and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if hasattr(session.config, "workerinput") or factory is None:
+        return  # the controller scans every worker's folders
+    found = log_scan.findings(factory.getbasetemp())
+    if found and reporter is not None:
+        reporter.write_line("SECRETS IN LOGS: " + "; ".join(found[:20]), red=True)
+    if found:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

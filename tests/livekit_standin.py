@@ -45,12 +45,14 @@ from livekit.protocol.egress import (
     RoomCompositeEgressRequest,
     StopEgressRequest,
 )
-from livekit.protocol.models import ParticipantInfo
+from livekit.protocol.models import ParticipantInfo, Room
 from livekit.protocol.room import (
     DeleteRoomRequest,
     DeleteRoomResponse,
     ListParticipantsRequest,
     ListParticipantsResponse,
+    ListRoomsRequest,
+    ListRoomsResponse,
     RemoveParticipantResponse,
     RoomParticipantIdentity,
 )
@@ -141,6 +143,7 @@ class LiveKitStandIn:
             "RemoveParticipant": self._remove_participant,
             "ListParticipants": self._list_participants,
             "DeleteRoom": self._delete_room,
+            "ListRooms": self._list_rooms,
         }.get(method)
         if handler is None:
             return _error(404, "bad_route", f"no handler for RoomService/{method}")
@@ -189,6 +192,15 @@ class LiveKitStandIn:
         self.calls.append(("ListParticipants", ask.room, ""))
         people = list(self.participants.get(ask.room, {}).values())
         return _protobuf(ListParticipantsResponse(participants=people))
+
+    def _list_rooms(self, request: Request, body: bytes) -> Response:
+        ask = ListRoomsRequest.FromString(body)
+        video = self._grants(request)
+        if not (video and video.room_list):  # LiveKit asks for roomList here
+            return _error(401, "unauthenticated", "permissions denied")
+        self.calls.append(("ListRooms", ",".join(ask.names), ""))
+        live = [name for name in self.participants if not ask.names or name in ask.names]
+        return _protobuf(ListRoomsResponse(rooms=[Room(name=name) for name in live]))
 
     def _delete_room(self, request: Request, body: bytes) -> Response:
         ask = DeleteRoomRequest.FromString(body)

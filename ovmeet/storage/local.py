@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from ovmeet.metrics import STORAGE_ERRORS, STORAGE_SECONDS, timed
 from ovmeet.storage.base import ByteStream, ObjectInfo, ObjectNotFound, StorageError
 from ovmeet.storage.keys import check_key, check_prefix
 
@@ -32,7 +33,11 @@ class LocalStorage:
         """The file that holds `key`."""
         return self.root / check_key(key)
 
-    async def _run(self, fn: Callable[[], _T]) -> _T:
+    async def _run(self, call: str, fn: Callable[[], _T]) -> _T:
+        with timed(STORAGE_SECONDS, STORAGE_ERRORS, call, (ObjectNotFound,)):
+            return await self._translated(fn)
+
+    async def _translated(self, fn: Callable[[], _T]) -> _T:
         try:
             return await anyio.to_thread.run_sync(fn, limiter=self._limiter)
         except (FileNotFoundError, NotADirectoryError) as error:
@@ -48,13 +53,13 @@ class LocalStorage:
             probe_file.unlink()
 
         try:
-            await self._run(probe)
+            await self._run("check", probe)
         except ObjectNotFound:
             raise StorageError(f"{self.name}: the data directory cannot be created") from None
 
     async def read_json(self, key: str) -> Any:
         path = self.path_of(key)
-        data = await self._run(path.read_bytes)
+        data = await self._run("read_json", path.read_bytes)
         try:
             return json.loads(data)
         except ValueError:
@@ -63,7 +68,7 @@ class LocalStorage:
     async def write_json(self, key: str, value: Any) -> None:
         data = json.dumps(value, indent=2).encode()
         path = self.path_of(key)
-        await self._run(lambda: _atomic_write(path, lambda f: f.write(data)))
+        await self._run("write_json", lambda: _atomic_write(path, lambda f: f.write(data)))
 
     async def create_json(self, key: str, value: Any) -> bool:
         data = json.dumps(value, indent=2).encode()
@@ -86,14 +91,14 @@ class LocalStorage:
                 temp.unlink(missing_ok=True)
             return True
 
-        return await self._run(create)
+        return await self._run("create_json", create)
 
     async def supports_exclusive_create(self) -> bool:
         return True  # create_json is link(), atomic on every local file system
 
     async def stat(self, key: str) -> ObjectInfo:
         path = self.path_of(key)
-        return _info(await self._run(path.stat))
+        return _info(await self._run("stat", path.stat))
 
     async def open_range(
         self, key: str, offset: int, length: int, *, etag: str | None = None
@@ -107,12 +112,12 @@ class LocalStorage:
                 raise StorageError(f"{self.name}: {key} changed while it was being read")
             return fd
 
-        fd = await self._run(open_checked)
+        fd = await self._run("open_range", open_checked)
         position = offset
 
         async def read(size: int) -> bytes:
             nonlocal position
-            chunk = await self._run(lambda: os.pread(fd, size, position))
+            chunk = await self._run("read", lambda: os.pread(fd, size, position))
             position += len(chunk)
             return chunk
 
@@ -129,7 +134,7 @@ class LocalStorage:
                 _atomic_write(path, lambda dst: shutil.copyfileobj(src, dst, 1024 * 1024))
             return path.stat()
 
-        return _info(await self._run(copy))
+        return _info(await self._run("write_file", copy))
 
     async def list_page(self, prefix: str, start_after: str, limit: int) -> list[str]:
         # A folder holds the keys of one level: walking it in name order finds the page
@@ -158,7 +163,7 @@ class LocalStorage:
             visit(base)
             return found
 
-        return await self._run(walk)
+        return await self._run("list_page", walk)
 
     async def list(self, prefix: str) -> list[str]:
         base = self.root / check_prefix(prefix).rpartition("/")[0]
@@ -172,7 +177,7 @@ class LocalStorage:
                         keys.append(key)
             return sorted(keys)
 
-        return await self._run(walk)
+        return await self._run("list", walk)
 
     async def delete(self, key: str) -> None:
         path = self.path_of(key)
@@ -187,7 +192,7 @@ class LocalStorage:
                 except OSError:
                     break
 
-        await self._run(remove)
+        await self._run("delete", remove)
 
     async def aclose(self) -> None:
         return None

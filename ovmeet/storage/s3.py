@@ -19,6 +19,7 @@ from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 
 from ovmeet.config import Config
+from ovmeet.metrics import STORAGE_ERRORS, STORAGE_SECONDS, timed
 from ovmeet.storage.base import ByteStream, ObjectInfo, ObjectNotFound, StorageError
 from ovmeet.storage.keys import check_key, check_prefix
 
@@ -38,7 +39,9 @@ class S3Storage:
         self.name = f"S3 storage ({config.s3_endpoint}, bucket {self.bucket})"
         self._limiter = anyio.CapacityLimiter(config.storage_threads)
         self._http = urllib3.PoolManager(
-            maxsize=config.storage_threads,
+            # Every storage thread a connection, and as many more for the open streams that
+            # hold theirs between reads: fewer made urllib3 discard (and log) connections.
+            maxsize=2 * config.storage_threads,
             timeout=urllib3.Timeout(connect=5, read=60),
             retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(502, 503, 504)),
             cert_reqs="CERT_REQUIRED",
@@ -61,7 +64,11 @@ class S3Storage:
         """The object name of `key` in the bucket."""
         return self.prefix + check_key(key)
 
-    async def _run(self, fn: Callable[[], _T]) -> _T:
+    async def _run(self, call: str, fn: Callable[[], _T]) -> _T:
+        with timed(STORAGE_SECONDS, STORAGE_ERRORS, call, (ObjectNotFound,)):
+            return await self._translated(fn)
+
+    async def _translated(self, fn: Callable[[], _T]) -> _T:
         try:
             return await anyio.to_thread.run_sync(fn, limiter=self._limiter)
         except S3Error as error:
@@ -85,7 +92,7 @@ class S3Storage:
             if not self.client.bucket_exists(self.bucket):
                 self.client.make_bucket(self.bucket)
 
-        await self._run(ensure_bucket)
+        await self._run("check", ensure_bucket)
 
     async def supports_exclusive_create(self) -> bool:
         """Whether the server honours If-None-Match (a second create of a probe must fail)."""
@@ -106,7 +113,7 @@ class S3Storage:
                 response.close()
                 response.release_conn()
 
-        data = await self._run(get)
+        data = await self._run("read_json", get)
         try:
             return json.loads(data)
         except ValueError:
@@ -116,9 +123,10 @@ class S3Storage:
         name = self.object_name(key)
         data = json.dumps(value, indent=2).encode()
         await self._run(
+            "write_json",
             lambda: self.client.put_object(
                 self.bucket, name, io.BytesIO(data), len(data), content_type="application/json"
-            )
+            ),
         )
 
     async def create_json(self, key: str, value: Any) -> bool:
@@ -140,11 +148,11 @@ class S3Storage:
                 raise
             return True
 
-        return await self._run(create)
+        return await self._run("create_json", create)
 
     async def stat(self, key: str) -> ObjectInfo:
         name = self.object_name(key)
-        st = await self._run(lambda: self.client.stat_object(self.bucket, name))
+        st = await self._run("stat", lambda: self.client.stat_object(self.bucket, name))
         return ObjectInfo(
             size=int(st.size or 0),
             etag=f'"{st.etag}"',
@@ -159,13 +167,14 @@ class S3Storage:
             {"If-Match": etag} if etag else None
         )
         response = await self._run(
+            "open_range",
             lambda: self.client.get_object(
                 self.bucket, name, offset=offset, length=length, request_headers=headers
-            )
+            ),
         )
 
         async def read(size: int) -> bytes:
-            return bytes(await self._run(lambda: response.read(size)))
+            return bytes(await self._run("read", lambda: response.read(size)))
 
         async def close() -> None:
             response.close()
@@ -176,7 +185,10 @@ class S3Storage:
     async def write_file(self, key: str, source: Path) -> ObjectInfo:
         name = self.object_name(key)
         await self._run(
-            lambda: self.client.fput_object(self.bucket, name, str(source), content_type=_type(key))
+            "write_file",
+            lambda: self.client.fput_object(
+                self.bucket, name, str(source), content_type=_type(key)
+            ),
         )
         return await self.stat(key)
 
@@ -197,18 +209,19 @@ class S3Storage:
                     found.append(item.object_name[len(self.prefix) :])
             return found
 
-        return await self._run(page)
+        return await self._run("list_page", page)
 
     async def list(self, prefix: str) -> list[str]:
         start = self.prefix + check_prefix(prefix)
         objects = await self._run(
-            lambda: list(self.client.list_objects(self.bucket, prefix=start, recursive=True))
+            "list",
+            lambda: list(self.client.list_objects(self.bucket, prefix=start, recursive=True)),
         )
         return sorted(o.object_name[len(self.prefix) :] for o in objects if o.object_name)
 
     async def delete(self, key: str) -> None:
         name = self.object_name(key)
-        await self._run(lambda: self.client.remove_object(self.bucket, name))
+        await self._run("delete", lambda: self.client.remove_object(self.bucket, name))
 
     async def aclose(self) -> None:
         self._http.clear()

@@ -8,8 +8,10 @@ PUBLIC_API = "/meet/api/v1"
 AUTH_APIS = (f"{PUBLIC_API}/auth", f"{INTERNAL_API}/auth")
 LIVEKIT_API = "/livekit"
 HEALTH = "/meet/health"
+READY = "/meet/ready"
+METRICS = "/metrics"
 # Paths no front-end page may take: the single-page fallback answers JSON 404 below them.
-API_PREFIXES = ("/meet/api/", "/meet/internal-api/", "/livekit/", HEALTH)
+API_PREFIXES = ("/meet/api/", "/meet/internal-api/", "/livekit/", HEALTH, READY, METRICS)
 
 # Each spec of the `ovmeet.spec` package and the base paths it is served at. Connexion matches
 # a more specific base path first only when base paths are given explicitly.

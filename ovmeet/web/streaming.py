@@ -8,6 +8,7 @@ import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from ovmeet.metrics import BYTES_STREAMED, OPEN_STREAMS
 from ovmeet.storage import ByteStream
 
 
@@ -24,11 +25,13 @@ class ByteStreamResponse(StreamingResponse):
         self.stream = stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        OPEN_STREAMS.inc()
         try:
             first = await anext(self.stream, b"")
-            self.body_iterator = _prepend(first, self.stream)
+            self.body_iterator = _counted(_prepend(first, self.stream))
             await super().__call__(scope, receive, send)
         finally:
+            OPEN_STREAMS.dec()
             with anyio.CancelScope(shield=True):  # runs even when the client's leaving cancels us
                 await self.stream.aclose()
 
@@ -38,3 +41,9 @@ async def _prepend(first: bytes, rest: ByteStream) -> AsyncIterator[bytes]:
         yield first
     async for chunk in rest:
         yield chunk
+
+
+async def _counted(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        yield chunk
+        BYTES_STREAMED.inc(len(chunk))  # once handed to the server: sent, or the client left
