@@ -25,9 +25,10 @@ install: $(DEV_STAMP)
 run: $(RUN_STAMP)
 	$(BIN)/ovmeet serve
 
-## Chromium and ffmpeg for the browser test (apt-get, only when missing).
+## Chromium and ffmpeg for the browser test, nginx for the several-instances test (apt-get, only
+## when missing).
 system-deps:
-	@./scripts/system-deps.sh chromium ffmpeg
+	@./scripts/system-deps.sh chromium ffmpeg nginx
 
 ## Every test, against real servers the tests start themselves (SeaweedFS, LiveKit stand-in, ovmeet).
 test: $(DEV_STAMP) system-deps
