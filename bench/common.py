@@ -16,6 +16,22 @@ import httpx
 from tests.processes import free_port, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
+# The last commit before the work of issue #11 (token path, seeks, memory): "today's ovmeet",
+# which bench/tokens.py and bench/stream.py measure against in the same run.
+REFERENCE = "3132f13"
+
+
+@contextmanager
+def reference_tree(work: Path, commit: str) -> Iterator[Path]:
+    """A detached worktree of `commit`, removed afterwards."""
+    tree = work / "reference"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", "--quiet", str(tree), commit], cwd=REPO, check=True
+    )
+    try:
+        yield tree
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False)
 
 
 def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -126,4 +142,15 @@ def table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["REPO", "PeakRss", "WrkResult", "free_port", "running", "table", "wrk"]
+__all__ = [
+    "REFERENCE",
+    "REPO",
+    "PeakRss",
+    "WrkResult",
+    "free_port",
+    "reference_tree",
+    "rss_kib",
+    "running",
+    "table",
+    "wrk",
+]

@@ -16,12 +16,20 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import REPO, WrkResult, free_port, running, table, wrk
+from bench.common import (
+    REFERENCE,
+    REPO,
+    WrkResult,
+    free_port,
+    reference_tree,
+    running,
+    table,
+    wrk,
+)
 from ovmeet.config import Config
 from ovmeet.rooms import new_room
 from ovmeet.storage import open_storage
@@ -37,8 +45,6 @@ from tests.processes import (
     run_cli,
 )
 
-# The last commit before the token path's work (issue #11): "today's ovmeet".
-REFERENCE = "3132f13"
 PATH = "/meet/internal-api/v1/participants/token"
 
 
@@ -57,19 +63,6 @@ class Server:
 
     def best(self) -> WrkResult:
         return max(self.results, key=lambda r: r.requests_per_second)
-
-
-@contextmanager
-def reference_tree(work: Path, commit: str) -> Iterator[Path]:
-    """A detached worktree of `commit`, removed afterwards."""
-    tree = work / "reference"
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", "--quiet", str(tree), commit], cwd=REPO, check=True
-    )
-    try:
-        yield tree
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False)
 
 
 def serve(port: int, *extra: str) -> list[str]:

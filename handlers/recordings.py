@@ -17,7 +17,7 @@ from ovmeet.web.streaming import ByteStreamResponse
 
 async def get_recording_stream(recording_id: str) -> Response:
     playback = await open_playback(
-        services().storage,
+        services().media,
         recording_id,
         request.headers.get("range"),
         request.headers.get("if-range"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from email.utils import format_datetime
 
@@ -15,7 +17,7 @@ from ovmeet.recordings import (
     parse_recording_id,
     read_recording,
 )
-from ovmeet.storage import ByteStream, ObjectInfo, ObjectNotFound, Storage
+from ovmeet.storage import ByteStream, ObjectChanged, ObjectInfo, ObjectNotFound, Storage
 from ovmeet.storage.keys import recording_media_key
 
 
@@ -28,8 +30,44 @@ class Playback:
     body: ByteStream | None
 
 
+class PlayableMedia:
+    """What is known of the media of COMPLETE recordings, reused so that a seek costs one
+    storage round trip instead of three.
+
+    Safe because a COMPLETE recording never changes, and every read is pinned to the ETag
+    seen: a file since deleted or replaced fails its read, is forgotten, and is looked up
+    again. At most `size` recordings, each for at most `seconds`.
+    """
+
+    def __init__(self, storage: Storage, size: int = 4096, seconds: float = 300.0) -> None:
+        self.storage = storage
+        self._size = size
+        self._seconds = seconds
+        self._known: OrderedDict[RecordingId, tuple[ObjectInfo, float]] = OrderedDict()
+
+    async def lookup(self, recording_id: RecordingId) -> ObjectInfo:
+        """The media's size and version, from storage (RecordingNotFound if not playable)."""
+        info = await _playable_media(self.storage, recording_id)
+        self._known[recording_id] = (info, time.monotonic())
+        self._known.move_to_end(recording_id)
+        if len(self._known) > self._size:
+            self._known.popitem(last=False)
+        return info
+
+    def known(self, recording_id: RecordingId) -> ObjectInfo | None:
+        """What was looked up less than `seconds` ago, if anything."""
+        found = self._known.get(recording_id)
+        if found is None or time.monotonic() - found[1] >= self._seconds:
+            return None
+        self._known.move_to_end(recording_id)
+        return found[0]
+
+    def forget(self, recording_id: RecordingId) -> None:
+        self._known.pop(recording_id, None)
+
+
 async def open_playback(
-    storage: Storage,
+    media: PlayableMedia,
     recording_id: str,
     range_header: str | None,
     if_range: str | None,
@@ -37,9 +75,32 @@ async def open_playback(
     with_body: bool = True,
 ) -> Playback:
     """Open the part of a COMPLETE recording the request asks for, with its headers; without
-    `with_body` (HEAD), the same headers and nothing opened."""
+    `with_body` (HEAD), the same headers (from storage, never reused) and nothing opened."""
     parsed = parse_recording_id(recording_id)
-    info = await _playable_media(storage, parsed)
+    known = media.known(parsed) if with_body else None
+    info = known or await media.lookup(parsed)
+    status, headers, offset, length = _answer(info, range_header, if_range)
+    if not with_body:
+        return Playback(status, headers, None)
+    key = recording_media_key(parsed)
+    try:
+        body = await media.storage.open_range(key, offset, length, etag=info.etag)
+    except (ObjectNotFound, ObjectChanged) as error:
+        media.forget(parsed)
+        if known is not None:  # deleted or replaced since: look it up anew
+            return await open_playback(media, recording_id, range_header, if_range)
+        if isinstance(error, ObjectNotFound):  # deleted between the lookup and the read
+            raise RecordingNotFound(
+                f"Recording '{recording_id}' has no media file in storage"
+            ) from None
+        raise
+    return Playback(status, headers, body)
+
+
+def _answer(
+    info: ObjectInfo, range_header: str | None, if_range: str | None
+) -> tuple[int, dict[str, str], int, int]:
+    """Status, headers, offset and length of the answer to a request for `info`'s bytes."""
     byte_range: ByteRange | None = None
     if range_header is not None and if_range_holds(if_range, info):
         byte_range = parse_range(range_header, info.size)
@@ -56,10 +117,7 @@ async def open_playback(
         offset, length, status = byte_range.start, byte_range.length, 206
         headers["Content-Range"] = byte_range.content_range(info.size)
     headers["Content-Length"] = str(length)
-    if not with_body:
-        return Playback(status, headers, None)
-    body = await storage.open_range(recording_media_key(parsed), offset, length, etag=info.etag)
-    return Playback(status, headers, body)
+    return status, headers, offset, length
 
 
 async def _playable_media(storage: Storage, recording_id: RecordingId) -> ObjectInfo:

@@ -14,6 +14,7 @@ from ovmeet.errors import DependencyError
 from ovmeet.livekit_events import HandledEvents
 from ovmeet.livekit_gateway import LiveKitGateway
 from ovmeet.notifier import Notifier
+from ovmeet.playback import PlayableMedia
 from ovmeet.preferences import GlobalPreferences
 from ovmeet.recorder import run_collector
 from ovmeet.recordings import index_stored_recordings
@@ -33,6 +34,7 @@ class Services:
     storage: Storage
     livekit: LiveKitGateway
     rooms: RoomCache
+    media: PlayableMedia
     preferences: GlobalPreferences
     sessions: SessionTokens
     participant_tokens: ParticipantTokens
@@ -52,6 +54,7 @@ class Services:
             storage=storage,
             livekit=LiveKitGateway(config),
             rooms=RoomCache(storage),
+            media=PlayableMedia(storage),
             preferences=preferences,
             sessions=SessionTokens.for_config(config),
             participant_tokens=ParticipantTokens(config),

@@ -29,6 +29,7 @@ from ovmeet.rooms import Role, Room, RoomPreferences
 SessionKind = Literal["access", "refresh"]
 ISSUER = "ovmeet"
 _TOKEN_ID = re.compile(r"[A-Za-z0-9_-]{16}")  # secrets.token_urlsafe(12)
+MAX_VERIFIED = 4096
 _AUDIENCE: dict[SessionKind, str] = {"access": "ovmeet:access", "refresh": "ovmeet:refresh"}
 
 
@@ -48,6 +49,11 @@ class SessionTokens:
     config: Config
     key: bytes
     clock: Callable[[], float] = field(default=time.time, compare=False)  # issuing time
+    # Tokens that checked out, with what they open: a browser sends the same cookie with every
+    # request, and HS256 verification is most of what its access check costs.
+    _verified: dict[tuple[str, str], Session] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def for_config(cls, config: Config, clock: Callable[[], float] = time.time) -> SessionTokens:
@@ -79,6 +85,17 @@ class SessionTokens:
 
     def check(self, token: str, kind: SessionKind) -> Session | str:
         """The session the token opens, or why it opens none (a phrase: "has expired")."""
+        known = self._verified.get((token, kind))
+        if known is not None:
+            return known if known.expires_at > time.time() else "has expired"
+        checked = self._check(token, kind)
+        if isinstance(checked, Session):
+            if len(self._verified) >= MAX_VERIFIED:
+                self._verified.pop(next(iter(self._verified)))  # the oldest
+            self._verified[(token, kind)] = checked
+        return checked
+
+    def _check(self, token: str, kind: SessionKind) -> Session | str:
         try:
             claims = jwt.decode(
                 token,

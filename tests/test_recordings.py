@@ -554,3 +554,45 @@ def test_import_into_a_missing_room_fails(library: Library, tmp_path: Path) -> N
     )
     assert result.returncode == 1
     assert result.stderr.strip() == "ovmeet: The room 'no-room' does not exist"
+
+
+# ---- what is reused between seeks ----
+
+
+def media_key(recording_id: str) -> str:
+    room, _, uid = recording_id.split("--")
+    return f"recordings/{room}/{room}--{uid}.mp4"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_seek_after_the_file_was_replaced_gets_the_new_bytes(
+    servers: Servers, backend: str, tmp_path: Path
+) -> None:
+    library = stock(servers.start(backend), tmp_path)
+    assert library.get(library.small_id, range="bytes=0-99").status_code == 206  # now known
+    replacement = tmp_path / "other.mp4"
+    replacement.write_bytes(b"\x00" * 50 + library.small[50:] + b"tail")
+    time.sleep(1.1)  # a local file's version includes its modification time (seconds)
+    Stored(library.server).put_file(media_key(library.small_id), replacement)
+    answer = library.get(library.small_id, range="bytes=0-99")
+    assert answer.status_code == 206
+    assert answer.content == replacement.read_bytes()[:100]
+    assert answer.headers["content-range"].endswith(f"/{len(library.small) + 4}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_seek_after_the_file_was_deleted_is_404(
+    servers: Servers, backend: str, tmp_path: Path
+) -> None:
+    library = stock(servers.start(backend), tmp_path)
+    assert library.get(library.small_id, range="bytes=0-99").status_code == 206
+    assert (
+        httpx.head(library.url(library.small_id), headers=cookie_header(library.admin)).status_code
+        == 200
+    )
+    Stored(library.server).delete(media_key(library.small_id))
+    for answer in (
+        library.get(library.small_id, range="bytes=0-99"),
+        httpx.head(library.url(library.small_id), headers=cookie_header(library.admin)),
+    ):
+        assert answer.status_code == 404

@@ -6,6 +6,7 @@ from ovmeet.config import Config
 from ovmeet.storage.base import (
     MAX_CHUNK,
     ByteStream,
+    ObjectChanged,
     ObjectInfo,
     ObjectNotFound,
     Storage,
@@ -15,6 +16,7 @@ from ovmeet.storage.base import (
 __all__ = [
     "MAX_CHUNK",
     "ByteStream",
+    "ObjectChanged",
     "ObjectInfo",
     "ObjectNotFound",
     "Storage",

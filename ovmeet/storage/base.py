@@ -31,6 +31,10 @@ class StorageError(DependencyError):
         super().__init__("Storage failed", detail)
 
 
+class ObjectChanged(StorageError):
+    """The object is no longer the version (ETag) a read was pinned to."""
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """What `stat` tells about a stored object."""
@@ -44,7 +48,9 @@ class ByteStream:
     """An opened byte range: iterate it for chunks; always `aclose()` it.
 
     One read runs ahead while the caller sends the previous chunk, so the storage and the
-    client are kept busy together. Chunk sizes shrink as more streams are open at once.
+    client are kept busy together. Chunk sizes shrink as more streams are open at once. A
+    backend may hand over the `first` chunk, read in the same call that opened the object
+    (a seek then costs one trip to a storage thread, not two).
     """
 
     open_streams = 0
@@ -55,14 +61,21 @@ class ByteStream:
         close: Callable[[], Awaitable[None]],
         length: int,
         backend: str,
+        first: bytes = b"",
     ) -> None:
         self._read = read
         self._close = close
-        self._unrequested = length
+        self._first = first
+        self._unrequested = length - len(first)
         self._backend = backend
         self._ahead: asyncio.Task[bytes] | None = None
         self._closed = False
         ByteStream.open_streams += 1
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether every byte has been handed out (nothing read ahead, nothing left)."""
+        return not self._first and self._ahead is None and self._unrequested <= 0
 
     @staticmethod
     def chunk_size() -> int:
@@ -87,6 +100,10 @@ class ByteStream:
         return self
 
     async def __anext__(self) -> bytes:
+        if self._first:
+            chunk, self._first = self._first, b""
+            self._ahead = self._read_ahead()
+            return chunk
         if self._ahead is None:
             self._ahead = self._read_ahead()
             if self._ahead is None:

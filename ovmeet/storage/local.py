@@ -14,7 +14,13 @@ from typing import Any, TypeVar
 import anyio
 
 from ovmeet.metrics import STORAGE_ERRORS, STORAGE_SECONDS, timed
-from ovmeet.storage.base import ByteStream, ObjectInfo, ObjectNotFound, StorageError
+from ovmeet.storage.base import (
+    ByteStream,
+    ObjectChanged,
+    ObjectInfo,
+    ObjectNotFound,
+    StorageError,
+)
 from ovmeet.storage.keys import check_key, check_prefix
 
 _T = TypeVar("_T")
@@ -105,15 +111,18 @@ class LocalStorage:
     ) -> ByteStream:
         path = self.path_of(key)
 
-        def open_checked() -> int:
+        def open_checked() -> tuple[int, bytes]:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            if etag is not None and _info(os.fstat(fd)).etag != etag:
+            try:
+                if etag is not None and _info(os.fstat(fd)).etag != etag:
+                    raise ObjectChanged(f"{self.name}: {key} changed while it was being read")
+                return fd, os.pread(fd, min(length, ByteStream.chunk_size()), offset)
+            except BaseException:
                 os.close(fd)
-                raise StorageError(f"{self.name}: {key} changed while it was being read")
-            return fd
+                raise
 
-        fd = await self._run("open_range", open_checked)
-        position = offset
+        fd, first = await self._run("open_range", open_checked)
+        position = offset + len(first)
 
         async def read(size: int) -> bytes:
             nonlocal position
@@ -124,7 +133,7 @@ class LocalStorage:
         async def close() -> None:
             os.close(fd)
 
-        return ByteStream(read, close, length, self.name)
+        return ByteStream(read, close, length, self.name, first)
 
     async def write_file(self, key: str, source: Path) -> ObjectInfo:
         path = self.path_of(key)

@@ -20,7 +20,13 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 
 from ovmeet.config import Config
 from ovmeet.metrics import STORAGE_ERRORS, STORAGE_SECONDS, timed
-from ovmeet.storage.base import ByteStream, ObjectInfo, ObjectNotFound, StorageError
+from ovmeet.storage.base import (
+    ByteStream,
+    ObjectChanged,
+    ObjectInfo,
+    ObjectNotFound,
+    StorageError,
+)
 from ovmeet.storage.keys import check_key, check_prefix
 
 _T = TypeVar("_T")
@@ -80,7 +86,7 @@ class S3Storage:
                     "check MEET_S3_ACCESS_KEY and MEET_S3_SECRET_KEY"
                 ) from None
             if error.code == "PreconditionFailed":
-                raise StorageError(f"{self.name}: the object changed while it was read") from None
+                raise ObjectChanged(f"{self.name}: the object changed while it was read") from None
             raise StorageError(f"{self.name} failed: {error.code} {error.message}") from None
         except (ServerError, InvalidResponseError) as error:
             raise StorageError(f"{self.name} answered with an error: {error}") from None
@@ -166,12 +172,19 @@ class S3Storage:
         headers: dict[str, str | list[str] | tuple[str]] | None = (
             {"If-Match": etag} if etag else None
         )
-        response = await self._run(
-            "open_range",
-            lambda: self.client.get_object(
+
+        def open_and_read() -> tuple[Any, bytes]:
+            response = self.client.get_object(
                 self.bucket, name, offset=offset, length=length, request_headers=headers
-            ),
-        )
+            )
+            try:
+                return response, bytes(response.read(min(length, ByteStream.chunk_size())))
+            except BaseException:
+                response.close()
+                response.release_conn()
+                raise
+
+        response, first = await self._run("open_range", open_and_read)
 
         async def read(size: int) -> bytes:
             return bytes(await self._run("read", lambda: response.read(size)))
@@ -180,7 +193,7 @@ class S3Storage:
             response.close()
             response.release_conn()
 
-        return ByteStream(read, close, length, self.name)
+        return ByteStream(read, close, length, self.name, first)
 
     async def write_file(self, key: str, source: Path) -> ObjectInfo:
         name = self.object_name(key)

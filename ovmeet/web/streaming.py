@@ -18,6 +18,7 @@ class ByteStreamResponse(StreamingResponse):
     The first chunk is read before the status line is sent, so a storage that cannot deliver
     still gets a JSON error; later failures close the connection (a short body, never a wrong
     one). The file or S3 connection is released however the response ends, client gone included.
+    A body of one chunk (most seeks) is sent as it is, without the streaming machinery.
     """
 
     def __init__(self, stream: ByteStream, status_code: int, headers: dict[str, str]) -> None:
@@ -28,6 +29,17 @@ class ByteStreamResponse(StreamingResponse):
         OPEN_STREAMS.inc()
         try:
             first = await anext(self.stream, b"")
+            if self.stream.exhausted:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": self.status_code,
+                        "headers": self.raw_headers,
+                    }
+                )
+                await send({"type": "http.response.body", "body": first})
+                BYTES_STREAMED.inc(len(first))
+                return
             self.body_iterator = _counted(_prepend(first, self.stream))
             await super().__call__(scope, receive, send)
         finally:

@@ -11,6 +11,7 @@ from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem, ProblemException
 from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator
 from connexion.lifecycle import ConnexionRequest
+from connexion.utils import is_null, is_nullable
 from connexion.validators import (
     VALIDATOR_MAP,
     JSONRequestBodyValidator,
@@ -111,7 +112,26 @@ class FieldsBodyValidator(JSONBodyValidator):
         return None
 
 
-class FieldsParameterValidator(ParameterValidator):  # type: ignore[misc]
+class CompiledParameterValidator(ParameterValidator):  # type: ignore[misc]
+    """Connexion's parameter checks, each parameter's schema compiled once (Connexion deep-
+    copies the parameter and compiles a validator for every value of every request)."""
+
+    @staticmethod
+    def validate_parameter(
+        parameter_type: str, value: Any, param: dict[str, Any], param_name: str | None = None
+    ) -> str | None:
+        if value is not None and not (is_nullable(param) and is_null(value)):
+            try:
+                _compiled(Draft4Validator, param.get("schema", param)).validate(value)
+            except ValidationError as exception:
+                return str(exception)
+            return None
+        return ParameterValidator.validate_parameter(  # type: ignore[no-any-return]
+            parameter_type, value, param, param_name
+        )
+
+
+class FieldsParameterValidator(CompiledParameterValidator):
     """Parameters that break their schema, or are unknown, are a 422 naming each of them."""
 
     def validate_request(self, request: ConnexionRequest) -> None:
@@ -150,6 +170,7 @@ def _detail(error: ValidationError) -> tuple[str, str]:
 
 VALIDATORS = {
     **VALIDATOR_MAP,
+    "parameter": CompiledParameterValidator,
     "body": MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": JSONBodyValidator}),
     "response": MediaTypeDict({**VALIDATOR_MAP["response"], "*/*json": JSONResponseValidator}),
 }
