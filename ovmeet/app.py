@@ -37,6 +37,7 @@ from ovmeet.web.docs import DocsMiddleware
 from ovmeet.web.frontend import FrontEnd, no_front_end
 from ovmeet.web.headers import ResponseHeadersMiddleware
 from ovmeet.web.observe import ObserveMiddleware
+from ovmeet.web.operations import PreparedApi
 from ovmeet.web.paths import HEALTH, METRICS, READY, SPECS
 from ovmeet.web.validation import FIELD_VALIDATORS, VALIDATORS
 
@@ -123,6 +124,9 @@ def create_app(config: Config | None = None) -> AsyncApp:
         resolver=Resolver(function_resolver=handler_for),
         swagger_ui_options=SwaggerUIOptions(swagger_ui=config.docs_enabled, swagger_ui_path="/ui"),
     )
+    # Every API's handlers prepared once per operation (ovmeet.web.operations); set before the
+    # APIs are added. Connexion keeps the class on a private attribute (pinned < 3.4).
+    app._middleware_app.api_cls = PreparedApi
     app.add_middleware(
         ObserveMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
