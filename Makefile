@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint format install system-deps wheel-smoke bench bench-tokens bench-stream clean
+.PHONY: run test lint format install system-deps wheel-smoke bench bench-tokens bench-stream bench-soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,8 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: bench-tokens bench-stream
+## Every benchmark (about 25 minutes; the soak alone takes 10).
+bench: bench-tokens bench-stream bench-soak
 
 bench-tokens: $(DEV_STAMP)
 	@./scripts/system-deps.sh wrk
@@ -56,6 +57,10 @@ bench-tokens: $(DEV_STAMP)
 bench-stream: $(DEV_STAMP)
 	@./scripts/system-deps.sh wrk nginx
 	$(BIN)/python -m bench.stream
+
+bench-soak: $(DEV_STAMP)
+	@./scripts/system-deps.sh wrk
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

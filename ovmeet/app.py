@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import importlib
 import os
 from collections.abc import AsyncIterator, Callable
@@ -29,7 +28,7 @@ from ovmeet import logs
 from ovmeet.config import Config
 from ovmeet.errors import ApiError
 from ovmeet.metrics import exposition, worker_stopped
-from ovmeet.process import limit_malloc_arenas
+from ovmeet.process import settle_garbage_collector, tune_malloc
 from ovmeet.services import Services, readiness
 from ovmeet.web import errors
 from ovmeet.web.access import AccessMiddleware
@@ -100,14 +99,7 @@ def create_app(config: Config | None = None) -> AsyncApp:
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
         await services.start()
-        # The specs, validators and libraries loaded so far live as long as the process: out of
-        # the collector's sight, a full collection no longer walks them (it paused the worker
-        # ~60 ms about once a second under load). A request's garbage is freed by reference
-        # counting; collecting the young generation every 20,000 allocations instead of 700
-        # took its cost from 2.7% of the CPU to 0.1% (bench/tokens.py, README).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(20_000, 20, 20)
+        settle_garbage_collector()
         try:
             yield {"services": services}
         finally:
@@ -156,7 +148,7 @@ def create_served_app() -> AsyncApp:
     """The app of one `ovmeet serve` worker: its logging set up first, then `create_app`."""
     config = Config.from_env(os.environ)
     logs.configure(config.log_format)
-    limit_malloc_arenas()
+    tune_malloc()
     return create_app(config)
 
 

@@ -14,7 +14,12 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Loggers that would otherwise speak on every request (Connexion: "Skipping validation ..."
 # for each stream) or repeat what ovmeet says better.
-_QUIET = {"connexion": logging.WARNING, "uvicorn.access": logging.WARNING}
+_QUIET = {
+    "connexion": logging.WARNING,
+    # "this operation accepts multiple content types" on every LiveKit webhook
+    "connexion.operations.openapi3": logging.ERROR,
+    "uvicorn.access": logging.WARNING,
+}
 # What `extra=` fields a log call may carry into a JSON line.
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
 

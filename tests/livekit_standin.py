@@ -413,8 +413,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--api-secret", required=True)
+    parser.add_argument(
+        "--participant",
+        action="append",
+        default=[],
+        metavar="ROOM/IDENTITY",
+        help="someone already in a room (repeatable)",
+    )
     args = parser.parse_args()
     standin = LiveKitStandIn(args.api_key, args.api_secret)
+    for present in args.participant:
+        room, _, identity = present.partition("/")
+        standin.add_participant(room, identity)
     uvicorn.run(standin.app(), host="127.0.0.1", port=args.port, log_level="warning")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -12,7 +13,9 @@ import pytest
 
 from tests import log_scan
 from tests.conftest import Servers
-from tests.helpers import request_token, token_body
+from tests.helpers import access_cookie, cookie_header, request_token, token_body
+from tests.livekit_webhooks import egress_event, signed
+from tests.media import make_mp4, pad_mp4
 from tests.processes import ADMIN, Ovmeet, SeaweedFS, free_port
 
 
@@ -189,3 +192,39 @@ def test_the_log_scan_finds_what_must_never_be_logged(tmp_path: Path) -> None:
         log.unlink()
     assert len(found) == 3, found
     assert token[:12] in " ".join(found)
+
+
+def test_many_concurrent_s3_streams_log_one_line_each_and_nothing_else(
+    servers: Servers, tmp_path: Path
+) -> None:
+    """Connexion used to log 'Skipping validation' for every stream, and urllib3 'Connection
+    pool is full' once the streams outnumbered the pool."""
+    server = servers.start("s3")
+    room = server.create_room("many")["roomName"]
+    source = pad_mp4(make_mp4(tmp_path / "a.mp4", seconds=1), tmp_path / "b.mp4", 8 * 2**20)
+    recording = server.import_recording(source, room)
+    cookie = cookie_header(access_cookie(server))
+    url = f"{server.api}/recordings/{recording['recordingId']}/stream"
+    before = len(server.log().splitlines())
+
+    def stream(n: int) -> int:
+        start = n * 100_000
+        with httpx.Client(timeout=60) as client:
+            answer = client.get(url, headers={**cookie, "Range": f"bytes={start}-"})
+            return answer.status_code
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        assert set(pool.map(stream, range(40))) == {206}
+    for n in range(3):  # Connexion warned of the webhook's two content types each time
+        body, headers = signed(
+            egress_event("egress_updated", "not-ours", f"EG_{n}", "u", "EGRESS_ACTIVE")
+        )
+        answer = server.client.post(
+            f"{server.base_url}/livekit/webhook", content=body, headers=headers
+        )
+        assert answer.status_code == 200
+    time.sleep(0.3)
+    new = server.log().splitlines()[before:]
+    assert [line for line in new if "ovmeet.access" not in line] == []
+    assert sum("getRecordingStream" in line for line in new) == 40
+    assert sum("POST /livekit/webhook" in line for line in new) == 3
