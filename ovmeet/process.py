@@ -6,28 +6,23 @@ import ctypes
 import ctypes.util
 import gc
 
-# glibc's mallopt parameters (malloc.h).
-_M_MMAP_THRESHOLD = -3
+# glibc's mallopt parameter (malloc.h).
 _M_ARENA_MAX = -8
 MALLOC_ARENAS = 2
-MMAP_THRESHOLD = 256 * 1024
 
 
 def tune_malloc() -> bool:
-    """Keep a worker's memory down under streaming load (glibc only; False elsewhere).
+    """Two malloc arenas at most, as MALLOC_ARENA_MAX=2 would (glibc only; False elsewhere):
+    each storage thread otherwise grows an arena of its own, and a worker's memory climbed
+    burst after burst of concurrent S3 streams.
 
-    Two arenas at most (as MALLOC_ARENA_MAX=2 would): each storage thread otherwise grows an
-    arena of its own. And blocks of 256 KiB or more (stream chunks, 1 MiB seeks) always mapped
-    on their own and given back when freed: glibc's default raises that threshold to the
-    largest block freed so far, after which such chunks stay in the heap (bench/soak.py: RSS
-    92-120 MiB instead of 103-147).
+    (Mapping every block of 256 KiB or more on its own, M_MMAP_THRESHOLD, kept the soak's
+    memory lower but cost a third of S3 streaming throughput in page faults: not done.)
     """
     mallopt = getattr(_libc(), "mallopt", None)
     if mallopt is None:
         return False
-    return bool(mallopt(_M_ARENA_MAX, MALLOC_ARENAS)) and bool(
-        mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-    )
+    return bool(mallopt(_M_ARENA_MAX, MALLOC_ARENAS))
 
 
 def settle_garbage_collector() -> None:
