@@ -15,6 +15,7 @@ from connexion import AsyncApp
 from connexion.exceptions import ProblemException
 from connexion.json_schema import Draft4RequestValidator, resolve_refs
 from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
+from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
@@ -36,15 +37,17 @@ from ovmeet.web.docs import DocsMiddleware
 from ovmeet.web.frontend import FrontEnd, no_front_end
 from ovmeet.web.headers import ResponseHeadersMiddleware
 from ovmeet.web.observe import ObserveMiddleware
-from ovmeet.web.operations import PreparedApi
+from ovmeet.web.operations import PreparedApi, PreparedValidationMiddleware
 from ovmeet.web.paths import HEALTH, METRICS, READY, SPECS
 from ovmeet.web.validation import FIELD_VALIDATORS, VALIDATORS
 
-# Connexion's stack with our access check in the place of its security middleware and its
-# Swagger UI middleware looking only at the docs' paths.
+# Connexion's stack with our access check in the place of its security middleware, its
+# Swagger UI middleware looking only at the docs' paths, and its request validation prepared
+# once per operation.
 _OURS: dict[type, type] = {
     SecurityMiddleware: AccessMiddleware,
     SwaggerUIMiddleware: DocsMiddleware,
+    RequestValidationMiddleware: PreparedValidationMiddleware,
 }
 MIDDLEWARES = [_OURS.get(m, m) for m in ConnexionMiddleware.default_middlewares]
 

@@ -103,7 +103,7 @@ async def prepare_storage(config: Config) -> None:
 
 
 async def readiness(services: Services) -> dict[str, str]:
-    """ "UP", or what failed, for the storage and for LiveKit (checked at once, each bounded)."""
+    """For the storage and for LiveKit: UP, or what failed (checked at once, each bounded)."""
 
     async def storage() -> None:
         with contextlib.suppress(ObjectNotFound):  # an answer: the storage is there

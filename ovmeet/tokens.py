@@ -106,7 +106,7 @@ class SessionTokens:
                 options={"require": ["exp", "iat", "sub", "aud", "iss", "pwd", "jti"]},
             )
         except jwt.PyJWTError as error:
-            return token_problem(error, f"an {kind} token")
+            return _token_problem(error, f"an {kind} token")
         user = self.config.user(str(claims["sub"]))
         if user is None or not hmac.compare_digest(str(claims["pwd"]), self._fingerprint(user)):
             return "is for a user who no longer exists or whose password changed"
@@ -204,7 +204,7 @@ class ParticipantTokens:
         return Participant(identity=identity, room=room, role=role, expires_at=expires_at)
 
 
-def token_problem(error: jwt.PyJWTError, expected: str) -> str:
+def _token_problem(error: jwt.PyJWTError, expected: str) -> str:
     """Why PyJWT refused a token, as a phrase for the client ("has expired")."""
     if isinstance(error, jwt.ExpiredSignatureError):
         return "has expired"

@@ -25,6 +25,10 @@ from ovmeet.web.cookies import (
 )
 
 API_KEY_HEADER = "x-api-key"
+_SESSION_COOKIES: tuple[tuple[str, SessionKind], ...] = (
+    (ACCESS_COOKIE, "access"),
+    (REFRESH_COOKIE, "refresh"),
+)
 
 
 class AccessMiddleware:
@@ -74,10 +78,10 @@ async def refused_credentials(services: Services, headers: Headers) -> list[str]
     """Why each session cookie or API key the request carries was not accepted."""
     cookies = request_cookies(headers)
     reasons = []
-    for name, kind in ((ACCESS_COOKIE, "access"), (REFRESH_COOKIE, "refresh")):
+    for name, kind in _SESSION_COOKIES:
         token = cookies.get(name)
         if token:
-            checked = services.sessions.check(token, kind)  # type: ignore[arg-type]
+            checked = services.sessions.check(token, kind)
             if isinstance(checked, str):
                 reasons.append(f"the {name} cookie {checked}")
             elif await services.revocations.is_revoked(checked):
