@@ -29,9 +29,6 @@ from tests.processes import (
     ADMIN,
     LIVEKIT_KEY,
     LIVEKIT_SECRET,
-    S3_ACCESS_KEY,
-    S3_BUCKET,
-    S3_SECRET_KEY,
     SeaweedFS,
     base_env,
     run_cli,
@@ -196,14 +193,7 @@ def main() -> None:
         if args.storage == "s3":
             weed = SeaweedFS(work / "weed").start()
             stack.callback(weed.stop)
-            env |= {
-                "MEET_STORAGE": "s3",
-                "MEET_S3_SERVICE_ENDPOINT": weed.endpoint,
-                "MEET_S3_ACCESS_KEY": S3_ACCESS_KEY,
-                "MEET_S3_SECRET_KEY": S3_SECRET_KEY,
-                "MEET_S3_BUCKET": S3_BUCKET,
-                "MEET_S3_SUBBUCKET": "soak",
-            }
+            env |= weed.storage_env("soak")
         base = f"http://127.0.0.1:{port}"
         standin = [sys.executable, "-m", "tests.livekit_standin", "--port", str(livekit_port)]
         standin += ["--api-key", LIVEKIT_KEY, "--api-secret", LIVEKIT_SECRET]

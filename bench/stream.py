@@ -214,16 +214,7 @@ def run(work: Path, size: int, ranges: int, rounds: int) -> None:
     try:
         common = {**base_env("http://127.0.0.1:9"), "MEET_VALIDATE_RESPONSES": "false"}
         local_env = {**common, "MEET_DATA_DIR": str(work / "data"), "SERVER_PORT": str(free_port())}
-        s3_env = {
-            **common,
-            "SERVER_PORT": str(free_port()),
-            "MEET_STORAGE": "s3",
-            "MEET_S3_SERVICE_ENDPOINT": weed.endpoint,
-            "MEET_S3_ACCESS_KEY": S3_ACCESS_KEY,
-            "MEET_S3_SECRET_KEY": S3_SECRET_KEY,
-            "MEET_S3_BUCKET": S3_BUCKET,
-            "MEET_S3_SUBBUCKET": "bench",
-        }
+        s3_env = {**common, "SERVER_PORT": str(free_port()), **weed.storage_env("bench")}
         ids = {}
         for name, env in (("local", local_env), ("s3", s3_env)):
             room = json.loads(run_cli(env, "rooms", "create", "--prefix", "bench").stdout)[

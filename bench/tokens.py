@@ -37,9 +37,6 @@ from ovmeet.storage.keys import room_key
 from tests.processes import (
     LIVEKIT_KEY,
     LIVEKIT_SECRET,
-    S3_ACCESS_KEY,
-    S3_BUCKET,
-    S3_SECRET_KEY,
     SeaweedFS,
     base_env,
     run_cli,
@@ -73,14 +70,7 @@ def storage_env(kind: str, work: Path, name: str, weed: SeaweedFS | None) -> dic
     if kind == "local":
         return {"MEET_STORAGE": "local", "MEET_DATA_DIR": str(work / f"data-{name}")}
     assert weed is not None
-    return {
-        "MEET_STORAGE": "s3",
-        "MEET_S3_SERVICE_ENDPOINT": weed.endpoint,
-        "MEET_S3_ACCESS_KEY": S3_ACCESS_KEY,
-        "MEET_S3_SECRET_KEY": S3_SECRET_KEY,
-        "MEET_S3_BUCKET": S3_BUCKET,
-        "MEET_S3_SUBBUCKET": f"bench-{name}",
-    }
+    return weed.storage_env(f"bench-{name}")
 
 
 def token_script(work: Path, env: dict[str, str], name: str) -> Path:

@@ -20,9 +20,6 @@ from tests.livekit_standin import LiveKitStandIn, ThreadedServer
 from tests.processes import (
     LIVEKIT_KEY,
     LIVEKIT_SECRET,
-    S3_ACCESS_KEY,
-    S3_BUCKET,
-    S3_SECRET_KEY,
     Ovmeet,
     SeaweedFS,
     base_env,
@@ -68,15 +65,7 @@ def storage_env(backend: str, workdir: Path, seaweed: Future[SeaweedFS]) -> dict
     n = next(_unique)
     if backend == "local":
         return {"MEET_STORAGE": "local", "MEET_DATA_DIR": str(workdir / f"data-{n}")}
-    weed = seaweed.result()
-    return {
-        "MEET_STORAGE": "s3",
-        "MEET_S3_SERVICE_ENDPOINT": weed.endpoint,
-        "MEET_S3_ACCESS_KEY": S3_ACCESS_KEY,
-        "MEET_S3_SECRET_KEY": S3_SECRET_KEY,
-        "MEET_S3_BUCKET": S3_BUCKET,
-        "MEET_S3_SUBBUCKET": f"test-{n}",
-    }
+    return seaweed.result().storage_env(f"test-{n}")
 
 
 class Servers:

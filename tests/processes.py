@@ -135,6 +135,17 @@ class SeaweedFS:
             raise RuntimeError(f"{error}; its log ends:\n{tail}") from None
         return self
 
+    def storage_env(self, subbucket: str) -> dict[str, str]:
+        """The MEET_* variables of an ovmeet that stores under `subbucket` of the test bucket."""
+        return {
+            "MEET_STORAGE": "s3",
+            "MEET_S3_SERVICE_ENDPOINT": self.endpoint,
+            "MEET_S3_ACCESS_KEY": S3_ACCESS_KEY,
+            "MEET_S3_SECRET_KEY": S3_SECRET_KEY,
+            "MEET_S3_BUCKET": S3_BUCKET,
+            "MEET_S3_SUBBUCKET": subbucket,
+        }
+
     def _signed_call_works(self) -> bool:
         from minio import Minio
 
