@@ -55,6 +55,16 @@ def test_metrics_count_requests_livekit_and_storage_calls(servers: Servers) -> N
     assert metric(text, "ovmeet_open_streams") == 0
 
 
+def test_invented_methods_do_not_make_new_series(servers: Servers) -> None:
+    server = servers.start("local")
+    for method in ("PROPFIND", "MKCOL", "SEARCH"):  # methods the HTTP parser lets through
+        answer = server.client.request(method, f"{server.base_url}/meet/health")
+        assert answer.status_code == 405
+    text = metrics(server)
+    assert 'method="PROPFIND"' not in text and 'method="MKCOL"' not in text
+    assert metric(text, "ovmeet_requests_total", method="other", status="405") == 3
+
+
 def test_metrics_count_livekit_failures(servers: Servers) -> None:
     dead = f"ws://127.0.0.1:{free_port()}"
     server = servers.start("local", LIVEKIT_URL=dead, MEET_LIVEKIT_TIMEOUT="1s")

@@ -19,6 +19,8 @@ logger = logging.getLogger("ovmeet.access")
 REQUEST_ID_HEADER = b"x-request-id"
 # An id from the client is kept if it is a plain token of sane length (it ends up in logs).
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# Label values must be few: a client's invented methods all count as "other".
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _UNROUTED = {HEALTH: "health", READY: "ready", METRICS: "metrics"}
 _SECRET_PARAMETERS = {"secret", "token", "access_token", "apikey", "api_key", "key", "password"}
 
@@ -56,7 +58,8 @@ class ObserveMiddleware:
         finally:
             seconds = time.perf_counter() - started
             operation = _operation(scope)
-            REQUESTS.labels(operation, scope["method"], str(status)).inc()
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            REQUESTS.labels(operation, method, str(status)).inc()
             REQUEST_SECONDS.labels(operation).observe(seconds)
             if self.access_log:
                 _log(scope, operation, status, seconds, complete)
