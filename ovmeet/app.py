@@ -147,9 +147,10 @@ def create_app(config: Config | None = None) -> AsyncApp:
     return app
 
 
-def create_served_app() -> AsyncApp:
-    """The app of one `ovmeet serve` worker: its logging set up first, then `create_app`."""
-    config = Config.from_env(os.environ)
+def create_served_app(config: Config | None = None) -> AsyncApp:
+    """The app of one `ovmeet serve` worker (default: configured from the environment, as
+    each worker of --workers is): its logging and malloc set up first, then `create_app`."""
+    config = config or Config.from_env(os.environ)
     logs.configure(config.log_format)
     tune_malloc()
     return create_app(config)

@@ -97,7 +97,7 @@ def serve(config: Config, host: str, port: int | None, workers: int) -> int:
         "forwarded_allow_ips": list(config.trusted_proxies),
     }
     if workers == 1:
-        uvicorn.run(create_served_app(), **options)
+        uvicorn.run(create_served_app(config), **options)
         return 0
     # Each worker reads the same environment and builds its own app; their metrics meet in
     # files of one folder, which /metrics adds up.

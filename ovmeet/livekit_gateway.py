@@ -4,8 +4,6 @@ they are valid, a timeout on every call, clear errors."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import OrderedDict
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -37,6 +35,7 @@ from livekit.protocol.room import (
 from ovmeet.config import Config
 from ovmeet.errors import DependencyError
 from ovmeet.metrics import LIVEKIT_ERRORS, LIVEKIT_SECONDS, timed
+from ovmeet.recent import Recent
 
 
 class LiveKitError(DependencyError):
@@ -90,27 +89,23 @@ class CallTokens:
         self, key: str, secret: str, ttl: float = 600, renew_before: float = 60, size: int = 1024
     ) -> None:
         self._key, self._secret = key, secret
-        self._ttl, self._renew_before, self._size = ttl, renew_before, size
-        self._tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._ttl, self._reuse_for = ttl, ttl - renew_before
+        self._tokens: Recent[str, str] = Recent(size)
 
     def header(self, grants: VideoGrants) -> dict[str, str]:
         """The Authorization header for a call that needs `grants`."""
-        now = time.monotonic()
         key = repr(grants)
-        cached = self._tokens.get(key)
-        if cached is None or cached[1] - now < self._renew_before:
+        authorization = self._tokens.get(key, self._reuse_for)
+        if authorization is None:
             token = (
                 AccessToken(self._key, self._secret)
                 .with_grants(grants)
                 .with_ttl(timedelta(seconds=self._ttl))
                 .to_jwt()
             )
-            cached = (f"Bearer {token}", now + self._ttl)
-            self._tokens[key] = cached
-            if len(self._tokens) > self._size:
-                self._tokens.popitem(last=False)
-        self._tokens.move_to_end(key)
-        return {"Authorization": cached[0]}
+            authorization = f"Bearer {token}"
+            self._tokens.put(key, authorization)
+        return {"Authorization": authorization}
 
 
 class LiveKitGateway:

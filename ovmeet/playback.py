@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from email.utils import format_datetime
 
 from ovmeet.ids import RecordingId
 from ovmeet.ranges import ByteRange, if_range_holds, parse_range
+from ovmeet.recent import Recent
 from ovmeet.recordings import (
     Recording,
     RecordingNotFound,
@@ -41,29 +40,21 @@ class PlayableMedia:
 
     def __init__(self, storage: Storage, size: int = 4096, seconds: float = 300.0) -> None:
         self.storage = storage
-        self._size = size
         self._seconds = seconds
-        self._known: OrderedDict[RecordingId, tuple[ObjectInfo, float]] = OrderedDict()
+        self._known: Recent[RecordingId, ObjectInfo] = Recent(size)
 
     async def lookup(self, recording_id: RecordingId) -> ObjectInfo:
         """The media's size and version, from storage (RecordingNotFound if not playable)."""
         info = await _playable_media(self.storage, recording_id)
-        self._known[recording_id] = (info, time.monotonic())
-        self._known.move_to_end(recording_id)
-        if len(self._known) > self._size:
-            self._known.popitem(last=False)
+        self._known.put(recording_id, info)
         return info
 
     def known(self, recording_id: RecordingId) -> ObjectInfo | None:
         """What was looked up less than `seconds` ago, if anything."""
-        found = self._known.get(recording_id)
-        if found is None or time.monotonic() - found[1] >= self._seconds:
-            return None
-        self._known.move_to_end(recording_id)
-        return found[0]
+        return self._known.get(recording_id, self._seconds)
 
     def forget(self, recording_id: RecordingId) -> None:
-        self._known.pop(recording_id, None)
+        self._known.forget(recording_id)
 
 
 async def open_playback(

@@ -6,7 +6,6 @@ import hmac
 import re
 import secrets
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -16,6 +15,7 @@ from ovmeet.errors import BadRequest, RoomNotFound, UnprocessableEntity
 from ovmeet.freshness import CACHE_SECONDS, ChangeMarker
 from ovmeet.ids import MAX_ID_LENGTH, is_id, random_id
 from ovmeet.livekit_gateway import LiveKitGateway
+from ovmeet.recent import Recent
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
 from ovmeet.storage.keys import room_key
 
@@ -308,10 +308,9 @@ class RoomCache:
 
     def __init__(self, storage: Storage, size: int = 10_000) -> None:
         self._storage = storage
-        self._size = size
         self._marker = _marker(storage)
         self._version = self._marker.version()
-        self._rooms: OrderedDict[str, tuple[Room, float]] = OrderedDict()
+        self._rooms: Recent[str, Room] = Recent(size)
 
     async def get(self, room_name: str) -> Room:
         """As `get_room`, from the cache when it is fresh."""
@@ -319,19 +318,12 @@ class RoomCache:
         if version != self._version:
             self._rooms.clear()
             self._version = version
-        now = time.monotonic()
-        cached = self._rooms.get(room_name)
-        if cached is not None and now - cached[1] < CACHE_SECONDS:
-            self._rooms.move_to_end(room_name)
-            room = cached[0]
-            if room.is_expired():
-                raise RoomNotFound(room_name)
-            return room
-        room = await get_room(self._storage, room_name)
-        self._rooms[room_name] = (room, now)
-        self._rooms.move_to_end(room_name)
-        if len(self._rooms) > self._size:
-            self._rooms.popitem(last=False)
+        room = self._rooms.get(room_name, CACHE_SECONDS)
+        if room is None:
+            room = await get_room(self._storage, room_name)
+            self._rooms.put(room_name, room)
+        elif room.is_expired():
+            raise RoomNotFound(room_name)
         return room
 
 

@@ -24,6 +24,7 @@ from livekit.api import VideoGrants
 from livekit.api.access_token import Claims
 
 from ovmeet.config import Config, User
+from ovmeet.recent import Recent
 from ovmeet.rooms import Role, Room, RoomPreferences
 
 SessionKind = Literal["access", "refresh"]
@@ -51,8 +52,8 @@ class SessionTokens:
     clock: Callable[[], float] = field(default=time.time, compare=False)  # issuing time
     # Tokens that checked out, with what they open: a browser sends the same cookie with every
     # request, and HS256 verification is most of what its access check costs.
-    _verified: dict[tuple[str, str], Session] = field(
-        default_factory=dict, compare=False, repr=False
+    _verified: Recent[tuple[str, str], Session] = field(
+        default_factory=lambda: Recent(MAX_VERIFIED), compare=False, repr=False
     )
 
     @classmethod
@@ -90,9 +91,7 @@ class SessionTokens:
             return known if known.expires_at > time.time() else "has expired"
         checked = self._check(token, kind)
         if isinstance(checked, Session):
-            if len(self._verified) >= MAX_VERIFIED:
-                self._verified.pop(next(iter(self._verified)))  # the oldest
-            self._verified[(token, kind)] = checked
+            self._verified.put((token, kind), checked)
         return checked
 
     def _check(self, token: str, kind: SessionKind) -> Session | str:

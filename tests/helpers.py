@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -107,3 +108,15 @@ def livekit_token(room: str, identity: str, *, moderator: bool = False, ttl: int
 def participant_claims(token: str) -> Claims:
     """What a participant token ovmeet issued says, its LiveKit signature checked."""
     return TokenVerifier(LIVEKIT_KEY, LIVEKIT_SECRET).verify(token)
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of the exposition `text` (0 if absent)."""
+    wanted = {f'{k}="{v}"' for k, v in labels.items()}
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            sample, _, value = line.rpartition(" ")
+            found = set(re.findall(r'\w+="[^"]*"', sample))
+            if wanted <= found and sample.split("{")[0] == name:
+                return float(value)
+    return 0.0

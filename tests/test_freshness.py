@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -11,7 +12,7 @@ from livekit.api import TokenVerifier, VideoGrants
 from ovmeet.freshness import CACHE_SECONDS
 from ovmeet.livekit_gateway import CallTokens
 from tests.conftest import Servers
-from tests.helpers import request_token, token_body
+from tests.helpers import metric, request_token, token_body
 from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet
 from tests.stored import Stored
 
@@ -118,3 +119,22 @@ def test_issued_tokens_differ_per_participant_only_in_who_and_when(
     assert first.video == second.video and first.metadata == second.metadata
     assert first.video is not None and first.video.room == room["roomName"]
     assert bool(first.video.room_admin) is moderator
+
+
+def test_tokens_within_the_bound_read_the_room_once(servers: Servers) -> None:
+    server = servers.start("local")
+    room = server.create_room("fresh")
+
+    def room_reads() -> float:
+        text = server.client.get(f"{server.base_url}/metrics").text
+        return metric(text, "ovmeet_storage_call_duration_seconds_count", call="read_json")
+
+    first = time.monotonic()
+    assert status_of_token(server, room) == 200
+    before = room_reads()
+    for n in range(10):
+        assert status_of_token(server, room, f"p{n}") == 200
+    # At most one read of the room and one of the preferences per CACHE_SECONDS (ten without
+    # the cache, in the ~50 ms these take).
+    bound = 2 * math.ceil((time.monotonic() - first) / CACHE_SECONDS)
+    assert room_reads() - before <= bound

@@ -13,22 +13,10 @@ import pytest
 
 from tests import log_scan
 from tests.conftest import Servers
-from tests.helpers import access_cookie, cookie_header, request_token, token_body
+from tests.helpers import access_cookie, cookie_header, metric, request_token, token_body
 from tests.livekit_webhooks import egress_event, signed
 from tests.media import make_mp4, pad_mp4
 from tests.processes import ADMIN, Ovmeet, SeaweedFS, free_port
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample of the exposition `text` (0 if absent)."""
-    wanted = {f'{k}="{v}"' for k, v in labels.items()}
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            sample, _, value = line.rpartition(" ")
-            found = set(re.findall(r'\w+="[^"]*"', sample))
-            if wanted <= found and sample.split("{")[0] == name:
-                return float(value)
-    return 0.0
 
 
 def metrics(server: Ovmeet) -> str:
@@ -38,9 +26,15 @@ def metrics(server: Ovmeet) -> str:
     return response.text
 
 
-def test_metrics_count_requests_livekit_and_storage_calls(servers: Servers) -> None:
+def test_metrics_count_requests_livekit_and_storage_calls(servers: Servers, tmp_path: Path) -> None:
     server = servers.start("local")
     room = server.create_room("metrics")
+    recording = server.import_recording(make_mp4(tmp_path / "a.mp4", seconds=1), room["roomName"])
+    stream = server.client.get(
+        f"{server.api}/recordings/{recording['recordingId']}/stream",
+        headers={**cookie_header(access_cookie(server)), "Range": "bytes=100-1099"},
+    )
+    assert stream.status_code == 206 and len(stream.content) == 1000
     for name in ("A", "B", "C"):
         assert request_token(server, token_body(room, name)).status_code == 200
     assert request_token(server, token_body(room, "D") | {"secret": "wrong"}).status_code == 400
@@ -52,6 +46,8 @@ def test_metrics_count_requests_livekit_and_storage_calls(servers: Servers) -> N
     assert metric(text, "ovmeet_livekit_call_duration_seconds_count", method="GetParticipant") == 3
     assert metric(text, "ovmeet_livekit_call_errors_total", method="GetParticipant") == 0
     assert metric(text, "ovmeet_storage_call_duration_seconds_count", call="read_json") >= 1
+    assert metric(text, "ovmeet_storage_call_duration_seconds_count", call="open_range") == 1
+    assert metric(text, "ovmeet_streamed_bytes_total") == 1000
     assert metric(text, "ovmeet_open_streams") == 0
 
 
@@ -122,8 +118,10 @@ def test_not_ready_names_the_storage(servers: Servers, tmp_path: Path) -> None:
     assert time.monotonic() - started < 8  # bounded, even when the storage hangs
     assert response.status_code == 503
     assert response.json()["livekit"] == "UP"
-    assert response.json()["storage"] != "UP"
+    assert response.json()["storage"] == "Storage failed"
     assert response.json()["message"].startswith("Not ready: storage: ")
+    errors = metric(metrics(server), "ovmeet_storage_call_errors_total", call="stat")
+    assert errors >= 1
 
 
 def access_lines(server: Ovmeet) -> list[str]:

@@ -17,6 +17,7 @@ from ovmeet.access import RULES, Principal, Rule, authorize, in_force
 from ovmeet.errors import Unauthorized
 from ovmeet.services import Services
 from ovmeet.tokens import Session, SessionKind
+from ovmeet.web.context import routed_operation
 from ovmeet.web.cookies import (
     ACCESS_COOKIE,
     PARTICIPANT_COOKIE,
@@ -36,11 +37,8 @@ class AccessMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        routing = scope.get("extensions", {}).get("connexion_routing", {})
-        # Connexion names a routed operation `{x-openapi-router-controller}.{operationId}`.
-        resolved: str | None = routing.get("operation_id")
-        if scope["type"] == "http" and resolved is not None:
-            operation_id = resolved.rpartition(".")[2]
+        operation_id = routed_operation(scope)
+        if scope["type"] == "http" and operation_id is not None:
             rule = RULES.get(operation_id)
             if rule is None:  # tests/test_access.py keeps this from happening
                 raise LookupError(f"operation {operation_id} has no access rule")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 from connexion import request
+from starlette.types import Scope
 
 from ovmeet.services import Services
 
@@ -12,6 +13,13 @@ from ovmeet.services import Services
 def services() -> Services:
     """The Services the app's lifespan opened (carried in the ASGI lifespan state)."""
     return cast(Services, request.state.services)
+
+
+def routed_operation(scope: Scope) -> str | None:
+    """The operationId Connexion routed the request to (it names a routed operation
+    `{x-openapi-router-controller}.{operationId}`); None when no operation matched."""
+    resolved = scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
+    return str(resolved).rpartition(".")[2] if resolved else None
 
 
 def client_address() -> str:

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ovmeet.logs import REQUEST_ID
 from ovmeet.metrics import REQUEST_SECONDS, REQUESTS
+from ovmeet.web.context import routed_operation
 from ovmeet.web.paths import HEALTH, METRICS, READY
 
 logger = logging.getLogger("ovmeet.access")
@@ -78,11 +79,7 @@ def _request_id(scope: Scope) -> str:
 
 def _operation(scope: Scope) -> str:
     """The routed operationId; a fixed word for what no operation answered (bounded labels)."""
-    routing = scope.get("extensions", {}).get("connexion_routing", {})
-    resolved = routing.get("operation_id")
-    if resolved:
-        return str(resolved).rpartition(".")[2]
-    return _UNROUTED.get(str(scope["path"]), "other")
+    return routed_operation(scope) or _UNROUTED.get(str(scope["path"]), "other")
 
 
 def _log(scope: Scope, operation: str, status: int, seconds: float, complete: bool) -> None:

@@ -62,15 +62,9 @@ class JSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
         return await super().wrap_receive(receive, scope=scope)  # type: ignore[no-any-return]
 
     async def _parse(self, stream: AsyncIterator[bytes], scope: Scope) -> Any:
-        chunks = []
-        size = 0
-        async for chunk in stream:
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise payload_too_large()
-            chunks.append(chunk)
+        body = await _bounded(stream)
         try:
-            text = b"".join(chunks).decode(self._encoding)
+            text = body.decode(self._encoding)
         except (UnicodeDecodeError, LookupError):
             raise BadRequestProblem(detail=f"the body is not valid {self._encoding}") from None
         if not text:
@@ -185,18 +179,17 @@ FIELD_VALIDATORS = {
 
 async def _read_chunked(receive: Receive, scope: Scope) -> tuple[Receive, Scope]:
     """The whole body (at most MAX_BODY_BYTES) replayed as one message, with its length."""
-    chunks, size, more = [], 0, True
-    while more:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise BadRequestProblem(detail="the client went away before the body ended")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise payload_too_large()
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    body = b"".join(chunks)
+
+    async def received() -> AsyncIterator[bytes]:
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise BadRequestProblem(detail="the client went away before the body ended")
+            yield message.get("body", b"")
+            more = message.get("more_body", False)
+
+    body = await _bounded(received())
     replayed = False
 
     async def replay() -> Message:
@@ -210,3 +203,14 @@ async def _read_chunked(receive: Receive, scope: Scope) -> tuple[Receive, Scope]
     headers = [(k, v) for k, v in scope["headers"] if k.lower() not in framing]
     headers.append((b"content-length", str(len(body)).encode()))
     return replay, {**scope, "headers": headers}
+
+
+async def _bounded(chunks: AsyncIterator[bytes]) -> bytes:
+    """The chunks joined; 413 as soon as they exceed MAX_BODY_BYTES."""
+    parts, size = [], 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise payload_too_large()
+        parts.append(chunk)
+    return b"".join(parts)
