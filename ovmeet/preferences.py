@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from ovmeet.config import AUTH_MODES, AuthMode, Config
 from ovmeet.freshness import CACHE_SECONDS, ChangeMarker
+from ovmeet.recent import SharedLoads
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
 from ovmeet.storage.keys import PREFERENCES_KEY
 
@@ -113,6 +114,7 @@ class GlobalPreferences:
         self._cached: Preferences | None = None
         self._read_at = 0.0
         self._read_version = 0
+        self._reads: SharedLoads[int, Preferences] = SharedLoads()
         self._writing = asyncio.Lock()
 
     async def ensure_stored(self) -> None:
@@ -127,9 +129,14 @@ class GlobalPreferences:
         version = self._marker.version()
         fresh = time.monotonic() - self._read_at < CACHE_SECONDS
         if self._cached is None or not fresh or version != self._read_version:
-            self._read_version = version
-            self._cached = await self._read()
-            self._read_at = time.monotonic()
+            preferences = await self._reads.load(version, self._read)
+            if version == self._marker.version():  # no change was told meanwhile
+                self._cached, self._read_at, self._read_version = (
+                    preferences,
+                    time.monotonic(),
+                    version,
+                )
+            return preferences
         return self._cached
 
     async def auth_mode(self) -> AuthMode:

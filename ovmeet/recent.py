@@ -1,13 +1,17 @@
-"""A bounded memory of recent values: the one shape of every cache ovmeet keeps in a process."""
+"""A bounded memory of recent values: the one shape of every cache ovmeet keeps in a process;
+and loads shared by everyone who asks for the same value while it is being read."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
+H = TypeVar("H", bound=Hashable)
 
 
 class Recent(Generic[K, V]):
@@ -37,3 +41,27 @@ class Recent(Generic[K, V]):
 
     def clear(self) -> None:
         self._values.clear()
+
+
+class SharedLoads(Generic[H, V]):
+    """One load per key at a time: who asks for a key whose load is running waits for that
+    load's outcome instead of starting another (a cache's expiry under load reads once, not
+    once per waiting request). The key must name what makes a load current (e.g. a version)."""
+
+    def __init__(self) -> None:
+        self._running: dict[H, asyncio.Future[V]] = {}
+
+    async def load(self, key: H, load: Callable[[], Awaitable[V]]) -> V:
+        running = self._running.get(key)
+        if running is None:
+            running = asyncio.ensure_future(load())
+            self._running[key] = running
+            running.add_done_callback(lambda done: self._finished(key, done))
+        # One waiter cancelled (its client left) must not cancel the load of the others.
+        return await asyncio.shield(running)
+
+    def _finished(self, key: H, done: asyncio.Future[V]) -> None:
+        if self._running.get(key) is done:
+            del self._running[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter may have gone

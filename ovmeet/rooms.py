@@ -15,7 +15,7 @@ from ovmeet.errors import BadRequest, RoomNotFound, UnprocessableEntity
 from ovmeet.freshness import CACHE_SECONDS, ChangeMarker
 from ovmeet.ids import MAX_ID_LENGTH, is_id, random_id
 from ovmeet.livekit_gateway import LiveKitGateway
-from ovmeet.recent import Recent
+from ovmeet.recent import Recent, SharedLoads
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
 from ovmeet.storage.keys import room_key
 
@@ -311,6 +311,7 @@ class RoomCache:
         self._marker = _marker(storage)
         self._version = self._marker.version()
         self._rooms: Recent[str, Room] = Recent(size)
+        self._reads: SharedLoads[tuple[str, int], Room] = SharedLoads()
 
     async def get(self, room_name: str) -> Room:
         """As `get_room`, from the cache when it is fresh."""
@@ -320,8 +321,11 @@ class RoomCache:
             self._version = version
         room = self._rooms.get(room_name, CACHE_SECONDS)
         if room is None:
-            room = await get_room(self._storage, room_name)
-            self._rooms.put(room_name, room)
+            room = await self._reads.load(
+                (room_name, version), lambda: get_room(self._storage, room_name)
+            )
+            if version == self._version:
+                self._rooms.put(room_name, room)
         elif room.is_expired():
             raise RoomNotFound(room_name)
         return room

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from typing import Any
 
+import httpx
 import pytest
 from livekit.api import TokenVerifier, VideoGrants
 
+from ovmeet.errors import RoomNotFound
 from ovmeet.freshness import CACHE_SECONDS
 from ovmeet.livekit_gateway import CallTokens
+from ovmeet.recent import SharedLoads
 from tests.conftest import Servers
 from tests.helpers import metric, request_token, token_body
 from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet
@@ -138,3 +142,70 @@ def test_tokens_within_the_bound_read_the_room_once(servers: Servers) -> None:
     # the cache, in the ~50 ms these take).
     bound = 2 * math.ceil((time.monotonic() - first) / CACHE_SECONDS)
     assert room_reads() - before <= bound
+
+
+@pytest.mark.anyio
+async def test_concurrent_loads_of_one_key_share_one_load() -> None:
+    loads: SharedLoads[str, object] = SharedLoads()
+    started, release = 0, asyncio.Event()
+
+    async def load() -> object:
+        nonlocal started
+        started += 1
+        await release.wait()
+        return object()
+
+    waiters = [asyncio.create_task(loads.load("room", load)) for _ in range(5)]
+    other = asyncio.create_task(loads.load("other room", load))
+    await asyncio.sleep(0.01)
+    waiters[0].cancel()  # one client leaving does not cancel the others' load
+    release.set()
+    shared = [await w for w in waiters[1:]]
+    assert all(value is shared[0] for value in shared)
+    assert await other is not shared[0]
+    assert started == 2
+    assert await loads.load("room", load) is not shared[0]  # a finished load is not reused
+    assert started == 3
+
+
+@pytest.mark.anyio
+async def test_a_failed_load_fails_every_waiter_and_is_not_kept() -> None:
+    loads: SharedLoads[str, int] = SharedLoads()
+    calls = 0
+
+    async def load() -> int:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        if calls == 1:
+            raise RoomNotFound("gone")
+        return calls
+
+    results = await asyncio.gather(
+        *(loads.load("k", load) for _ in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(r, RoomNotFound) for r in results) and calls == 1
+    assert await loads.load("k", load) == 2
+
+
+def test_concurrent_tokens_of_an_uncached_room_read_it_once(servers: Servers) -> None:
+    server = servers.start("s3")
+    room = server.create_room("fresh")  # clears this host's room caches
+    text = server.client.get(f"{server.base_url}/metrics").text
+    before = metric(text, "ovmeet_storage_call_duration_seconds_count", call="read_json")
+
+    async def tokens() -> list[int]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            answers = await asyncio.gather(
+                *(
+                    client.post(f"{server.api}/participants/token", json=token_body(room, f"p{n}"))
+                    for n in range(24)
+                )
+            )
+        return [answer.status_code for answer in answers]
+
+    assert asyncio.run(tokens()) == [200] * 24
+    text = server.client.get(f"{server.base_url}/metrics").text
+    reads = metric(text, "ovmeet_storage_call_duration_seconds_count", call="read_json") - before
+    # The room once and the preferences at most once (each request read both without sharing).
+    assert reads <= 2
