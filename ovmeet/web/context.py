@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 from connexion import request
+from connexion.context import scope as current_scope
 from starlette.types import Scope
 
 from ovmeet.services import Services
@@ -12,7 +13,7 @@ from ovmeet.services import Services
 
 def services() -> Services:
     """The Services the app's lifespan opened (carried in the ASGI lifespan state)."""
-    return cast(Services, request.state.services)
+    return cast(Services, current_scope["state"]["services"])
 
 
 def routed_operation(scope: Scope) -> str | None:

@@ -15,17 +15,67 @@ from typing import Any
 from connexion.apps.asynchronous import AsyncApi, AsyncOperation
 from connexion.context import receive, scope
 from connexion.decorators import StarletteDecorator
+from connexion.decorators.parameter import (
+    AsyncParameterDecorator,
+    prep_kwargs,
+    pythonic,
+    sanitized,
+    unwrap_decorators,
+)
+from connexion.http_facts import FORM_CONTENT_TYPES
+from connexion.lifecycle import ConnexionRequest
 from connexion.middleware.request_validation import (
     RequestValidationAPI,
     RequestValidationMiddleware,
     RequestValidationOperation,
 )
 from connexion.operations import AbstractOperation
-from connexion.utils import is_nullable
+from connexion.utils import inspect_function_arguments, is_nullable
 from starlette.types import Receive, Scope, Send
+
+from ovmeet.recent import Recent
+from ovmeet.web.validation import PARSED_BODY
+
+
+class PreparedParameterDecorator(AsyncParameterDecorator):  # type: ignore[misc]
+    """Connexion's handler arguments, with the JSON body the validator already parsed, no form
+    parsing of a request that is no form, and each name made pythonic once."""
+
+    def __init__(self, *, framework: Any, pythonic_params: bool = False) -> None:
+        super().__init__(framework=framework, pythonic_params=pythonic_params)
+        self.sanitize_fn = functools.lru_cache(maxsize=1024)(
+            pythonic if pythonic_params else sanitized
+        )
+
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        arguments, has_kwargs = inspect_function_arguments(unwrap_decorators(function))
+
+        @functools.wraps(function)
+        async def wrapper(request: ConnexionRequest) -> Any:
+            body = request.scope.get(PARSED_BODY, request)
+            if body is request:  # not a JSON body the validator read
+                body = self._maybe_get_body(request, arguments=arguments, has_kwargs=has_kwargs)
+                if body is not None:
+                    body = await body
+            is_form = request.mimetype in FORM_CONTENT_TYPES
+            kwargs = prep_kwargs(
+                request,
+                request_body=body,
+                files=await request.files() if is_form else {},
+                arguments=arguments,
+                has_kwargs=has_kwargs,
+                sanitize=self.sanitize_fn,
+            )
+            return await function(**kwargs)
+
+        return wrapper
 
 
 class PreparedDecorator(StarletteDecorator):  # type: ignore[misc]
+    @property
+    def _parameter_decorator_cls(self) -> type[AsyncParameterDecorator]:
+        return PreparedParameterDecorator
+
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
         prepared: tuple[Any, Callable[..., Any]] | None = None
 
@@ -60,8 +110,8 @@ class PreparedApi(AsyncApi):  # type: ignore[misc]
 
 
 class PreparedValidation(RequestValidationOperation):  # type: ignore[misc]
-    """Connexion's request validation (the same steps, in the same order), with the URI parser
-    and the parameter validator of the operation built once."""
+    """Connexion's request validation (the same steps, in the same order), with what depends
+    only on the operation, or on the operation and the request's Content-Type, built once."""
 
     @functools.cached_property
     def _uri_parser(self) -> Any:
@@ -77,23 +127,43 @@ class PreparedValidation(RequestValidationOperation):  # type: ignore[misc]
             security_query_params=self.security_query_params,
         )
 
+    @functools.cached_property
+    def _body_validators(self) -> Recent[bytes | None, tuple[Any]]:
+        """The body validator (None: no body check) for each Content-Type value seen lately."""
+        return Recent(32)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._parameter_validator.validate(scope)
-        mime_type, encoding = self.extract_content_type(scope["headers"])
+        # With no parameters and no query string, Connexion's parameter checks have nothing
+        # to look at.
+        if self._operation.parameters or scope["query_string"]:
+            self._parameter_validator.validate(scope)
+        # ASGI header names are lower case.
+        content_type = next((v for k, v in scope["headers"] if k == b"content-type"), None)
+        known = self._body_validators.get(content_type)
+        if known is None:
+            known = (self._body_validator(content_type),)  # raises for an unsupported type
+            self._body_validators.put(content_type, known)
+        validator = known[0]
+        if validator is not None:
+            receive, scope = await validator.wrap_receive(receive, scope=scope)
+        await self.next_app(scope, receive, send)
+
+    def _body_validator(self, content_type: bytes | None) -> Any:
+        headers = [(b"content-type", content_type)] if content_type is not None else []
+        mime_type, encoding = self.extract_content_type(headers)
         self.validate_mime_type(mime_type)
         schema = self._operation.body_schema(mime_type)
         body_validator = self._validator_map["body"].get(mime_type) if schema else None
-        if body_validator is not None:  # Connexion skips what it has no validator for too
-            validator = body_validator(
-                schema=schema,
-                required=self._operation.request_body.get("required", False),
-                nullable=is_nullable(self._operation.body_definition(mime_type)),
-                encoding=encoding,
-                strict_validation=self.strict_validation,
-                uri_parser=self._uri_parser,
-            )
-            receive, scope = await validator.wrap_receive(receive, scope=scope)
-        await self.next_app(scope, receive, send)
+        if body_validator is None:  # Connexion skips what it has no validator for too
+            return None
+        return body_validator(
+            schema=schema,
+            required=self._operation.request_body.get("required", False),
+            nullable=is_nullable(self._operation.body_definition(mime_type)),
+            encoding=encoding,
+            strict_validation=self.strict_validation,
+            uri_parser=self._uri_parser,
+        )
 
 
 class PreparedValidationApi(RequestValidationAPI):  # type: ignore[misc]

@@ -25,6 +25,8 @@ from starlette.types import Message, Receive, Scope
 from ovmeet.errors import UnprocessableEntity
 
 MAX_BODY_BYTES = 64 * 1024
+# The scope key of a JSON body as the validator parsed it, for the handler's arguments.
+PARSED_BODY = "ovmeet.parsed_body"
 
 
 def payload_too_large() -> ProblemException:
@@ -72,13 +74,15 @@ class JSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
         try:
             value = json.loads(text)
             # `"\ud800"` parses into a string no UTF-8 can carry; encoding it back finds it.
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
+            if "\\u" in text:
+                json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             raise BadRequestProblem(detail="the body has a lone UTF-16 surrogate") from None
         except ValueError as error:
             raise BadRequestProblem(detail=f"the body is not valid JSON: {error}") from None
         except RecursionError:
             raise BadRequestProblem(detail="the body nests JSON too deeply") from None
+        scope[PARSED_BODY] = value
         return value
 
     @property
