@@ -13,9 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from connexion.apps.asynchronous import AsyncApi, AsyncOperation
-from connexion.context import receive, scope
+from connexion.context import context, operation, receive, scope
 from connexion.decorators import StarletteDecorator
 from connexion.decorators.parameter import (
+    CONTEXT_NAME,
     AsyncParameterDecorator,
     prep_kwargs,
     pythonic,
@@ -39,7 +40,8 @@ from ovmeet.web.validation import PARSED_BODY
 
 class PreparedParameterDecorator(AsyncParameterDecorator):  # type: ignore[misc]
     """Connexion's handler arguments, with the JSON body the validator already parsed, no form
-    parsing of a request that is no form, and each name made pythonic once."""
+    parsing of a request that is no form, and each name made pythonic once. An operation with
+    no parameters gets its body and context directly: that is all Connexion would pass."""
 
     def __init__(self, *, framework: Any, pythonic_params: bool = False) -> None:
         super().__init__(framework=framework, pythonic_params=pythonic_params)
@@ -48,11 +50,19 @@ class PreparedParameterDecorator(AsyncParameterDecorator):  # type: ignore[misc]
         )
 
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        # Called in the operation's first request, when Connexion's `operation` is bound.
         arguments, has_kwargs = inspect_function_arguments(unwrap_decorators(function))
+        body_name = self.sanitize_fn(operation.body_name(None))  # OpenAPI 3: per operation
+        wants_body = body_name in arguments
+        direct = not operation.parameters and not has_kwargs and CONTEXT_NAME not in arguments
 
         @functools.wraps(function)
         async def wrapper(request: ConnexionRequest) -> Any:
             body = request.scope.get(PARSED_BODY, request)
+            if direct and (not wants_body or (body is not request and body is not None)):
+                kwargs = {body_name: body} if wants_body else {}
+                kwargs.update((k, v) for k, v in context.items() if k in arguments)
+                return await function(**kwargs)
             if body is request:  # not a JSON body the validator read
                 body = self._maybe_get_body(request, arguments=arguments, has_kwargs=has_kwargs)
                 if body is not None:
