@@ -40,8 +40,9 @@ from ovmeet.web.validation import PARSED_BODY
 
 class PreparedParameterDecorator(AsyncParameterDecorator):  # type: ignore[misc]
     """Connexion's handler arguments, with the JSON body the validator already parsed, no form
-    parsing of a request that is no form, and each name made pythonic once. An operation with
-    no parameters gets its body and context directly: that is all Connexion would pass."""
+    parsing of a request that is no form, and each name made pythonic once. An operation whose
+    parameters are string path parameters and headers gets its path parameters, body and
+    context directly: that is all Connexion would pass it."""
 
     def __init__(self, *, framework: Any, pythonic_params: bool = False) -> None:
         super().__init__(framework=framework, pythonic_params=pythonic_params)
@@ -54,13 +55,20 @@ class PreparedParameterDecorator(AsyncParameterDecorator):  # type: ignore[misc]
         arguments, has_kwargs = inspect_function_arguments(unwrap_decorators(function))
         body_name = self.sanitize_fn(operation.body_name(None))  # OpenAPI 3: per operation
         wants_body = body_name in arguments
-        direct = not operation.parameters and not has_kwargs and CONTEXT_NAME not in arguments
+        path = {p["name"]: self.sanitize_fn(p["name"]) for p in _plain_path(operation.parameters)}
+        direct = (
+            all(p["in"] == "header" or p["name"] in path for p in operation.parameters)
+            and not has_kwargs
+            and CONTEXT_NAME not in arguments
+        )
 
         @functools.wraps(function)
         async def wrapper(request: ConnexionRequest) -> Any:
             body = request.scope.get(PARSED_BODY, request)
             if direct and (not wants_body or (body is not request and body is not None)):
-                kwargs = {body_name: body} if wants_body else {}
+                kwargs = {path[k]: v for k, v in request.scope["path_params"].items()}
+                if wants_body:
+                    kwargs[body_name] = body
                 kwargs.update((k, v) for k, v in context.items() if k in arguments)
                 return await function(**kwargs)
             if body is request:  # not a JSON body the validator read
@@ -79,6 +87,14 @@ class PreparedParameterDecorator(AsyncParameterDecorator):  # type: ignore[misc]
             return await function(**kwargs)
 
         return wrapper
+
+
+def _plain_path(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The path parameters that reach a handler as the string routed (Connexion converts
+    only other types)."""
+    return [
+        p for p in parameters if p["in"] == "path" and p.get("schema", {}).get("type") == "string"
+    ]
 
 
 class PreparedDecorator(StarletteDecorator):  # type: ignore[misc]
