@@ -52,4 +52,4 @@ async def delete_room(room_name: str) -> Response:
 
 
 async def get_participant_role(room_name: str, secret: str) -> Response:
-    return JSONResponse(await rooms.role_of_secret(services().storage, room_name, secret))
+    return JSONResponse(await rooms.role_of_secret(services().rooms, room_name, secret))

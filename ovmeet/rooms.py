@@ -226,9 +226,10 @@ def with_fields(room: dict[str, Any], fields: str | None) -> dict[str, Any]:
     return {key: value for key, value in room.items() if key in wanted}
 
 
-async def role_of_secret(storage: Storage, room_name: str, secret: str) -> Role:
-    """The role `secret` opens in the room; BadRequest if it opens none."""
-    room = await get_room(storage, room_name)
+async def role_of_secret(rooms: RoomCache, room_name: str, secret: str) -> Role:
+    """The role `secret` opens in the room (as fresh as the token path sees it); BadRequest if
+    it opens none."""
+    room = await rooms.get(room_name)
     role = role_for_secret(room, secret)
     if role is None:
         raise BadRequest(f"Invalid secret for room '{room.room_name}'", name="Room Error")

@@ -16,7 +16,7 @@ from ovmeet.freshness import CACHE_SECONDS
 from ovmeet.livekit_gateway import CallTokens
 from ovmeet.recent import SharedLoads
 from tests.conftest import Servers
-from tests.helpers import metric, request_token, token_body
+from tests.helpers import metric, request_token, secret, token_body
 from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet
 from tests.stored import Stored
 
@@ -209,3 +209,24 @@ def test_concurrent_tokens_of_an_uncached_room_read_it_once(servers: Servers) ->
     reads = metric(text, "ovmeet_storage_call_duration_seconds_count", call="read_json") - before
     # The room once and the preferences at most once (each request read both without sharing).
     assert reads <= 2
+
+
+def test_roles_of_secrets_come_from_the_room_cache(server: Ovmeet) -> None:
+    room = server.create_room("fresh")
+    role_url = f"{server.api}/rooms/{room['roomName']}/participant-role"
+
+    def role() -> httpx.Response:
+        return server.client.get(role_url, params={"secret": secret(room, "moderator")})
+
+    def room_reads() -> float:
+        text = server.client.get(f"{server.base_url}/metrics").text
+        return metric(text, "ovmeet_storage_call_duration_seconds_count", call="read_json")
+
+    first = time.monotonic()
+    assert role().json() == "moderator"
+    before = room_reads()
+    for _ in range(10):
+        assert role().json() == "moderator"
+    assert room_reads() - before <= math.ceil((time.monotonic() - first) / CACHE_SECONDS)
+    assert server.cli("rooms", "delete", room["roomName"]).returncode == 0
+    assert role().status_code == 404  # a deletion through this host is seen at once
