@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import resource
 import subprocess
 import threading
 import time
@@ -73,6 +75,8 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
+    wrk_cpu_seconds: float = 0.0  # what wrk itself used
 
 
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -85,6 +89,7 @@ def _ms(text: str) -> float:
 
 def wrk(url: str, script: Path, seconds: int, connections: int = 16) -> WrkResult:
     """Run wrk (one thread) with a Lua script; requests/s and latency percentiles."""
+    before = _children_cpu_seconds()
     output = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True,
@@ -95,7 +100,26 @@ def wrk(url: str, script: Path, seconds: int, connections: int = 16) -> WrkResul
     p50 = _ms(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return WrkResult(rps, p50, p99, int(errors.group(1)) if errors else 0)
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    return WrkResult(
+        rps,
+        p50,
+        p99,
+        int(errors.group(1)) if errors else 0,
+        requests,
+        _children_cpu_seconds() - before,
+    )
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a running process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -147,6 +171,7 @@ __all__ = [
     "REPO",
     "PeakRss",
     "WrkResult",
+    "cpu_seconds",
     "free_port",
     "reference_tree",
     "rss_kib",

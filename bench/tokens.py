@@ -3,7 +3,8 @@ in one run, on local storage and on S3 (SeaweedFS).
 
 wrk, one thread, 16 connections, one server worker each, one LiveKit stand-in process; rounds
 interleave the servers. Also measured, on local storage: ovmeet with `--workers 2`, and ovmeet
-with `--many-rooms` rooms stored. Prints requests/s, p50/p99 and every ratio.
+with `--many-rooms` rooms stored. Prints requests/s, p50/p99, CPU per token and every ratio,
+and what two workers could reach on this machine (its cores shared with the stand-in and wrk).
 Usage: python -m bench.tokens [--seconds 10] [--rounds 3] [--reference COMMIT]
 """
 
@@ -24,6 +25,7 @@ from bench.common import (
     REFERENCE,
     REPO,
     WrkResult,
+    cpu_seconds,
     free_port,
     reference_tree,
     running,
@@ -53,6 +55,9 @@ class Server:
     cwd: Path = REPO
     port: int = field(default_factory=free_port)
     results: list[WrkResult] = field(default_factory=list)
+    pid: int = 0
+    # CPU ms per token of this server's process, of the LiveKit stand-in and of wrk, per round
+    cpu_ms: list[tuple[float, float, float]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -119,21 +124,52 @@ def check_reference_imports(tree: Path, env: dict[str, str]) -> None:
         sys.exit(f"the reference imports {where}, not the worktree {tree}")
 
 
-def measure(servers: list[Server], scripts: dict[str, Path], seconds: int, rounds: int) -> None:
+def measure(
+    servers: list[Server], scripts: dict[str, Path], seconds: int, rounds: int, standin: int
+) -> None:
     for server in servers:
         warm = wrk(server.url + PATH, scripts[server.name], 2)
         if warm.errors:
             sys.exit(f"{server.name} answered errors while warming up")
     for _ in range(rounds):
         for server in servers:
-            server.results.append(wrk(server.url + PATH, scripts[server.name], seconds))
+            before = cpu_seconds(server.pid), cpu_seconds(standin)
+            result = wrk(server.url + PATH, scripts[server.name], seconds)
+            used = cpu_seconds(server.pid) - before[0], cpu_seconds(standin) - before[1]
+            server.results.append(result)
+            per_token = 1000 / max(1, result.requests)
+            server.cpu_ms.append(
+                (used[0] * per_token, used[1] * per_token, result.wrk_cpu_seconds * per_token)
+            )
+
+
+def workers_ceiling(one: Server) -> str:
+    """What two workers could reach on this machine: all its cores busy with tokens, each
+    token costing what one worker's best round measured in ovmeet, the stand-in and wrk."""
+    best = one.results.index(one.best())
+    ours, standin, load = one.cpu_ms[best]
+    cores = os.cpu_count() or 1
+    ceiling = cores * 1000 / (ours + standin + load)
+    return (
+        f"this machine's ceiling for it: {cores} cores / CPU per token (ovmeet {ours:.2f} ms"
+        f" + LiveKit stand-in {standin:.2f} ms + wrk {load:.2f} ms) = {ceiling:.0f} req/s"
+        f" = {ceiling / one.best().requests_per_second:.2f}x one worker"
+    )
 
 
 def report(title: str, servers: list[Server], reference: Server) -> None:
     base = reference.best()
-    rows: list[tuple[str, ...]] = [("server", "req/s", "p50 ms", "p99 ms", "non-2xx", "x ref")]
+    rows: list[tuple[str, ...]] = [
+        ("server", "req/s", "p50 ms", "p99 ms", "non-2xx", "x ref", "CPU ms/token")
+    ]
     for server in servers:
         r = server.best()
+        # The CPU of one process: a --workers server's work is in its children.
+        cpu = (
+            "-"
+            if "--workers" in server.name
+            else f"{server.cpu_ms[server.results.index(r)][0]:.2f}"
+        )
         rows.append(
             (
                 server.name,
@@ -142,6 +178,7 @@ def report(title: str, servers: list[Server], reference: Server) -> None:
                 f"{r.p99_ms:.2f}",
                 str(r.errors),
                 f"{r.requests_per_second / base.requests_per_second:.2f}x",
+                cpu,
             )
         )
     ours = servers[0].best()
@@ -177,7 +214,9 @@ def main() -> None:
     )
     with ExitStack() as stack:
         tree = stack.enter_context(reference_tree(work, args.reference))
-        stack.enter_context(running(standin, f"http://127.0.0.1:{livekit_port}/_standin/calls"))
+        standin_pid = stack.enter_context(
+            running(standin, f"http://127.0.0.1:{livekit_port}/_standin/calls")
+        ).pid
         weed = SeaweedFS(work / "weed").start() if "s3" in kinds else None
         if weed is not None:
             stack.callback(weed.stop)
@@ -208,18 +247,19 @@ def main() -> None:
             with ExitStack() as running_servers:
                 for server in servers:
                     log = work / f"{server.name.replace(' ', '_')}-{kind}.log"
-                    running_servers.enter_context(
+                    server.pid = running_servers.enter_context(
                         running(
                             server.command, f"{server.url}/meet/health", server.env, log, server.cwd
                         )
-                    )
-                measure(servers, scripts, args.seconds, args.rounds)
+                    ).pid
+                measure(servers, scripts, args.seconds, args.rounds, standin_pid)
             report(f"{kind} storage", servers, reference)
             if kind == "local":
                 one, two_best = ours.best(), servers[2].best()
                 print(
                     f"--workers 2 / 1 worker: "
-                    f"{two_best.requests_per_second / one.requests_per_second:.2f}x"
+                    f"{two_best.requests_per_second / one.requests_per_second:.2f}x; "
+                    + workers_ceiling(ours)
                 )
                 if args.many_rooms:
                     big = servers[3].best()
