@@ -4,7 +4,8 @@ in one run, on local storage and on S3 (SeaweedFS).
 wrk, one thread, 16 connections, one server worker each, one LiveKit stand-in process; rounds
 interleave the servers. Also measured, on local storage: ovmeet with `--workers 2`, and ovmeet
 with `--many-rooms` rooms stored. Prints requests/s, p50/p99, CPU per token and every ratio,
-and what two workers could reach on this machine (its cores shared with the stand-in and wrk).
+and what two workers could reach on this machine (its cores shared with the stand-in and wrk);
+and --workers 2 against one worker on an operation without a LiveKit call.
 Usage: python -m bench.tokens [--seconds 10] [--rounds 3] [--reference COMMIT]
 """
 
@@ -78,11 +79,16 @@ def storage_env(kind: str, work: Path, name: str, weed: SeaweedFS | None) -> dic
     return weed.storage_env(f"bench-{name}")
 
 
+def bench_room(env: dict[str, str]) -> tuple[str, str]:
+    """A fresh room of that storage: its name and publisher secret."""
+    room = json.loads(run_cli(env, "rooms", "create", "--prefix", "bench").stdout)
+    return room["roomName"], room["publisherRoomUrl"].split("secret=")[1]
+
+
 def token_script(work: Path, env: dict[str, str], name: str) -> Path:
     """A wrk script asking for a publisher token of a fresh room of that storage."""
-    room = json.loads(run_cli(env, "rooms", "create", "--prefix", "bench").stdout)
-    secret = room["publisherRoomUrl"].split("secret=")[1]
-    body = json.dumps({"roomName": room["roomName"], "participantName": "bench", "secret": secret})
+    room, secret = bench_room(env)
+    body = json.dumps({"roomName": room, "participantName": "bench", "secret": secret})
     script = work / f"token-{name}.lua"
     script.write_text(
         'wrk.method = "POST"\n'
@@ -154,6 +160,28 @@ def workers_ceiling(one: Server) -> str:
         f"this machine's ceiling for it: {cores} cores / CPU per token (ovmeet {ours:.2f} ms"
         f" + LiveKit stand-in {standin:.2f} ms + wrk {load:.2f} ms) = {ceiling:.0f} req/s"
         f" = {ceiling / one.best().requests_per_second:.2f}x one worker"
+    )
+
+
+def role_scaling(one: Server, two: Server, work: Path, seconds: int, rounds: int) -> str:
+    """--workers 2 against one worker where LiveKit takes no part: the role a secret opens
+    (getParticipantRole, the front end's call before it asks for a token)."""
+    room, secret = bench_room(one.env)
+    script = work / "role.lua"
+    script.write_text('wrk.method = "GET"\n')
+    path = f"/meet/internal-api/v1/rooms/{room}/participant-role?secret={secret}"
+    best = {one.name: 0.0, two.name: 0.0}
+    for server in (one, two):
+        wrk(server.url + path, script, 2)
+    for _ in range(rounds):
+        for server in (one, two):
+            result = wrk(server.url + path, script, seconds)
+            if result.errors:
+                sys.exit(f"{server.name} answered errors to getParticipantRole")
+            best[server.name] = max(best[server.name], result.requests_per_second)
+    return (
+        f"GET participant-role (no LiveKit call): 1 worker {best[one.name]:.0f} req/s, "
+        f"--workers 2 {best[two.name]:.0f} req/s = {best[two.name] / best[one.name]:.2f}x"
     )
 
 
@@ -253,6 +281,8 @@ def main() -> None:
                         )
                     ).pid
                 measure(servers, scripts, args.seconds, args.rounds, standin_pid)
+                if kind == "local":
+                    roles = role_scaling(ours, servers[2], work, args.seconds, args.rounds)
             report(f"{kind} storage", servers, reference)
             if kind == "local":
                 one, two_best = ours.best(), servers[2].best()
@@ -261,6 +291,7 @@ def main() -> None:
                     f"{two_best.requests_per_second / one.requests_per_second:.2f}x; "
                     + workers_ceiling(ours)
                 )
+                print(roles)
                 if args.many_rooms:
                     big = servers[3].best()
                     print(
