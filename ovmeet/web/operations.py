@@ -55,9 +55,9 @@ class PreparedParameterDecorator(AsyncParameterDecorator):  # type: ignore[misc]
         arguments, has_kwargs = inspect_function_arguments(unwrap_decorators(function))
         body_name = self.sanitize_fn(operation.body_name(None))  # OpenAPI 3: per operation
         wants_body = body_name in arguments
-        path = {p["name"]: self.sanitize_fn(p["name"]) for p in _plain_path(operation.parameters)}
+        plain_path = _plain_path(operation.parameters)
         direct = (
-            all(p["in"] == "header" or p["name"] in path for p in operation.parameters)
+            all(p["in"] == "header" or p in plain_path for p in operation.parameters)
             and not has_kwargs
             and CONTEXT_NAME not in arguments
         )
@@ -66,7 +66,8 @@ class PreparedParameterDecorator(AsyncParameterDecorator):  # type: ignore[misc]
         async def wrapper(request: ConnexionRequest) -> Any:
             body = request.scope.get(PARSED_BODY, request)
             if direct and (not wants_body or (body is not request and body is not None)):
-                kwargs = {path[k]: v for k, v in request.scope["path_params"].items()}
+                path_params = request.scope["path_params"].items()
+                kwargs = {self.sanitize_fn(k): v for k, v in path_params}
                 if wants_body:
                     kwargs[body_name] = body
                 kwargs.update((k, v) for k, v in context.items() if k in arguments)
