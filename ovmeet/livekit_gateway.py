@@ -34,7 +34,7 @@ from livekit.protocol.room import (
 
 from ovmeet.config import Config
 from ovmeet.errors import DependencyError
-from ovmeet.metrics import LIVEKIT_ERRORS, LIVEKIT_SECONDS, timed
+from ovmeet.metrics import LIVEKIT_CALLS
 from ovmeet.recent import Recent
 
 
@@ -207,7 +207,7 @@ class LiveKitGateway:
         """LiveKit's answer to one call; _NotFound when it says not_found."""
         if self._twirp is None:
             raise LiveKitError(method, "the LiveKit client is not started")
-        with timed(LIVEKIT_SECONDS, LIVEKIT_ERRORS, method, (_NotFound,)):
+        with LIVEKIT_CALLS.timed(method, (_NotFound,)):
             try:
                 # livekit-api passes timeout=None per request, which switches off the session's
                 # ClientTimeout in aiohttp: bound the whole call here instead.

@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -34,47 +35,51 @@ REQUEST_SECONDS = Histogram(
     ("operation",),
     buckets=_LATENCY,
 )
-LIVEKIT_SECONDS = Histogram(
-    "ovmeet_livekit_call_duration_seconds", "Calls to LiveKit", ("method",), buckets=_LATENCY
-)
-LIVEKIT_ERRORS = Counter(
-    "ovmeet_livekit_call_errors",
-    "Calls to LiveKit that failed (not_found is an answer)",
-    ("method",),
-)
-STORAGE_SECONDS = Histogram(
-    "ovmeet_storage_call_duration_seconds", "Calls to the storage", ("call",), buckets=_LATENCY
-)
-STORAGE_ERRORS = Counter(
-    "ovmeet_storage_call_errors",
-    "Calls to the storage that failed (a missing key is an answer)",
-    ("call",),
-)
+
+
+@dataclass(frozen=True)
+class CallMetrics:
+    """How long the calls to one dependency take, and how many of them fail."""
+
+    seconds: Histogram
+    errors: Counter
+
+    @contextmanager
+    def timed(self, label: str, answers: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+        """Time the block under `label`; count an error if it raises, unless what it raises
+        is one of `answers` (not found is an answer, not a failed call)."""
+        started = time.perf_counter()
+        try:
+            yield
+        except answers:
+            raise
+        except Exception:
+            self.errors.labels(label).inc()
+            raise
+        finally:
+            self.seconds.labels(label).observe(time.perf_counter() - started)
+
+
+def _calls(dependency: str, label: str, what: str, answer: str) -> CallMetrics:
+    return CallMetrics(
+        Histogram(
+            f"ovmeet_{dependency}_call_duration_seconds",
+            f"Calls to {what}",
+            (label,),
+            buckets=_LATENCY,
+        ),
+        Counter(
+            f"ovmeet_{dependency}_call_errors", f"Calls to {what} that failed ({answer})", (label,)
+        ),
+    )
+
+
+LIVEKIT_CALLS = _calls("livekit", "method", "LiveKit", "not_found is an answer")
+STORAGE_CALLS = _calls("storage", "call", "the storage", "a missing key is an answer")
 BYTES_STREAMED = Counter("ovmeet_streamed_bytes", "Recording bytes sent to clients")
 OPEN_STREAMS = Gauge(
     "ovmeet_open_streams", "Recording streams open now", multiprocess_mode="livesum"
 )
-
-
-@contextmanager
-def timed(
-    histogram: Histogram,
-    errors: Counter,
-    label: str,
-    answers: tuple[type[BaseException], ...] = (),
-) -> Iterator[None]:
-    """Time the block under `label`; count an error if it raises, unless what it raises is
-    one of `answers` (not found is an answer, not a failed call)."""
-    started = time.perf_counter()
-    try:
-        yield
-    except answers:
-        raise
-    except Exception:
-        errors.labels(label).inc()
-        raise
-    finally:
-        histogram.labels(label).observe(time.perf_counter() - started)
 
 
 def exposition() -> tuple[bytes, str]:

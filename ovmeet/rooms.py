@@ -300,7 +300,8 @@ async def delete_room(storage: Storage, livekit: LiveKitGateway, room_name: str)
 
 
 class RoomCache:
-    """Rooms read in the last CACHE_SECONDS, for the token path (see `ovmeet.freshness`).
+    """Rooms read in the last CACHE_SECONDS, for the token path and the participant role (see
+    `ovmeet.freshness`).
 
     Only rooms that exist are kept, at most `size` of them (least recently used go first):
     unknown names always reach the storage, cannot push real rooms out, and a room created

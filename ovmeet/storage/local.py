@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from ovmeet.metrics import STORAGE_ERRORS, STORAGE_SECONDS, timed
+from ovmeet.metrics import STORAGE_CALLS
 from ovmeet.storage.base import (
     ByteStream,
     ObjectChanged,
@@ -40,7 +40,7 @@ class LocalStorage:
         return self.root / check_key(key)
 
     async def _run(self, call: str, fn: Callable[[], _T]) -> _T:
-        with timed(STORAGE_SECONDS, STORAGE_ERRORS, call, (ObjectNotFound,)):
+        with STORAGE_CALLS.timed(call, (ObjectNotFound,)):
             return await self._translated(fn)
 
     async def _translated(self, fn: Callable[[], _T]) -> _T:

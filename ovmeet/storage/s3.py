@@ -19,7 +19,7 @@ from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 
 from ovmeet.config import Config
-from ovmeet.metrics import STORAGE_ERRORS, STORAGE_SECONDS, timed
+from ovmeet.metrics import STORAGE_CALLS
 from ovmeet.storage.base import (
     ByteStream,
     ObjectChanged,
@@ -71,7 +71,7 @@ class S3Storage:
         return self.prefix + check_key(key)
 
     async def _run(self, call: str, fn: Callable[[], _T]) -> _T:
-        with timed(STORAGE_SECONDS, STORAGE_ERRORS, call, (ObjectNotFound,)):
+        with STORAGE_CALLS.timed(call, (ObjectNotFound,)):
             return await self._translated(fn)
 
     async def _translated(self, fn: Callable[[], _T]) -> _T:
