@@ -11,8 +11,9 @@ import pytest
 from connexion.lifecycle import ConnexionRequest
 
 from ovmeet.web.errors import on_unexpected
+from ovmeet.web.operations import parameter_cannot_fail
 from tests.conftest import Servers
-from tests.helpers import token_body
+from tests.helpers import access_cookie, cookie_header, token_body
 from tests.processes import ADMIN, Ovmeet
 
 
@@ -131,6 +132,28 @@ def test_a_long_participant_name_is_refused(local: Ovmeet) -> None:
 def test_unknown_query_parameters_are_refused(local: Ovmeet) -> None:
     response = httpx.post(f"{local.api}/participants/token?admin=true", json={})
     assert "admin" in assert_json_error(response, 400)["message"]
+    # An operation whose own parameters cannot fail still has its query string checked.
+    stream = f"{local.api}/recordings/r--EG_x--u/stream?admin=true"
+    headers = {**cookie_header(access_cookie(local)), "Range": "bytes=0-1"}
+    response = httpx.get(stream, headers=headers)
+    assert "admin" in assert_json_error(response, 400)["message"]
+
+
+@pytest.mark.parametrize(
+    ("parameter", "cannot_fail"),
+    [
+        ({"in": "path", "required": True, "schema": {"type": "string"}}, True),
+        ({"in": "header", "schema": {"type": "string"}}, True),
+        ({"in": "header", "required": True, "schema": {"type": "string"}}, False),
+        ({"in": "query", "schema": {"type": "string", "maxLength": 9}}, False),
+        ({"in": "query", "schema": {"type": "integer"}}, False),
+        ({"in": "path", "required": True, "schema": {"type": "string", "pattern": "^a"}}, False),
+    ],
+)
+def test_only_parameters_that_cannot_fail_skip_connexions_check(
+    parameter: dict[str, object], cannot_fail: bool
+) -> None:
+    assert parameter_cannot_fail({"name": "p", **parameter}) is cannot_fail
 
 
 def raw_request(server: Ovmeet, request: bytes) -> bytes:

@@ -155,14 +155,18 @@ class PreparedValidation(RequestValidationOperation):  # type: ignore[misc]
         )
 
     @functools.cached_property
+    def _parameters_can_fail(self) -> bool:
+        return not all(parameter_cannot_fail(p) for p in self._operation.parameters)
+
+    @functools.cached_property
     def _body_validators(self) -> Recent[bytes | None, tuple[Any]]:
         """The body validator (None: no body check) for each Content-Type value seen lately."""
         return Recent(32)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # With no parameters and no query string, Connexion's parameter checks have nothing
-        # to look at.
-        if self._operation.parameters or scope["query_string"]:
+        # Without a query string (which strict validation checks for unknown names), an
+        # operation whose parameters cannot fail gives Connexion's checks nothing to do.
+        if self._parameters_can_fail or scope["query_string"]:
             self._parameter_validator.validate(scope)
         # ASGI header names are lower case.
         content_type = next((v for k, v in scope["headers"] if k == b"content-type"), None)
@@ -191,6 +195,13 @@ class PreparedValidation(RequestValidationOperation):  # type: ignore[misc]
             strict_validation=self.strict_validation,
             uri_parser=self._uri_parser,
         )
+
+
+def parameter_cannot_fail(parameter: dict[str, Any]) -> bool:
+    """Whether every request passes Connexion's check of `parameter`: a plain string that is
+    optional, or in the path (where routing found it)."""
+    optional = parameter["in"] == "path" or not parameter.get("required", False)
+    return optional and parameter.get("schema") == {"type": "string"}
 
 
 class PreparedValidationApi(RequestValidationAPI):  # type: ignore[misc]
