@@ -5,19 +5,23 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from livekit.api import TokenVerifier, VideoGrants
 
+from ovmeet.config import Config
 from ovmeet.errors import RoomNotFound
 from ovmeet.freshness import CACHE_SECONDS
 from ovmeet.livekit_gateway import CallTokens
+from ovmeet.preferences import GlobalPreferences
 from ovmeet.recent import SharedLoads
+from ovmeet.storage.local import LocalStorage
 from tests.conftest import Servers
 from tests.helpers import metric, request_token, secret, token_body
-from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet
+from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet, base_env
 from tests.stored import Stored
 
 verifier = TokenVerifier(LIVEKIT_KEY, LIVEKIT_SECRET)
@@ -186,6 +190,39 @@ async def test_a_failed_load_fails_every_waiter_and_is_not_kept() -> None:
     )
     assert all(isinstance(r, RoomNotFound) for r in results) and calls == 1
     assert await loads.load("k", load) == 2
+
+
+class HeldReads(LocalStorage):
+    """Local storage whose JSON reads, once read, wait to be released before they answer."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.read = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def read_json(self, key: str) -> Any:
+        value = await super().read_json(key)
+        self.read.set()
+        await self.release.wait()
+        return value
+
+
+@pytest.mark.anyio
+async def test_a_preferences_read_overtaken_by_a_change_is_not_served_after_it(
+    tmp_path: Path,
+) -> None:
+    config = Config.from_env({**base_env("http://127.0.0.1:9"), "MEET_DATA_DIR": str(tmp_path)})
+    held = HeldReads(tmp_path)
+    worker = GlobalPreferences(held, config)
+    other_worker = GlobalPreferences(LocalStorage(tmp_path), config)  # same host, same storage
+    await other_worker.ensure_stored()
+    reading = asyncio.create_task(worker.current())
+    await held.read.wait()  # the old document is read; its answer is held back
+    change = {"enabled": True, "url": "http://127.0.0.1:9/hook"}
+    await other_worker.update("webhooks", change)
+    held.release.set()
+    assert (await reading).section("webhooks")["enabled"] is False  # what it read, before
+    assert (await worker.current()).section("webhooks") == change
 
 
 def test_concurrent_tokens_of_an_uncached_room_read_it_once(servers: Servers) -> None:
