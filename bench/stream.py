@@ -1,8 +1,9 @@
 """Recording streams: ovmeet against nginx (local file) and a presigned SeaweedFS GET (S3).
 
 One run, one 1 GiB recording: full-GET throughput (curl), median latency of 1 MiB random
-ranges (keep-alive client), and ovmeet's peak RSS growth while streaming the whole file and
-while serving 32 concurrent range streams.
+ranges (keep-alive client; with the floor of this stack beside them, bench/floor.py), and
+ovmeet's peak RSS growth while streaming the whole file and while serving 32 concurrent range
+streams.
 Usage: python -m bench.stream [--size-mib 1024] [--ranges 100]
 """
 
@@ -155,6 +156,14 @@ def ovmeet_server(env: dict[str, str], work: Path, name: str) -> tuple[list[str]
     )
 
 
+def floor_server(env: dict[str, str]) -> tuple[list[str], str, dict[str, str]]:
+    """Command, URL and environment of bench.floor's bare app (see there) on a free port."""
+    port = str(free_port())
+    command = [sys.executable, "-m", "uvicorn", "bench.floor:app", "--port", port]
+    command += ["--no-access-log", "--log-level", "warning"]
+    return command, f"http://127.0.0.1:{port}/", {**os.environ, **env}
+
+
 def admin_cookie(base: str) -> dict[str, str]:
     import httpx
 
@@ -243,12 +252,24 @@ def run(work: Path, size: int, ranges: int, rounds: int) -> None:
         nginx = ["nginx", "-c", str(nginx_conf(work, work / "data", nginx_port)), "-p", str(work)]
         local_cmd, local_health = ovmeet_server(local_env, work, "local")
         s3_cmd, s3_health = ovmeet_server(s3_env, work, "s3")
+        floor_local = floor_server({"FLOOR_FILE": str(work / "data" / media.lstrip("/"))})
+        floor_s3 = floor_server(
+            {
+                "FLOOR_S3_ENDPOINT": weed.endpoint,
+                "FLOOR_S3_ACCESS_KEY": S3_ACCESS_KEY,
+                "FLOOR_S3_SECRET_KEY": S3_SECRET_KEY,
+                "FLOOR_S3_BUCKET": S3_BUCKET,
+                "FLOOR_S3_OBJECT": f"bench/recordings/{s3_room}/{s3_room}--{s3_uid}.mp4",
+            }
+        )
         rng = random.Random(7)
         offsets = [rng.randrange(0, size - MIB) for _ in range(ranges)]
         with (
             running(nginx, f"http://127.0.0.1:{nginx_port}/meet/health"),
             running(local_cmd, local_health, local_env, work / "ovmeet-local.log") as local,
             running(s3_cmd, s3_health, s3_env, work / "ovmeet-s3.log") as s3,
+            running(*floor_local, work / "floor-local.log"),
+            running(*floor_s3, work / "floor-s3.log"),
         ):
             local_base = local_health.removesuffix("/meet/health")
             s3_base = s3_health.removesuffix("/meet/health")
@@ -270,8 +291,20 @@ def run(work: Path, size: int, ranges: int, rounds: int) -> None:
             # Each path interleaved with its own reference only: right after an S3 read,
             # SeaweedFS and the S3 worker are still busy and would slow what comes next.
             latency = range_latencies(
-                {"nginx": (nginx_url, {}), "local": (local_url, local_cookie)}, offsets
-            ) | range_latencies({"direct": (presigned, {}), "s3": (s3_url, s3_cookie)}, offsets)
+                {
+                    "nginx": (nginx_url, {}),
+                    "local": (local_url, local_cookie),
+                    "floor_local": (floor_local[1], {}),
+                },
+                offsets,
+            ) | range_latencies(
+                {
+                    "direct": (presigned, {}),
+                    "s3": (s3_url, s3_cookie),
+                    "floor_s3": (floor_s3[1], {}),
+                },
+                offsets,
+            )
 
             print("32 concurrent range streams ...", file=sys.stderr)
             with PeakRss(local.pid) as local_many_rss:
@@ -310,14 +343,21 @@ def run(work: Path, size: int, ranges: int, rounds: int) -> None:
             "",
         )
 
+    def floor_row(key: str, reference: str) -> tuple[str, ...]:
+        (p50, p99), (ref50, ref99) = latency[key], latency[reference]
+        ratio = f"{p50 / ref50:.2f}x / {p99 / ref99:.2f}x"
+        return ("  bare app, same stack (floor)", "", "", f"{p50:.2f} / {p99:.2f}", ratio, "")
+
     print(
         table(
             [
                 ("path", "GET MiB/s", "x ref", "1 MiB range p50 / p99 ms", "x ref", "target"),
                 reference_row("nginx, sendfile (reference)", "nginx"),
                 row("ovmeet, local storage", "local", "nginx", "GET >= 0.9x, range <= 2x"),
+                floor_row("floor_local", "nginx"),
                 reference_row("SeaweedFS presigned GET (reference)", "direct"),
                 row("ovmeet, S3 storage", "s3", "direct", "GET >= 0.9x, range <= 1.3x"),
+                floor_row("floor_s3", "direct"),
             ]
         )
     )
