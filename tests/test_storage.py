@@ -13,6 +13,7 @@ import pytest
 
 from ovmeet.config import Config
 from ovmeet.storage import MAX_CHUNK, ObjectNotFound, Storage, StorageError
+from ovmeet.storage.base import STREAM_BUFFER_BUDGET
 from ovmeet.storage.local import LocalStorage
 from ovmeet.storage.s3 import S3Storage
 from tests.conftest import BACKENDS
@@ -97,6 +98,24 @@ async def test_byte_ranges_are_exact_and_chunked(storage: Storage, tmp_path: Pat
             await read_all(storage, "recordings/r/r--u.mp4", offset, length)
             == data[offset : offset + length]
         )
+
+
+async def test_streams_opened_at_once_share_the_buffer_budget(
+    storage: Storage, tmp_path: Path
+) -> None:
+    source = tmp_path / "video.mp4"
+    source.write_bytes(os.urandom(2 * MAX_CHUNK))
+    await storage.write_file("recordings/r/r--u.mp4", source)
+    streams = await asyncio.gather(
+        *(storage.open_range("recordings/r/r--u.mp4", 0, 2 * MAX_CHUNK) for _ in range(32))
+    )
+    try:
+        held = sum([len(await anext(stream)) for stream in streams])
+    finally:
+        for stream in streams:
+            await stream.aclose()
+    # The k-th stream opened reads at most 1/k of the budget first (32 x 4 MiB before).
+    assert held <= STREAM_BUFFER_BUDGET * 5, held / STREAM_BUFFER_BUDGET
 
 
 async def test_a_changed_object_fails_before_the_first_byte(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -53,7 +53,7 @@ class ByteStream:
     (a seek then costs one trip to a storage thread, not two).
     """
 
-    open_streams = 0
+    open_streams = 0  # in this process, opened or being opened
 
     def __init__(
         self,
@@ -81,6 +81,17 @@ class ByteStream:
     def chunk_size() -> int:
         share = STREAM_BUFFER_BUDGET // max(1, ByteStream.open_streams)
         return max(MIN_CHUNK, min(MAX_CHUNK, share))
+
+    @staticmethod
+    @contextlib.contextmanager
+    def opening() -> Iterator[int]:
+        """Count a stream as open while its backend opens it, and give the size of its first
+        chunk: streams opened at once then share the budget (32 used to read 4 MiB each)."""
+        ByteStream.open_streams += 1
+        try:
+            yield ByteStream.chunk_size()
+        finally:
+            ByteStream.open_streams -= 1
 
     def _read_ahead(self) -> asyncio.Task[bytes] | None:
         if self._unrequested <= 0:

@@ -111,17 +111,18 @@ class LocalStorage:
     ) -> ByteStream:
         path = self.path_of(key)
 
-        def open_checked() -> tuple[int, bytes]:
+        def open_checked(first_size: int) -> tuple[int, bytes]:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 if etag is not None and _info(os.fstat(fd)).etag != etag:
                     raise ObjectChanged(f"{self.name}: {key} changed while it was being read")
-                return fd, os.pread(fd, min(length, ByteStream.chunk_size()), offset)
+                return fd, os.pread(fd, min(length, first_size), offset)
             except BaseException:
                 os.close(fd)
                 raise
 
-        fd, first = await self._run("open_range", open_checked)
+        with ByteStream.opening() as first_size:
+            fd, first = await self._run("open_range", lambda: open_checked(first_size))
         position = offset + len(first)
 
         async def read(size: int) -> bytes:

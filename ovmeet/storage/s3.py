@@ -173,18 +173,19 @@ class S3Storage:
             {"If-Match": etag} if etag else None
         )
 
-        def open_and_read() -> tuple[Any, bytes]:
+        def open_and_read(first_size: int) -> tuple[Any, bytes]:
             response = self.client.get_object(
                 self.bucket, name, offset=offset, length=length, request_headers=headers
             )
             try:
-                return response, bytes(response.read(min(length, ByteStream.chunk_size())))
+                return response, bytes(response.read(min(length, first_size)))
             except BaseException:
                 response.close()
                 response.release_conn()
                 raise
 
-        response, first = await self._run("open_range", open_and_read)
+        with ByteStream.opening() as first_size:
+            response, first = await self._run("open_range", lambda: open_and_read(first_size))
 
         async def read(size: int) -> bytes:
             return bytes(await self._run("read", lambda: response.read(size)))
