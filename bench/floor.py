@@ -2,7 +2,7 @@
 for in a thread (from a file, or from S3 with minio, as ovmeet does) and sends them in one
 message, with nothing else: no routing, access check, validation, metrics or headers.
 
-bench/stream.py measures it beside ovmeet: no server on this stack does a seek faster.
+bench/stream.py measures it beside ovmeet, as the lower bound of a seek through this stack.
 Run: FLOOR_FILE=path | FLOOR_S3_ENDPOINT, FLOOR_S3_ACCESS_KEY, FLOOR_S3_SECRET_KEY,
 FLOOR_S3_BUCKET, FLOOR_S3_OBJECT; python -m uvicorn bench.floor:app --port P
 """
