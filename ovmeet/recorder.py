@@ -90,19 +90,21 @@ def recording_of_egress(info: EgressInfo, recording_id: RecordingId) -> Recordin
 async def record(services: Services, recording: Recording) -> tuple[Recording, bool]:
     """Store `recording` if it moves its status forward; then tell the application, and free
     the room when it has ended. The recording as stored now, and whether this call changed it
-    (not for a status already reached or passed)."""
-    stored = await read_recording(services.storage, recording.id)
-    if stored is not None:
-        if RANK[recording.status] <= RANK[stored.status]:
-            return stored, False
-        if stored.start_date:  # the listing index is by the first start date: keep it
-            recording = replace(recording, start_date=stored.start_date)
-    await write_recording(services.storage, recording, new=stored is None)
-    logger.info("recording %s is %s", recording.id, recording.status)
-    if recording.status.is_final:
-        await _release(services, recording.id)
-    await services.notifier.notify(EVENT_OF_STATUS[recording.status], recording.to_json())
-    return recording, True
+    (not for a status already reached or passed). Within a process, changes to one recording
+    take turns; across processes, a change may be told twice (webhooks are at least once)."""
+    async with services.recording_changes.hold(str(recording.id)):
+        stored = await read_recording(services.storage, recording.id)
+        if stored is not None:
+            if RANK[recording.status] <= RANK[stored.status]:
+                return stored, False
+            if stored.start_date:  # the listing index is by the first start date: keep it
+                recording = replace(recording, start_date=stored.start_date)
+        await write_recording(services.storage, recording, new=stored is None)
+        logger.info("recording %s is %s", recording.id, recording.status)
+        if recording.status.is_final:
+            await _release(services, recording.id)
+        await services.notifier.notify(EVENT_OF_STATUS[recording.status], recording.to_json())
+        return recording, True
 
 
 async def start_recording(

@@ -13,6 +13,7 @@ from ovmeet.config import Config
 from ovmeet.errors import DependencyError
 from ovmeet.livekit_events import HandledEvents
 from ovmeet.livekit_gateway import LiveKitGateway
+from ovmeet.locks import KeyedLocks
 from ovmeet.notifier import Notifier
 from ovmeet.playback import PlayableMedia
 from ovmeet.preferences import GlobalPreferences
@@ -42,6 +43,9 @@ class Services:
     handled_events: HandledEvents
     revocations: Revocations
     notifier: Notifier
+    # A recording's status changes, one at a time: a webhook and the start's polling can
+    # report the same change at once, and the application must be told it once.
+    recording_changes: KeyedLocks = field(default_factory=KeyedLocks)
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod

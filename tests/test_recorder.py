@@ -4,30 +4,37 @@ ending in a truthful status; the application's signed webhooks; the clean-up."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from livekit.protocol.egress import EgressInfo, EgressStatus
 from livekit.protocol.webhook import WebhookEvent
 
+from ovmeet.config import Config
 from ovmeet.ids import RecordingId
+from ovmeet.recorder import record, recording_of_egress
 from ovmeet.recordings import Recording, RecordingStatus, write_recording
+from ovmeet.services import Services
 from ovmeet.storage.keys import recording_lock_key, recording_media_key, room_key
 from tests.conftest import Servers
 from tests.helpers import access_cookie, cookie_header, request_token, token_body
 from tests.livekit_standin import EgressFaults, LiveKitStandIn
 from tests.livekit_webhooks import signed
 from tests.media import make_mp4
-from tests.processes import Ovmeet, _with_storage
+from tests.processes import Ovmeet, _with_storage, base_env
 
 API_KEY = "recorder-test-key-0f3a"
 KEY = {"x-api-key": API_KEY}
@@ -518,3 +525,27 @@ def test_every_process_cleans_up_by_itself(servers: Servers, livekit: LiveKitSta
     aborted = wait_status(meet, recording_id, "ABORTED", timeout=10)  # no CLI: the server did it
     assert "no longer knows" in aborted["error"]
     assert start(meet, room, cookie).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_one_status_change_reported_at_once_is_recorded_and_told_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The start's polling and LiveKit's egress_updated webhook both report ACTIVE.
+    config = Config.from_env({**base_env("http://127.0.0.1:9"), "MEET_DATA_DIR": str(tmp_path)})
+    services = Services.build(config)
+    recording_id = RecordingId("race-room", "EG_race", "u1")
+
+    def reported(status: EgressStatus) -> Recording:
+        info = EgressInfo(egress_id="EG_race", room_name="race-room", status=status, updated_at=1)
+        return recording_of_egress(info, recording_id)
+
+    await record(services, reported(EgressStatus.EGRESS_STARTING))
+    with caplog.at_level(logging.INFO, logger="ovmeet.recorder"):
+        results = await asyncio.gather(
+            *(record(services, reported(EgressStatus.EGRESS_ACTIVE)) for _ in range(5))
+        )
+    assert [changed for _, changed in results].count(True) == 1
+    assert all(stored.status == RecordingStatus.ACTIVE for stored, _ in results)
+    assert sum("is ACTIVE" in r.getMessage() for r in caplog.records) == 1
+    assert len(services.recording_changes) == 0  # no lock is kept once nobody waits
