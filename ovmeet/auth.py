@@ -5,12 +5,12 @@ from __future__ import annotations
 import hmac
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ovmeet.config import Config, User
 from ovmeet.errors import TooManyRequests, Unauthorized
+from ovmeet.recent import Recent
 from ovmeet.revocations import Revocations
 from ovmeet.tokens import Session
 
@@ -35,46 +35,35 @@ def authenticate(config: Config, username: str, password: str) -> User | None:
 @dataclass
 class _Failures:
     count: int
-    last: float
     locked_until: float
 
 
 class _FailureCounts:
-    """Failures by key (a client or an account), the least recently failed forgotten first."""
+    """Failures by key (a client or an account), each forgotten FORGET_AFTER_SECONDS after its
+    last failure; the least recently seen forgotten first beyond MAX_TRACKED."""
 
     def __init__(self, now: Callable[[], float]) -> None:
-        self._entries: OrderedDict[str, _Failures] = OrderedDict()
+        self._entries: Recent[str, _Failures] = Recent(MAX_TRACKED, now)
         self._now = now
 
     def locked_for(self, key: str) -> int:
         """Seconds `key` stays locked (0 if it is not)."""
-        entry = self._entry(key)
+        entry = self._entries.get(key, FORGET_AFTER_SECONDS)
         if entry is None or entry.locked_until <= self._now():
             return 0
         return max(1, math.ceil(entry.locked_until - self._now()))
 
     def failed(self, key: str) -> None:
         now = self._now()
-        entry = self._entry(key) or _Failures(0, now, 0.0)
+        entry = self._entries.get(key, FORGET_AFTER_SECONDS) or _Failures(0, 0.0)
         entry.count += 1
-        entry.last = now
         if entry.count >= FAILURES_BEFORE_LOCK:
             lock = FIRST_LOCK_SECONDS * 2 ** (entry.count - FAILURES_BEFORE_LOCK)
             entry.locked_until = now + min(lock, MAX_LOCK_SECONDS)
-        self._entries[key] = entry
-        self._entries.move_to_end(key)
-        while len(self._entries) > MAX_TRACKED:
-            self._entries.popitem(last=False)
+        self._entries.put(key, entry)  # dated now: forgotten an hour after its last failure
 
     def forget(self, key: str) -> None:
-        self._entries.pop(key, None)
-
-    def _entry(self, key: str) -> _Failures | None:
-        entry = self._entries.get(key)
-        if entry is not None and self._now() - entry.last > FORGET_AFTER_SECONDS:
-            del self._entries[key]
-            return None
-        return entry
+        self._entries.forget(key)
 
 
 class LoginThrottle:

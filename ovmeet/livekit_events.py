@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -18,6 +17,7 @@ from livekit.protocol.webhook import WebhookEvent
 from ovmeet.config import Config
 from ovmeet.errors import BadRequest, RoomNotFound, Unauthorized
 from ovmeet.ids import SEPARATOR, RecordingId, is_id
+from ovmeet.recent import Recent
 from ovmeet.recorder import record, recording_of_egress
 from ovmeet.rooms import get_room, room_is_stored
 
@@ -40,18 +40,13 @@ class HandledEvents:
     event is recognised; across processes, statuses that only move forward do the same."""
 
     def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
-        self._ids: OrderedDict[str, float] = OrderedDict()
-        self._now = now
+        self._ids: Recent[str, bool] = Recent(MAX_REMEMBERED_EVENTS, now)
 
     def __contains__(self, event_id: object) -> bool:
-        handled_at = self._ids.get(str(event_id))
-        return handled_at is not None and self._now() - handled_at < REMEMBER_EVENTS_SECONDS
+        return self._ids.get(str(event_id), REMEMBER_EVENTS_SECONDS) is not None
 
     def add(self, event_id: str) -> None:
-        self._ids[event_id] = self._now()
-        self._ids.move_to_end(event_id)
-        while len(self._ids) > MAX_REMEMBERED_EVENTS:
-            self._ids.popitem(last=False)
+        self._ids.put(event_id, True)
 
 
 def verify_event(config: Config, body: bytes, authorization: str | None) -> WebhookEvent:

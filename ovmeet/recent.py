@@ -1,4 +1,4 @@
-"""A bounded memory of recent values: the one shape of every cache ovmeet keeps in a process;
+"""A bounded memory of recent values: the one shape of everything ovmeet remembers in a process;
 and loads shared by everyone who asks for the same value while it is being read."""
 
 from __future__ import annotations
@@ -18,20 +18,21 @@ class Recent(Generic[K, V]):
     """At most `size` values, each with the time it was stored; the least recently used one
     goes first when a new one would exceed the size."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._size = size
+        self._clock = clock
         self._values: OrderedDict[K, tuple[V, float]] = OrderedDict()
 
     def get(self, key: K, max_age: float = float("inf")) -> V | None:
         """The value stored less than `max_age` seconds ago, if any."""
         found = self._values.get(key)
-        if found is None or time.monotonic() - found[1] >= max_age:
+        if found is None or self._clock() - found[1] >= max_age:
             return None
         self._values.move_to_end(key)
         return found[0]
 
     def put(self, key: K, value: V) -> None:
-        self._values[key] = (value, time.monotonic())
+        self._values[key] = (value, self._clock())
         self._values.move_to_end(key)
         if len(self._values) > self._size:
             self._values.popitem(last=False)
