@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.processes import free_port, stop_process
+from tests.processes import ADMIN, free_port, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 # The last commit before the work of issue #11 (token path, seeks, memory): "today's ovmeet",
@@ -77,8 +77,10 @@ class WrkResult:
     errors: int
     requests: int = 0
     wrk_cpu_seconds: float = 0.0  # what wrk itself used
+    socket_errors: int = 0  # connect, read, write and timeout errors together
 
 
+_SOCKET_ERRORS = r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
@@ -101,6 +103,7 @@ def wrk(url: str, script: Path, seconds: int, connections: int = 16) -> WrkResul
     p99 = _ms(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    sockets = re.search(_SOCKET_ERRORS, output)
     return WrkResult(
         rps,
         p50,
@@ -108,7 +111,17 @@ def wrk(url: str, script: Path, seconds: int, connections: int = 16) -> WrkResul
         int(errors.group(1)) if errors else 0,
         requests,
         _children_cpu_seconds() - before,
+        sum(int(n) for n in sockets.groups()) if sockets else 0,
     )
+
+
+def admin_cookie(base: str) -> dict[str, str]:
+    """A Cookie header with the access token of the tests' admin, logged in at `base`."""
+    response = httpx.post(
+        f"{base}/meet/internal-api/v1/auth/login", json={"username": ADMIN[0], "password": ADMIN[1]}
+    )
+    response.raise_for_status()
+    return {"Cookie": f"OvMeetAccessToken={response.cookies['OvMeetAccessToken']}"}
 
 
 def _children_cpu_seconds() -> float:
@@ -171,6 +184,7 @@ __all__ = [
     "REPO",
     "PeakRss",
     "WrkResult",
+    "admin_cookie",
     "cpu_seconds",
     "free_port",
     "reference_tree",

@@ -13,20 +13,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import REPO, free_port, rss_kib, running, table
+from livekit.protocol.webhook import WebhookEvent
+
+from bench.common import REPO, admin_cookie, free_port, rss_kib, running, table, wrk
 from tests.helpers import livekit_token, token_body
 from tests.livekit_webhooks import signed
 from tests.media import make_mp4, pad_mp4
 from tests.processes import (
-    ADMIN,
     LIVEKIT_KEY,
     LIVEKIT_SECRET,
     SeaweedFS,
@@ -80,23 +79,7 @@ def the_mix(
     clip = pad_mp4(make_mp4(work / "clip.mp4", seconds=1), work / "soak.mp4", RECORDING_MIB * MIB)
     imported = run_cli(env, "recordings", "import", str(clip), "--room", name)
     recording_id = json.loads(imported.stdout)["recordingId"]
-    login = subprocess.run(
-        [
-            "curl",
-            "-sS",
-            "-i",
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            json.dumps({"username": ADMIN[0], "password": ADMIN[1]}),
-            f"{base}/meet/internal-api/v1/auth/login",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    access = re.search(r"OvMeetAccessToken=([^;]+)", login).group(1)  # type: ignore[union-attr]
-    admin = {"Cookie": f"OvMeetAccessToken={access}"}
+    admin = admin_cookie(base)
     json_type = {"Content-Type": "application/json"}
     stream = f"/meet/internal-api/v1/recordings/{recording_id}/stream"
     expired = livekit_token(name, PRESENT, ttl=-5)
@@ -124,29 +107,10 @@ def the_mix(
     return mix
 
 
-def _room_finished(room: str):  # type: ignore[no-untyped-def]
-    from google.protobuf.json_format import ParseDict
-    from livekit.protocol.webhook import WebhookEvent
-
-    return ParseDict({"event": "room_finished", "room": {"name": room}}, WebhookEvent())
-
-
-def wrk_minute(url: str, script: Path, connections: int, seconds: int) -> tuple[float, int]:
-    output = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    errors = 0
-    if found := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
-        errors += int(found.group(1))
-    if found := re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    ):
-        errors += sum(int(g) for g in found.groups())
-    return rps, errors
+def _room_finished(room: str) -> WebhookEvent:
+    event = WebhookEvent(event="room_finished")
+    event.room.name = room
+    return event
 
 
 def plot(minutes: list[Minute], path: Path) -> None:
@@ -214,7 +178,8 @@ def main() -> None:
             flush=True,
         )
         for number in range(1, args.minutes + 1):
-            rps, errors = wrk_minute(base, script, args.connections, args.interval)
+            result = wrk(base, script, args.interval, args.connections)
+            rps, errors = result.requests_per_second, result.errors + result.socket_errors
             minute = Minute(number, rps, errors, rss_kib(server.pid) / 1024, open_fds(server.pid))
             minutes.append(minute)
             print(

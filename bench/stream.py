@@ -31,6 +31,7 @@ from bench.common import (
     REFERENCE,
     REPO,
     PeakRss,
+    admin_cookie,
     free_port,
     reference_tree,
     rss_kib,
@@ -39,7 +40,6 @@ from bench.common import (
 )
 from tests.media import make_mp4, pad_mp4
 from tests.processes import (
-    ADMIN,
     S3_ACCESS_KEY,
     S3_BUCKET,
     S3_SECRET_KEY,
@@ -162,16 +162,6 @@ def floor_server(env: dict[str, str]) -> tuple[list[str], str, dict[str, str]]:
     command = [sys.executable, "-m", "uvicorn", "bench.floor:app", "--port", port]
     command += ["--no-access-log", "--log-level", "warning"]
     return command, f"http://127.0.0.1:{port}/", {**os.environ, **env}
-
-
-def admin_cookie(base: str) -> dict[str, str]:
-    import httpx
-
-    response = httpx.post(
-        f"{base}/meet/internal-api/v1/auth/login", json={"username": ADMIN[0], "password": ADMIN[1]}
-    )
-    response.raise_for_status()
-    return {"Cookie": f"OvMeetAccessToken={response.cookies['OvMeetAccessToken']}"}
 
 
 def nginx_conf(work: Path, root: Path, port: int) -> Path:
