@@ -22,14 +22,18 @@ from livekit.protocol.egress import (
     S3Upload,
     StopEgressRequest,
 )
-from livekit.protocol.models import ParticipantInfo
+from livekit.protocol.models import DataPacket, ParticipantInfo
 from livekit.protocol.room import (
     DeleteRoomRequest,
     DeleteRoomResponse,
+    ListParticipantsRequest,
+    ListParticipantsResponse,
     ListRoomsRequest,
     ListRoomsResponse,
     RemoveParticipantResponse,
     RoomParticipantIdentity,
+    SendDataRequest,
+    SendDataResponse,
 )
 
 from ovmeet.config import Config
@@ -41,12 +45,24 @@ from ovmeet.recent import Recent
 class LiveKitError(DependencyError):
     """LiveKit could not answer; the request fails rather than guess."""
 
-    def __init__(self, method: str, detail: str) -> None:
-        super().__init__(f"LiveKit failed on {method}", detail)
+    default_name = "LiveKit Error"
+
+    def __init__(self, method: str, detail: str, why: str = "") -> None:
+        super().__init__(f"LiveKit failed on {method}{why}", detail)
 
 
 class _NotFound(Exception):
     """LiveKit answered not_found."""
+
+
+class _NotRunning(Exception):
+    """LiveKit answered failed_precondition (StopEgress of an egress that has ended)."""
+
+
+# LiveKit's own 401 (bad signature, unknown key, expired token) is plain text from a middleware,
+# which livekit-api reports as code "unknown"; a missing grant is Twirp "unauthenticated".
+CREDENTIALS_REFUSED = ": LiveKit refused ovmeet's credentials (LIVEKIT_API_KEY, LIVEKIT_API_SECRET)"
+NO_EGRESS = ": LiveKit has no Egress service (Egress needs LiveKit with Redis and an egress worker)"
 
 
 def file_output(config: Config, filepath: str) -> EncodedFileOutput:
@@ -157,29 +173,67 @@ class LiveKitGateway:
         request = ListRoomsRequest(names=["ovmeet-readiness-probe"])
         await self._call(ROOM_SERVICE, "ListRooms", request, ListRoomsResponse, LIST)
 
-    async def start_recording(self, room: str, output: EncodedFileOutput) -> EgressInfo:
-        """Start a room composite egress writing one MP4 file (Egress StartRoomCompositeEgress)."""
+    async def start_recording(self, room: str, output: EncodedFileOutput) -> EgressInfo | None:
+        """Start a room composite egress writing one MP4 file (Egress StartRoomCompositeEgress);
+        None if the room is not live in LiveKit (nobody has joined it)."""
         request = RoomCompositeEgressRequest(room_name=room, file_outputs=[output])
-        return await self._call(EGRESS, "StartRoomCompositeEgress", request, EgressInfo)
+        try:
+            return await self._call(EGRESS, "StartRoomCompositeEgress", request, EgressInfo)
+        except _NotFound:
+            return None
 
     async def egress(self, egress_id: str) -> EgressInfo | None:
         """What LiveKit knows of one egress (Egress ListEgress); None if nothing."""
         request = ListEgressRequest(egress_id=egress_id)
-        answer = await self._call(EGRESS, "ListEgress", request, ListEgressResponse)
+        try:
+            answer = await self._call(EGRESS, "ListEgress", request, ListEgressResponse)
+        except _NotFound:  # LiveKit with Redis: an egress id it does not know
+            return None
         return next((info for info in answer.items if info.egress_id == egress_id), None)
 
     async def active_egresses(self, room: str) -> list[EgressInfo]:
         """The egresses of `room` that have not ended."""
         request = ListEgressRequest(room_name=room, active=True)
-        return list((await self._call(EGRESS, "ListEgress", request, ListEgressResponse)).items)
+        try:
+            answer = await self._call(EGRESS, "ListEgress", request, ListEgressResponse)
+        except _NotFound:
+            return []
+        return list(answer.items)
 
     async def stop_recording(self, egress_id: str) -> EgressInfo | None:
         """Ask LiveKit to stop the egress (Egress StopEgress); None if it does not know it."""
         request = StopEgressRequest(egress_id=egress_id)
         try:
             return await self._call(EGRESS, "StopEgress", request, EgressInfo)
+        except (_NotFound, _NotRunning):  # unknown, or it has just ended
+            return None
+
+    async def participants(self, room: str) -> list[ParticipantInfo] | None:
+        """Who is in `room` (RoomService ListParticipants); None if it is not live."""
+        request = ListParticipantsRequest(room=room)
+        try:
+            answer = await self._call(
+                ROOM_SERVICE, "ListParticipants", request, ListParticipantsResponse, admin_of(room)
+            )
         except _NotFound:
             return None
+        return list(answer.participants)
+
+    async def send_data(
+        self, room: str, topic: str, payload: bytes, to_sids: tuple[str, ...] = ()
+    ) -> bool:
+        """Send a reliable data message on `topic` to everyone in `room`, or to the participants
+        `to_sids` (RoomService SendData); False if the room is not live."""
+        request = SendDataRequest(
+            room=room,
+            data=payload,
+            kind=DataPacket.Kind.RELIABLE,
+            topic=topic,
+            destination_sids=list(to_sids),
+        )
+        return await self._found(
+            ROOM_SERVICE, "SendData", request, SendDataResponse, admin_of(room)
+        )
 
     async def _found(
         self,
@@ -218,17 +272,27 @@ class LiveKitGateway:
             except TwirpError as error:
                 if error.code == "not_found":
                     raise _NotFound from None
+                if error.code == "failed_precondition" and method == "StopEgress":
+                    raise _NotRunning from None
                 raise self._failure(method, error) from None
             except (TimeoutError, aiohttp.ClientError, OSError, DecodeError) as error:
                 raise self._failure(method, error) from None
 
     def _failure(self, method: str, error: BaseException) -> LiveKitError:
+        why = ""
         if isinstance(error, TwirpError):
+            # The message only: a 401's body may repeat the token that was refused.
             detail = f"{error.status} {error.code}: {error.message}"
+            if error.status == 401 and error.code != "unauthenticated":
+                why, detail = CREDENTIALS_REFUSED, f"{error.status}{CREDENTIALS_REFUSED}"
+            elif "egress not connected" in error.message:
+                why = NO_EGRESS
         elif isinstance(error, asyncio.TimeoutError):
             detail = f"no answer within {self.config.livekit_timeout}s"
         else:
             detail = str(error) or type(error).__name__
         return LiveKitError(
-            method, f"LiveKit at {self.config.livekit_url_private} failed on {method} ({detail})"
+            method,
+            f"LiveKit at {self.config.livekit_url_private} failed on {method} ({detail})",
+            why,
         )

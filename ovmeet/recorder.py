@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from livekit.protocol.egress import EgressInfo, EgressStatus
 
+from ovmeet import recordings
 from ovmeet.errors import DependencyError, Forbidden
 from ovmeet.ids import RecordingId, random_id
 from ovmeet.livekit_gateway import file_output
@@ -104,7 +105,35 @@ async def record(services: Services, recording: Recording) -> tuple[Recording, b
         if recording.status.is_final:
             await _release(services, recording.id)
         await services.notifier.notify(EVENT_OF_STATUS[recording.status], recording.to_json())
+        services.signals.recording(recording)
         return recording, True
+
+
+async def delete_recording(services: Services, text: str) -> None:
+    """Delete a recording that has ended, and tell its room."""
+    deleted = await recordings.delete_recording(services.storage, text)
+    services.signals.recording(deleted, deleted=True)
+
+
+async def delete_recordings(
+    services: Services, texts: list[str]
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Delete each recording that can be (see `recordings.delete_recordings`), telling each
+    room of the ones that went."""
+    deleted, not_deleted = await recordings.delete_recordings(services.storage, texts)
+    for recording in deleted:
+        services.signals.recording(recording, deleted=True)
+    return [str(recording.id) for recording in deleted], not_deleted
+
+
+async def is_recording_active(services: Services, room_id: str) -> bool:
+    """Whether the room's recording in progress is ACTIVE (as its lock and metadata say)."""
+    lock = await _read_lock(services, room_id)
+    egress_id, uid = (lock or {}).get("egressId"), (lock or {}).get("uid")
+    if not (egress_id and uid):
+        return False
+    recording = await read_recording(services.storage, RecordingId(room_id, egress_id, uid))
+    return recording is not None and recording.status == RecordingStatus.ACTIVE
 
 
 async def start_recording(
@@ -125,6 +154,11 @@ async def start_recording(
         filepath = f"recordings/{room.room_name}/{room.room_name}--{uid}.mp4"
         output = file_output(services.config, filepath)
         info = await services.livekit.start_recording(room.room_name, output)
+        if info is None:
+            raise RecordingConflict(
+                f"The room '{room.room_name}' has nobody in it: a recording starts once someone "
+                "has joined"
+            )
     except BaseException:
         await services.storage.delete(recording_lock_key(room.room_name))
         raise
@@ -174,8 +208,8 @@ async def stop_recording(
             await _end(services, recording.id, RecordingStatus.ABORTED, why, None)
         raise RecordingConflict(f"Recording '{text}' is already stopped")
     stopped = await services.livekit.stop_recording(recording.id.egress_id)
-    if stopped is None:  # LiveKit forgot it between the two calls
-        return recording
+    if stopped is None:  # it ended, or LiveKit forgot it, between the two calls
+        raise RecordingConflict(f"Recording '{text}' is already stopped")
     now, _ = await record(services, recording_of_egress(stopped, recording.id))
     return now
 
@@ -187,7 +221,11 @@ async def collect_garbage(services: Services) -> dict[str, list[str]]:
     for key in await services.storage.list(LOCKS):
         room_id = key.removeprefix(LOCKS).removesuffix(".json")
         lock = await _read_lock(services, room_id)
-        if lock is None or not await _is_stale(services, lock):
+        try:
+            if lock is None or not await _is_stale(services, lock):
+                continue
+        except DependencyError as error:  # the next round asks again; the rooms go on
+            logger.warning("clean-up: the lock of room %s stays: %s", room_id, error)
             continue
         egress_id, uid = lock.get("egressId"), lock.get("uid")
         if egress_id and uid:
@@ -200,7 +238,11 @@ async def collect_garbage(services: Services) -> dict[str, list[str]]:
     removed = []
     for room in await stored_rooms(services.storage):
         if room.is_expired():
-            await delete_room(services.storage, services.livekit, room.room_name)
+            try:
+                await delete_room(services.storage, services.livekit, room.room_name)
+            except DependencyError as error:
+                logger.warning("clean-up: expired room %s stays: %s", room.room_name, error)
+                continue
             removed.append(room.room_name)
     return {"abortedRecordings": aborted, "releasedRooms": released, "removedRooms": removed}
 
