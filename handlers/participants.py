@@ -15,7 +15,9 @@ from ovmeet.web.cookies import PARTICIPANT_COOKIE, request_cookies, set_cookie
 
 
 async def generate_participant_token(body: dict[str, Any], principal: Principal) -> Response:
-    token = await participants.issue_token(services(), _options(body), principal.user)
+    token = await participants.issue_token(
+        services(), _options(body), principal.user, principal.participant
+    )
     return _token_response(token)
 
 

@@ -112,6 +112,15 @@ class RoomNotFound(NotFound):
         super().__init__(f"The room '{room_name}' does not exist")
 
 
+class RoomFull(ApiError):
+    """The room has as many participants as it allows. 406, as the release's front end shows
+    that status as "You are not authorized to join this room" (409 would send the person back to
+    choose another name, anything else says the room name is not valid)."""
+
+    status = 406
+    default_name = "Room Full"
+
+
 class ParticipantError(ApiError):
     """Errors about a participant carry OpenVidu Meet's name 'Participant Error'."""
 

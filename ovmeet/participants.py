@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from livekit.protocol.models import ParticipantInfo
+
 from ovmeet.config import User
 from ovmeet.errors import (
     BadRequest,
@@ -11,10 +13,12 @@ from ovmeet.errors import (
     Forbidden,
     ParticipantConflict,
     ParticipantNotFound,
+    RoomFull,
     Unauthorized,
 )
 from ovmeet.rooms import Role, Room, role_for_secret
 from ovmeet.services import Services
+from ovmeet.tokens import Participant
 
 
 @dataclass(frozen=True)
@@ -24,14 +28,40 @@ class TokenOptions:
     secret: str
 
 
-async def issue_token(services: Services, options: TokenOptions, user: User | None) -> str:
-    """A participant token for someone not yet in the LiveKit room."""
+async def issue_token(
+    services: Services,
+    options: TokenOptions,
+    user: User | None,
+    holder: Participant | None = None,
+) -> str:
+    """A participant token for someone not yet in the LiveKit room, or for that participant
+    coming back: `holder` (their participant cookie) names this identity in this room, as
+    after a reload, while LiveKit still lists the vanished connection. LiveKit then ends the
+    stale connection when the new one joins (DUPLICATE_IDENTITY)."""
     room, role = await _admit(services, options, user)
-    if await services.livekit.participant_exists(room.room_name, options.participant_name):
-        raise ParticipantConflict(
-            f"Participant '{options.participant_name}' already exists in room '{room.room_name}'"
-        )
-    return services.participant_tokens.issue(room, options.participant_name, role)
+    name = options.participant_name
+    returning = holder is not None and (holder.room, holder.identity) == (room.room_name, name)
+    if room.max_participants:
+        present = await services.livekit.participants(room.room_name) or []
+        if any(p.identity == name for p in present) and not returning:
+            raise _already_in(name, room)
+        counted = [p for p in present if p.kind not in _NOT_COUNTED and p.identity != name]
+        if len(counted) >= room.max_participants:
+            raise RoomFull(
+                f"The room '{room.room_name}' is full: it allows "
+                f"{room.max_participants} participants at a time"
+            )
+    elif not returning and await services.livekit.participant_exists(room.room_name, name):
+        raise _already_in(name, room)
+    return services.participant_tokens.issue(room, name, role)
+
+
+# Who LiveKit does not count against a room's size (its "dependent" participants).
+_NOT_COUNTED = frozenset((ParticipantInfo.Kind.EGRESS, ParticipantInfo.Kind.AGENT))
+
+
+def _already_in(name: str, room: Room) -> ParticipantConflict:
+    return ParticipantConflict(f"Participant '{name}' already exists in room '{room.room_name}'")
 
 
 async def refresh_token(

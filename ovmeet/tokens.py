@@ -22,6 +22,7 @@ from typing import Any, Literal
 import jwt
 from livekit.api import VideoGrants
 from livekit.api.access_token import Claims
+from livekit.protocol.room import RoomConfiguration
 
 from ovmeet.config import Config, User
 from ovmeet.recent import Recent
@@ -160,7 +161,13 @@ class ParticipantTokens:
     def issue(self, room: Room, participant_name: str, role: Role) -> str:
         now = int(time.time())
         claims = {
-            **_room_claims(self.config.livekit_url, room.room_name, role, room.preferences),
+            **_room_claims(
+                self.config.livekit_url,
+                room.room_name,
+                role,
+                room.preferences,
+                room.max_participants or 0,
+            ),
             "name": participant_name,
             "sub": participant_name,
             "iss": self.config.livekit_api_key,
@@ -229,10 +236,17 @@ def _role_of(metadata: Any) -> Role | None:
 
 @functools.lru_cache(maxsize=4096)
 def _room_claims(
-    livekit_url: str, room_name: str, role: Role, preferences: RoomPreferences
+    livekit_url: str,
+    room_name: str,
+    role: Role,
+    preferences: RoomPreferences,
+    max_participants: int,
 ) -> dict[str, Any]:
     """The claims every token for `role` in the room carries, in LiveKit's own shape (its
-    AccessToken would build them for every token; only who and when change)."""
+    AccessToken would build them for every token; only who and when change).
+
+    `roomConfig` holds the room's size: LiveKit applies it to the room at every join and
+    refuses a join beyond it, however many tokens were issued at once."""
     moderator = role == "moderator"
     metadata = {
         "livekitUrl": livekit_url,
@@ -254,5 +268,8 @@ def _room_claims(
         room_admin=True if moderator else None,
         room_record=True if moderator else None,
     )
-    claims = Claims(metadata=json.dumps(metadata, separators=(",", ":")), video=grants)
+    room_config = RoomConfiguration(max_participants=max_participants) if max_participants else None
+    claims = Claims(
+        metadata=json.dumps(metadata, separators=(",", ":")), video=grants, room_config=room_config
+    )
     return claims.asdict()

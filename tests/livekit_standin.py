@@ -25,6 +25,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,9 @@ class LiveKitStandIn:
     # Tokens that verified, with their end and grants: ovmeet reuses its call tokens, and
     # verifying each again made this stand-in cost a third of a token's CPU in bench/tokens.
     verified: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    # Beside a real LiveKit server: whether a room is live there (Egress starts only in a live
+    # room, as LiveKit's does: not_found otherwise). None: every room is.
+    room_is_live: Callable[[str], Awaitable[bool]] | None = None
 
     def add_participant(self, room: str, identity: str) -> None:
         self.participants.setdefault(room, {})[identity] = ParticipantInfo(
@@ -114,6 +118,11 @@ class LiveKitStandIn:
     def has_participant(self, room: str, identity: str) -> bool:
         return identity in self.participants.get(room, {})
 
+    def room_calls(self) -> list[tuple[str, str, str]]:
+        """The calls answered, less the readiness probes (ListRooms) that any ovmeet starting
+        or asked for readiness at the same time makes."""
+        return [call for call in self.calls if call[0] != "ListRooms"]
+
     def reset(self) -> None:
         self.participants.clear()
         self.calls.clear()
@@ -121,6 +130,7 @@ class LiveKitStandIn:
         self.egresses.clear()
         self.egress_faults = EgressFaults()
         self.webhook_urls = []
+        self.room_is_live = None
 
     def app(self) -> Starlette:
         return Starlette(
@@ -243,6 +253,10 @@ class LiveKitStandIn:
         if handler is None:
             return _error(404, "bad_route", f"no handler for Egress/{method}")
         try:
+            if method == "StartRoomCompositeEgress":
+                ask = RoomCompositeEgressRequest.FromString(body)
+                if self.room_is_live is not None and not await self.room_is_live(ask.room_name):
+                    return _error(404, "not_found", "requested room does not exist")
             return handler(body)
         except DecodeError:
             return _error(400, "malformed", "the body is not a protobuf message")
