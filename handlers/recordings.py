@@ -57,13 +57,13 @@ async def get_recording(recording_id: str) -> Response:
 
 
 async def delete_recording(recording_id: str) -> Response:
-    await recordings.delete_recording(services().storage, recording_id)
+    await recorder.delete_recording(services(), recording_id)
     return Response(status_code=204)
 
 
 async def bulk_delete_recordings(recording_ids: str) -> Response:
     ids = [part.strip() for part in recording_ids.split(",") if part.strip()]
-    deleted, not_deleted = await recordings.delete_recordings(services().storage, ids)
+    deleted, not_deleted = await recorder.delete_recordings(services(), ids)
     return JSONResponse(
         {
             "deleted": deleted,

@@ -1,5 +1,6 @@
 """LiveKit's webhooks (events in): verified egress events of file recordings move recordings
-through their statuses; a finished room is told to the application."""
+through their statuses; a finished room is told to the application; someone joining a room
+being recorded is told so."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from typing import TYPE_CHECKING
 from google.protobuf.json_format import ParseError
 from livekit.api import TokenVerifier, WebhookReceiver
 from livekit.protocol.egress import EgressInfo
+from livekit.protocol.models import ParticipantInfo
 from livekit.protocol.webhook import WebhookEvent
 
 from ovmeet.config import Config
 from ovmeet.errors import BadRequest, RoomNotFound, Unauthorized
 from ovmeet.ids import SEPARATOR, RecordingId, is_id
 from ovmeet.recent import Recent
-from ovmeet.recorder import record, recording_of_egress
+from ovmeet.recorder import is_recording_active, record, recording_of_egress
 from ovmeet.rooms import get_room, room_is_stored
 
 if TYPE_CHECKING:
@@ -79,6 +81,8 @@ async def handle_event(services: Services, event: WebhookEvent) -> str:
 async def _apply(services: Services, event: WebhookEvent) -> str:
     if event.event == "room_finished":
         return await _room_finished(services, event.room.name)
+    if event.event == "participant_joined":
+        return await _participant_joined(services, event.room.name, event.participant)
     if event.event not in EGRESS_EVENTS:
         return f"{event.event or 'event'} ignored"
     recording_id = _recording_id(event.egress_info)
@@ -101,6 +105,22 @@ async def _room_finished(services: Services, room_name: str) -> str:
         return "room_finished ignored: not an ovmeet room"
     await services.notifier.notify("roomFinished", room.to_json())
     return f"room '{room_name}' finished"
+
+
+async def _participant_joined(services: Services, room_name: str, joined: ParticipantInfo) -> str:
+    """Someone joined an ovmeet room: if it is being recorded, tell them (alone)."""
+    if joined.kind == ParticipantInfo.Kind.EGRESS or not joined.sid:
+        return "participant_joined ignored: not a person"
+    if not await room_is_stored(services.storage, room_name):
+        return "participant_joined ignored: not an ovmeet room"
+
+    async def still_recording() -> bool:
+        return await is_recording_active(services, room_name)
+
+    if not await still_recording():
+        return f"participant '{joined.identity}' joined room '{room_name}'"
+    services.signals.room_status(room_name, joined.sid, still_recording)
+    return f"participant '{joined.identity}' joined room '{room_name}', told it is recorded"
 
 
 def _recording_id(info: EgressInfo) -> RecordingId | None:

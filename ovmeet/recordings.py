@@ -225,8 +225,8 @@ MAX_BULK_DELETE = 100
 
 async def delete_recordings(
     storage: Storage, texts: list[str]
-) -> tuple[list[str], list[tuple[str, str]]]:
-    """Delete each recording that can be, of at most MAX_BULK_DELETE: (deleted ids,
+) -> tuple[list[Recording], list[tuple[str, str]]]:
+    """Delete each recording that can be, of at most MAX_BULK_DELETE: (the deleted recordings,
     [(id, why not)])."""
     if not 1 <= len(texts) <= MAX_BULK_DELETE:
         raise UnprocessableEntity(
@@ -236,11 +236,9 @@ async def delete_recordings(
     deleted, not_deleted = [], []
     for text in texts:
         try:
-            await delete_recording(storage, text)
+            deleted.append(await delete_recording(storage, text))
         except (NotFound, Conflict) as error:
             not_deleted.append((text, error.message))
-        else:
-            deleted.append(text)
     return deleted, not_deleted
 
 

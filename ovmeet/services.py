@@ -21,6 +21,7 @@ from ovmeet.recorder import run_collector
 from ovmeet.recordings import index_stored_recordings
 from ovmeet.revocations import Revocations
 from ovmeet.rooms import RoomCache
+from ovmeet.signals import RoomSignals
 from ovmeet.storage import ObjectNotFound, Storage, open_storage
 from ovmeet.storage.keys import PREFERENCES_KEY
 from ovmeet.tokens import ParticipantTokens, SessionTokens
@@ -43,6 +44,7 @@ class Services:
     handled_events: HandledEvents
     revocations: Revocations
     notifier: Notifier
+    signals: RoomSignals
     # A recording's status changes, one at a time: a webhook and the start's polling can
     # report the same change at once, and the application must be told it once.
     recording_changes: KeyedLocks = field(default_factory=KeyedLocks)
@@ -53,10 +55,11 @@ class Services:
         """Everything wired from `config`; nothing is contacted until `start()`."""
         storage = open_storage(config)
         preferences = GlobalPreferences(storage, config)
+        livekit = LiveKitGateway(config)
         return cls(
             config=config,
             storage=storage,
-            livekit=LiveKitGateway(config),
+            livekit=livekit,
             rooms=RoomCache(storage),
             media=PlayableMedia(storage),
             preferences=preferences,
@@ -66,6 +69,7 @@ class Services:
             handled_events=HandledEvents(),
             revocations=Revocations(storage),
             notifier=Notifier(config, preferences),
+            signals=RoomSignals(livekit),
         )
 
     async def start(self) -> None:
@@ -79,6 +83,7 @@ class Services:
         for task in self.background:
             task.cancel()
         await self.notifier.aclose()
+        await self.signals.aclose()
         await self.livekit.aclose()
         await self.storage.aclose()
 
@@ -104,6 +109,19 @@ async def prepare_storage(config: Config) -> None:
             logger.info("indexed %d recordings stored before the listing index", indexed)
     finally:
         await storage.aclose()
+
+
+async def check_livekit(config: Config) -> None:
+    """Warn at start if LiveKit does not answer a signed call, saying why (bad credentials are
+    the usual reason); ovmeet still starts, and `/meet/ready` says not ready until it does."""
+    livekit = LiveKitGateway(config)
+    livekit.start()
+    try:
+        await livekit.check()
+    except DependencyError as error:
+        logger.warning("%s; tokens cannot be issued until it does", error.detail)
+    finally:
+        await livekit.aclose()
 
 
 async def readiness(services: Services) -> dict[str, str]:
