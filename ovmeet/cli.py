@@ -75,13 +75,14 @@ def serve(config: Config, host: str, port: int | None, workers: int) -> int:
     import uvicorn
 
     from ovmeet.app import create_served_app
-    from ovmeet.services import prepare_storage
+    from ovmeet.services import check_livekit, prepare_storage
     from ovmeet.web.protocol import BoundedHttpToolsProtocol
 
     logger.info("configuration: %s", json.dumps(config.describe()))
     for warning in config.credential_warnings():
         logger.warning("%s", warning)
     asyncio.run(prepare_storage(config))
+    asyncio.run(check_livekit(config))
     options: dict[str, Any] = {
         "host": host,
         "port": config.server_port if port is None else port,
