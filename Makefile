@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint format install system-deps wheel-smoke bench bench-tokens bench-stream bench-soak clean
+LIVEKIT_BIN := .cache/livekit/$(shell cat scripts/livekit-version)/livekit-server
+
+.PHONY: run test lint format install system-deps livekit wheel-smoke bench bench-tokens bench-stream bench-soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,18 +23,27 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 
 install: $(DEV_STAMP)
 
-## Serve on the embedded default: local storage in ./data, port 6080, LiveKit at ws://localhost:7880.
+## A meeting on loopback: a local LiveKit (built once, or livekit-server from PATH), ovmeet on
+## the embedded default (local storage in ./data, port 6080), the front end if configured; it
+## prints the links of a ready room.
 run: $(RUN_STAMP)
-	$(BIN)/ovmeet serve
+	$(BIN)/python scripts/run_local.py
+
+## LiveKit's server at the pinned tag (scripts/livekit-version), built with Go once.
+livekit: $(LIVEKIT_BIN)
+
+$(LIVEKIT_BIN): scripts/livekit-version
+	./scripts/build-livekit.sh
 
 ## Chromium and ffmpeg for the browser test, nginx for the several-instances test (apt-get, only
 ## when missing).
 system-deps:
 	@./scripts/system-deps.sh chromium ffmpeg nginx
 
-## Every test, against real servers the tests start themselves (SeaweedFS, LiveKit stand-in, ovmeet).
-test: $(DEV_STAMP) system-deps
-	$(BIN)/python -m pytest
+## Every test, against real servers the tests start themselves (LiveKit, SeaweedFS, the Egress
+## stand-in, ovmeet, Chromium).
+test: $(DEV_STAMP) system-deps $(LIVEKIT_BIN)
+	OVMEET_LIVEKIT_SERVER=$(abspath $(LIVEKIT_BIN)) $(BIN)/python -m pytest
 
 ## Build the wheel, install it in a fresh venv and smoke-test the installed `ovmeet serve`.
 wheel-smoke: $(BIN)/python

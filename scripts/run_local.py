@@ -1,0 +1,160 @@
+"""`make run`: everything a meeting needs, on loopback, and the link of a ready room.
+
+Starts a local LiveKit server (`livekit-server` from PATH, or the one `make livekit` builds) with
+a key pair generated once into `data/livekit.env`, then `ovmeet serve` on the embedded default
+(local storage in ./data) with those credentials and LiveKit's webhooks pointed at it, and the
+front end if one is configured. Where neither Go nor `livekit-server` is there, it says so in one
+line and starts ovmeet alone. A LIVEKIT_URL already set means "use that LiveKit": nothing local.
+Ctrl-C stops both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+VERSION = (REPO / "scripts" / "livekit-version").read_text().strip()
+BUILT = REPO / ".cache" / "livekit" / VERSION / "livekit-server"
+# The release's front end beside the repository, where the team keeps it (see the README).
+TEAM_FRONTEND = REPO.parent / "shared" / "frontend" / "openvidu-meet-fb0bf4b1"
+LIVEKIT_PORT, LIVEKIT_UDP_PORT = 7880, 7882
+
+
+def main() -> int:
+    env = dict(os.environ)
+    data = Path(env.get("MEET_DATA_DIR", "data"))
+    port = int(env.get("SERVER_PORT", "6080"))
+    children: list[subprocess.Popen[bytes]] = []
+    if "LIVEKIT_URL" in env:
+        print(f"make run: using the LiveKit at {env['LIVEKIT_URL']} (LIVEKIT_URL is set)")
+    else:
+        binary = _livekit_binary()
+        if binary is None:
+            print(
+                "make run: no local LiveKit (neither Go nor livekit-server is installed): "
+                "ovmeet starts without one; set LIVEKIT_URL, LIVEKIT_API_KEY and "
+                "LIVEKIT_API_SECRET to use yours"
+            )
+        else:
+            key, secret = _credentials(data)
+            env.update(
+                LIVEKIT_URL=f"ws://localhost:{LIVEKIT_PORT}",
+                LIVEKIT_API_KEY=key,
+                LIVEKIT_API_SECRET=secret,
+            )
+            children.append(_start_livekit(binary, data, key, secret, port))
+    if "MEET_FRONTEND_DIR" not in env and (TEAM_FRONTEND / "index.html").exists():
+        env["MEET_FRONTEND_DIR"] = str(TEAM_FRONTEND)
+    ovmeet = str(Path(sys.executable).with_name("ovmeet"))
+    children.append(subprocess.Popen([ovmeet, "serve"], env=env))
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/meet/health", "ovmeet", children[-1])
+        made = subprocess.run(
+            [ovmeet, "rooms", "create", "--prefix", "demo"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        room = json.loads(made.stdout)
+        print()
+        print("make run: a room is ready; open it in two browser tabs to meet yourself:")
+        print(f"  moderator: {room['moderatorRoomUrl']}")
+        print(f"  publisher: {room['publisherRoomUrl']}")
+        if "MEET_FRONTEND_DIR" not in env:
+            print("  (no front end is configured: set MEET_FRONTEND_DIR, see the README)")
+        print("Ctrl-C stops everything.")
+        children[-1].wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in reversed(children):
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return 0
+
+
+def _livekit_binary() -> Path | None:
+    """livekit-server from PATH, else the pinned build (built now if Go is there)."""
+    on_path = shutil.which("livekit-server")
+    if on_path:
+        return Path(on_path)
+    if not BUILT.exists():
+        if shutil.which("go") is None:
+            return None
+        subprocess.run([str(REPO / "scripts" / "build-livekit.sh")], check=True)
+    return BUILT
+
+
+def _credentials(data: Path) -> tuple[str, str]:
+    """The local LiveKit's key pair: generated once, then read back (access cookies are signed
+    with a key derived from the secret, so it must not change between runs)."""
+    path = data / "livekit.env"
+    if not path.exists():
+        data.mkdir(parents=True, exist_ok=True)
+        key, secret = f"ovmeet-{secrets.token_hex(4)}", secrets.token_urlsafe(32)
+        path.touch(mode=0o600)
+        path.write_text(f"LIVEKIT_API_KEY={key}\nLIVEKIT_API_SECRET={secret}\n")
+    values = dict(line.split("=", 1) for line in path.read_text().split())
+    return values["LIVEKIT_API_KEY"], values["LIVEKIT_API_SECRET"]
+
+
+def _start_livekit(
+    binary: Path, data: Path, key: str, secret: str, ovmeet_port: int
+) -> subprocess.Popen[bytes]:
+    config = {
+        "port": LIVEKIT_PORT,
+        "bind_addresses": ["127.0.0.1"],
+        "keys": {key: secret},
+        "rtc": {
+            "udp_port": LIVEKIT_UDP_PORT,
+            "tcp_port": 0,
+            "node_ip": "127.0.0.1",
+            "use_external_ip": False,
+            "enable_loopback_candidate": True,
+            "ips": {"includes": ["127.0.0.1/32"]},
+            "stun_servers": ["127.0.0.1:3478"],  # never a public STUN server
+        },
+        "webhook": {"api_key": key, "urls": [f"http://127.0.0.1:{ovmeet_port}/livekit/webhook"]},
+    }
+    path = data / "livekit.yaml"
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(config, indent=2))  # JSON is YAML
+    log = (data / "livekit.log").open("ab")
+    print(f"make run: LiveKit {binary} on ws://localhost:{LIVEKIT_PORT} (log: {data}/livekit.log)")
+    process = subprocess.Popen([str(binary), "--config", str(path)], stdout=log, stderr=log)
+    _wait_for(f"http://127.0.0.1:{LIVEKIT_PORT}/", "LiveKit", process)
+    return process
+
+
+def _wait_for(url: str, what: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"make run: {what} exited (status {process.returncode})")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 (loopback)
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"make run: {what} did not answer at {url} within 60 s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
