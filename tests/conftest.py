@@ -16,6 +16,7 @@ import pytest
 
 from tests import log_scan, shared
 from tests.inprocess import App
+from tests.livekit_server import RoutedLiveKit
 from tests.livekit_standin import LiveKitStandIn, ThreadedServer
 from tests.processes import (
     LIVEKIT_KEY,
@@ -45,6 +46,19 @@ def livekit(livekit_server: tuple[LiveKitStandIn, str]) -> LiveKitStandIn:
     standin, _ = livekit_server
     standin.reset()
     return standin
+
+
+@pytest.fixture(scope="session")
+def real_livekit(
+    tmp_path_factory: pytest.TempPathFactory, livekit_server: tuple[LiveKitStandIn, str]
+) -> Iterator[RoutedLiveKit]:
+    """The real LiveKit server (`make livekit`), behind the router that sends Egress calls to
+    the stand-in; started by the first test that needs it."""
+    routed = RoutedLiveKit(
+        tmp_path_factory.mktemp("livekit"), LIVEKIT_KEY, LIVEKIT_SECRET, livekit_server[1]
+    ).start()
+    yield routed
+    routed.stop()
 
 
 @pytest.fixture(scope="session")
