@@ -1,8 +1,8 @@
 """The real client: OpenVidu Meet's own front end of the release (2025-03-31), served by ovmeet
 and driven in headless Chromium. Every call it makes to ovmeet must be answered as it expects.
 
-No LiveKit media server exists here: the flows end on the pre-join screen, with a participant
-token issued by ovmeet. Screenshots go to test-artifacts/frontend/.
+The room flows go past the pre-join screen into the call, on the real LiveKit server
+(tests/test_frontend_call.py has the call itself). Screenshots go to test-artifacts/frontend/.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Page, Response, sync_playwright
 from tests.conftest import Servers
 from tests.helpers import CHROMIUM_FLAGS as BASE_FLAGS
 from tests.helpers import participant_claims
+from tests.livekit_server import RoutedLiveKit
 from tests.processes import ADMIN, REPO, USER, Ovmeet, free_port
 from tests.shared import MATERIAL, needs_shared
 
@@ -31,6 +32,8 @@ CHROMIUM_FLAGS = [
     *BASE_FLAGS,
     "--use-fake-ui-for-media-stream",  # the pre-join screen asks for a camera
     "--use-fake-device-for-media-stream",
+    "--allow-loopback-in-peer-connection",  # the LiveKit server has loopback candidates only
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
 ]
 # The only refusals the front end asks for and handles: "am I logged in?" while logged out,
 # and the refresh it then tries (400, never 401: a 401 there would make it loop).
@@ -63,7 +66,7 @@ class Calls:
 
 
 @pytest.fixture(scope="module")
-def meet(servers: Servers) -> Ovmeet:
+def meet(servers: Servers, real_livekit: RoutedLiveKit) -> Ovmeet:
     port = free_port(55000)
     return servers.start(
         "local",
@@ -71,6 +74,8 @@ def meet(servers: Servers) -> Ovmeet:
         MEET_FRONTEND_DIR=str(MATERIAL["frontend"]),
         MEET_BASE_URL=f"http://127.0.0.1:{port}",  # the room links the browser opens
         MEET_API_KEY=API_KEY,
+        LIVEKIT_URL=real_livekit.server.ws_url,
+        LIVEKIT_URL_PRIVATE=real_livekit.router_url,
     )
 
 
@@ -109,8 +114,9 @@ def api_room(meet: Ovmeet, prefix: str) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
-def enter_name_and_reach_prejoin(page: Page, calls: Calls, name: str, shots: str) -> None:
-    """The name form, then the pre-join screen, with a token ovmeet issued."""
+def enter_name_and_join(page: Page, calls: Calls, name: str, shots: str) -> None:
+    """The name form, the pre-join screen with a token ovmeet issued, then the call, with
+    one's own camera playing."""
     page.wait_for_selector("input[formcontrolname=name]", timeout=20_000)
     shot(page, f"{shots}-name-form")
     page.fill("input[formcontrolname=name]", name)
@@ -119,6 +125,13 @@ def enter_name_and_reach_prejoin(page: Page, calls: Calls, name: str, shots: str
     assert issued.value.status == 200
     page.get_by_text("Join session").wait_for(timeout=20_000)
     shot(page, f"{shots}-prejoin")
+    page.get_by_text("Join session").click()
+    page.wait_for_selector("#session-container", timeout=30_000)
+    page.wait_for_function(
+        "[...document.querySelectorAll('video')].some(v => v.readyState >= 2 && !v.paused)",
+        timeout=30_000,
+    )
+    shot(page, f"{shots}-call")
 
 
 def test_console_login_rooms_list_and_delete(meet: Ovmeet, page: tuple[Page, Calls]) -> None:
@@ -155,7 +168,7 @@ def test_console_login_rooms_list_and_delete(meet: Ovmeet, page: tuple[Page, Cal
     assert calls.unexpected() == []
 
 
-def test_a_user_creates_a_room_at_the_root_and_reaches_its_prejoin(
+def test_a_user_creates_a_room_at_the_root_and_joins_its_call(
     meet: Ovmeet, page: tuple[Page, Calls]
 ) -> None:
     browser_page, calls = page
@@ -172,7 +185,7 @@ def test_a_user_creates_a_room_at_the_root_and_reaches_its_prejoin(
         browser_page.click("#join-btn")
     room = created.value.json()
     assert created.value.status == 200 and room["roomNamePrefix"] == "weekly-sync"
-    enter_name_and_reach_prejoin(browser_page, calls, "Grace Hopper", "creator-3")
+    enter_name_and_join(browser_page, calls, "Grace Hopper", "creator-3")
     token = participant_claims(calls.bodies["token"]["token"])
     assert token.video is not None and token.video.room == room["roomName"]
     assert json.loads(token.metadata)["role"] == "moderator"  # the creator's link
@@ -180,14 +193,14 @@ def test_a_user_creates_a_room_at_the_root_and_reaches_its_prejoin(
 
 
 @pytest.mark.parametrize("role", ["moderator", "publisher"])
-def test_room_links_lead_through_the_name_form_to_the_prejoin(
+def test_room_links_lead_through_the_name_form_and_the_prejoin_into_the_call(
     meet: Ovmeet, page: tuple[Page, Calls], role: str
 ) -> None:
     browser_page, calls = page
     room = api_room(meet, f"link-{role}")
     link = room[f"{role}RoomUrl"]
     browser_page.goto(link)
-    enter_name_and_reach_prejoin(browser_page, calls, f"Ada {role}", f"link-{role}")
+    enter_name_and_join(browser_page, calls, f"Ada {role}", f"link-{role}")
     token = participant_claims(calls.bodies["token"]["token"])
     assert token.video is not None and token.video.room == room["roomName"]
     assert token.identity == f"Ada {role}"
