@@ -2,9 +2,11 @@
 
 Twirp over HTTP (`POST /twirp/livekit.RoomService/<Method>`, `/twirp/livekit.Egress/<Method>`),
 protobuf bodies from livekit-protocol, `Authorization: Bearer <jwt>` verified as the LiveKit
-server does (signature with the API secret; the roomAdmin grant for the request's room,
-roomCreate to delete a room, roomRecord for Egress; 401 `unauthenticated` otherwise), and
-LiveKit's Twirp error JSON. Tests seed participants and inject faults through its methods;
+server (v1.13.5) does: a bad signature, unknown key or expired token is a plain-text 401 that
+repeats the token (`invalid token: ...`), as LiveKit's middleware answers; a missing grant (the
+roomAdmin grant for the request's room, roomCreate to delete a room, roomList to list them,
+roomRecord for Egress) is Twirp's 401 `unauthenticated`; and LiveKit's Twirp error JSON with
+its messages. Tests seed participants and inject faults through its methods;
 `GET /_standin/calls` lists the calls it answered (bench/tokens.py waits on it).
 
 Egress behaves as LiveKit's does for a room composite MP4 file: STARTING, then ACTIVE, then on
@@ -152,6 +154,9 @@ class LiveKitStandIn:
             return _error(503, "unavailable", "injected delay")
         if fault.status:
             return _error(fault.status, "internal", "injected fault")
+        refused = self._refuse_invalid_token(request)
+        if refused is not None:
+            return refused
         handler = {
             "GetParticipant": self._get_participant,
             "RemoveParticipant": self._remove_participant,
@@ -165,6 +170,14 @@ class LiveKitStandIn:
             return handler(request, body)
         except DecodeError:
             return _error(400, "malformed", "the body is not a protobuf message")
+
+    def _refuse_invalid_token(self, request: Request) -> Response | None:
+        """LiveKit's auth middleware: a token that does not verify is a plain-text 401."""
+        header = request.headers.get("authorization", "")
+        if header.startswith("Bearer ") and self._grants(request) is None:
+            token = header[7:]
+            return Response(f"invalid token: {token}", status_code=401, media_type="text/plain")
+        return None
 
     def _authorized(self, request: Request, room: str) -> bool:
         """A token signed with the API secret, with the roomAdmin grant for `room`."""
@@ -196,7 +209,7 @@ class LiveKitStandIn:
         self.calls.append(("GetParticipant", ask.room, ask.identity))
         found = self.participants.get(ask.room, {}).get(ask.identity)
         if found is None:
-            return _error(404, "not_found", "participant not found")
+            return _error(404, "not_found", "participant does not exist")
         return _protobuf(found)
 
     def _remove_participant(self, request: Request, body: bytes) -> Response:
@@ -205,7 +218,7 @@ class LiveKitStandIn:
             return _error(401, "unauthenticated", "permissions denied")
         self.calls.append(("RemoveParticipant", ask.room, ask.identity))
         if self.participants.get(ask.room, {}).pop(ask.identity, None) is None:
-            return _error(404, "not_found", "participant not found")
+            return _error(404, "not_found", "participant does not exist")
         return _protobuf(RemoveParticipantResponse())
 
     def _list_participants(self, request: Request, body: bytes) -> Response:
@@ -232,7 +245,7 @@ class LiveKitStandIn:
             return _error(401, "unauthenticated", "permissions denied")
         self.calls.append(("DeleteRoom", ask.room, ""))
         if self.participants.pop(ask.room, None) is None:
-            return _error(404, "not_found", "room not found")
+            return _error(404, "not_found", "requested room does not exist")
         return _protobuf(DeleteRoomResponse())
 
     # ---- Egress ----
@@ -241,6 +254,9 @@ class LiveKitStandIn:
         method = request.path_params["method"]
         if request.headers.get("content-type", "").split(";")[0] != PROTOBUF:
             return _error(400, "malformed", "this stand-in speaks application/protobuf")
+        refused = self._refuse_invalid_token(request)
+        if refused is not None:
+            return refused
         video = self._grants(request)
         if not (video and video.room_record):  # LiveKit asks for roomRecord on Egress
             return _error(401, "unauthenticated", "permissions denied")
@@ -286,6 +302,8 @@ class LiveKitStandIn:
     def _list_egress(self, body: bytes) -> Response:
         ask = ListEgressRequest.FromString(body)
         self.calls.append(("ListEgress", ask.room_name, ask.egress_id))
+        if ask.egress_id and ask.egress_id not in self.egresses:  # as LiveKit with Redis
+            return _error(404, "not_found", "egress does not exist")
         items = [
             egress.info
             for egress in self.egresses.values()
@@ -300,7 +318,7 @@ class LiveKitStandIn:
         self.calls.append(("StopEgress", "", ask.egress_id))
         egress = self.egresses.get(ask.egress_id)
         if egress is None:
-            return _error(404, "not_found", "egress not found")
+            return _error(404, "not_found", "egress does not exist")
         if egress.info.status not in (EgressStatus.EGRESS_STARTING, EgressStatus.EGRESS_ACTIVE):
             return _error(412, "failed_precondition", "egress is not running")
         if egress.info.status == EgressStatus.EGRESS_STARTING:  # nothing recorded: no file
