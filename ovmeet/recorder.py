@@ -175,7 +175,14 @@ async def _until_active(services: Services, recording_id: RecordingId) -> Record
     timeout = services.config.recording_started_timeout
     deadline = time.monotonic() + timeout
     while True:
-        info = await services.livekit.egress(recording_id.egress_id)
+        try:
+            info = await services.livekit.egress(recording_id.egress_id)
+        except DependencyError as error:  # a slow or failing answer: ask again until the end
+            if time.monotonic() >= deadline:
+                raise
+            logger.warning("recording %s: %s; asking again", recording_id, error)
+            await asyncio.sleep(POLL_SECONDS)
+            continue
         status = STATUS_OF_EGRESS.get(info.status, RecordingStatus.FAILED) if info else None
         if info is not None and status in (RecordingStatus.ACTIVE, RecordingStatus.ENDING):
             stored, _ = await record(services, recording_of_egress(info, recording_id))

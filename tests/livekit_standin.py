@@ -86,6 +86,7 @@ class EgressFaults:
     twice: bool = False  # every webhook delivered twice
     ended_first: bool = False  # on stop, egress_ended is delivered before egress_updated (ENDING)
     active_after: float = 0.3  # seconds in STARTING
+    lists_failing: int = 0  # so many ListEgress calls answer 503 before it behaves again
 
 
 @dataclass
@@ -302,6 +303,9 @@ class LiveKitStandIn:
     def _list_egress(self, body: bytes) -> Response:
         ask = ListEgressRequest.FromString(body)
         self.calls.append(("ListEgress", ask.room_name, ask.egress_id))
+        if ask.egress_id and self.egress_faults.lists_failing > 0:
+            self.egress_faults.lists_failing -= 1
+            return _error(503, "unavailable", "injected: no answer from the egress service")
         if ask.egress_id and ask.egress_id not in self.egresses:  # as LiveKit with Redis
             return _error(404, "not_found", "egress does not exist")
         items = [

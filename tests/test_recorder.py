@@ -268,6 +268,17 @@ def test_an_egress_that_never_becomes_active_is_stopped_and_aborted(
     assert start(meet, room, cookie).status_code == 200
 
 
+def test_livekit_failing_for_a_moment_while_a_start_waits_does_not_fail_the_start(
+    meet: Ovmeet, livekit: LiveKitStandIn
+) -> None:
+    room = meet.create_room("blip")
+    livekit.egress_faults = EgressFaults(lists_failing=3)
+    started = start(meet, room, moderator(meet, room))
+    assert started.status_code == 200, started.text
+    assert started.json()["status"] == "ACTIVE"
+    assert livekit.egress_faults.lists_failing == 0  # the failures happened, and were outlived
+
+
 def test_an_egress_failing_mid_way_ends_failed_and_frees_the_room(
     meet: Ovmeet, livekit: LiveKitStandIn
 ) -> None:
