@@ -25,11 +25,16 @@ REFERENCE = "3132f13"
 
 @contextmanager
 def reference_tree(work: Path, commit: str) -> Iterator[Path]:
-    """A detached worktree of `commit`, removed afterwards."""
+    """A detached worktree of `commit`, removed afterwards. Its `ovmeet` package gets its own
+    `handlers` and `spec` (installed, they are `ovmeet.handlers` and `ovmeet.spec`; otherwise the
+    editable install of this checkout would supply them)."""
     tree = work / "reference"
     subprocess.run(
         ["git", "worktree", "add", "--detach", "--quiet", str(tree), commit], cwd=REPO, check=True
     )
+    for part in ("handlers", "spec"):
+        if (tree / part).is_dir() and not (tree / "ovmeet" / part).exists():
+            (tree / "ovmeet" / part).symlink_to(tree / part, target_is_directory=True)
     try:
         yield tree
     finally:

@@ -6,7 +6,8 @@ interleave the servers. Also measured, on local storage: ovmeet with `--workers 
 with `--many-rooms` rooms stored. Prints requests/s, p50/p99, CPU per token and every ratio,
 and what two workers could reach on this machine (its cores shared with the stand-in and wrk);
 and --workers 2 against one worker on an operation without a LiveKit call.
-Usage: python -m bench.tokens [--seconds 10] [--rounds 3] [--reference COMMIT]
+With --livekit real, the 409 check calls the real LiveKit server's GetParticipant (make livekit).
+Usage: python -m bench.tokens [--seconds 10] [--rounds 3] [--reference COMMIT] [--livekit real]
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ovmeet.config import Config
 from ovmeet.rooms import new_room
 from ovmeet.storage import open_storage
 from ovmeet.storage.keys import room_key
+from tests.livekit_server import LiveKitServer
 from tests.processes import (
     LIVEKIT_KEY,
     LIVEKIT_SECRET,
@@ -118,7 +120,8 @@ def check_reference_imports(tree: Path, env: dict[str, str]) -> None:
         [
             sys.executable,
             "-c",
-            "import ovmeet, handlers; print(ovmeet.__file__, handlers.__file__)",
+            "import ovmeet, ovmeet.handlers.participants as h, ovmeet.spec as s; "
+            "print(ovmeet.__file__, h.__file__, *s.__path__)",
         ],
         env=env,
         cwd=tree,
@@ -225,9 +228,16 @@ def main() -> None:
     parser.add_argument("--reference", default=REFERENCE, help="the commit to compare with")
     parser.add_argument("--many-rooms", type=int, default=100_000, help="0 to skip")
     parser.add_argument("--storage", choices=("local", "s3", "both"), default="both")
+    parser.add_argument(
+        "--livekit",
+        choices=("standin", "real"),
+        default="standin",
+        help="answer GetParticipant with the stand-in, or the real server (make livekit)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ovmeet-bench-tokens-"))
-    livekit_port = free_port()
+    real = LiveKitServer(work / "livekit", LIVEKIT_KEY, LIVEKIT_SECRET, [])
+    livekit_port = real.port if args.livekit == "real" else free_port()
     common = {
         **base_env(f"http://127.0.0.1:{livekit_port}"),
         "MEET_AUTH_MODE": "none",
@@ -238,13 +248,20 @@ def main() -> None:
     kinds = ("local", "s3") if args.storage == "both" else (args.storage,)
     print(
         f"POST {PATH}, wrk 16 connections, best of {args.rounds} interleaved rounds x "
-        f"{args.seconds} s, cpus: {os.cpu_count()}; reference: ovmeet at {args.reference}"
+        f"{args.seconds} s, cpus: {os.cpu_count()}; reference: ovmeet at {args.reference}; "
+        f"LiveKit: {'the real server' if args.livekit == 'real' else 'the stand-in'}"
     )
     with ExitStack() as stack:
         tree = stack.enter_context(reference_tree(work, args.reference))
-        standin_pid = stack.enter_context(
-            running(standin, f"http://127.0.0.1:{livekit_port}/_standin/calls")
-        ).pid
+        if args.livekit == "real":
+            real.start()
+            stack.callback(real.stop)
+            assert real.process is not None
+            standin_pid = real.process.pid
+        else:
+            standin_pid = stack.enter_context(
+                running(standin, f"http://127.0.0.1:{livekit_port}/_standin/calls")
+            ).pid
         weed = SeaweedFS(work / "weed").start() if "s3" in kinds else None
         if weed is not None:
             stack.callback(weed.stop)
