@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -11,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from livekit.api import AccessToken, TokenVerifier, VideoGrants
 from livekit.api.access_token import Claims
+from playwright.sync_api import Browser, sync_playwright
 
 from tests.processes import ADMIN, LIVEKIT_KEY, LIVEKIT_SECRET
 
@@ -23,6 +27,30 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+# A browser in a call: a fake camera and microphone, allowed without asking, and loopback ICE
+# candidates (libwebrtc leaves them out otherwise; the test LiveKit server has only those).
+CALL_FLAGS = [
+    *CHROMIUM_FLAGS,
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+]
+
+
+@contextmanager
+def chromium(flags: list[str]) -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright."""
+    executable = shutil.which("chromium")
+    assert executable, "chromium is required (make system-deps installs it)"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=flags)
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 
 class Target(Protocol):

@@ -121,6 +121,12 @@ class LiveKitRouter:
     standin_url: str
     targets: list[str] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
+    _client: httpx.AsyncClient | None = None  # made in the router's own event loop
+
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=30)
+        return self._client
 
     def app(self) -> Starlette:
         return Starlette(
@@ -133,12 +139,11 @@ class LiveKitRouter:
     async def _twirp(self, request: Request) -> Response:
         service = request.path_params["service"]
         base = self.standin_url if service == "livekit.Egress" else self.livekit_url
-        async with httpx.AsyncClient(timeout=30) as client:
-            answer = await client.post(
-                f"{base}{request.url.path}",
-                content=await request.body(),
-                headers={k: v for k, v in request.headers.items() if k in _FORWARDED},
-            )
+        answer = await self.client().post(
+            f"{base}{request.url.path}",
+            content=await request.body(),
+            headers={k: v for k, v in request.headers.items() if k in _FORWARDED},
+        )
         return Response(
             answer.content,
             status_code=answer.status_code,
@@ -149,13 +154,12 @@ class LiveKitRouter:
         body = await request.body()
         headers = {k: v for k, v in request.headers.items() if k in _FORWARDED}
         answers = {}
-        async with httpx.AsyncClient(timeout=30) as client:
-            for url in list(self.targets):
-                try:
-                    answer = await client.post(url, content=body, headers=headers)
-                    answers[url] = (answer.status_code, answer.text)
-                except httpx.HTTPError as error:
-                    answers[url] = (0, str(error))
+        for url in list(self.targets):
+            try:
+                answer = await self.client().post(url, content=body, headers=headers)
+                answers[url] = (answer.status_code, answer.text)
+            except httpx.HTTPError as error:
+                answers[url] = (0, str(error))
         self.deliveries.append(Delivery(json.loads(body), answers, body, headers))
         return Response(status_code=200)
 

@@ -8,18 +8,16 @@ The room flows go past the pre-join screen into the call, on the real LiveKit se
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Response, sync_playwright
+from playwright.sync_api import Browser, Page, Response
 
 from tests.conftest import Servers
-from tests.helpers import CHROMIUM_FLAGS as BASE_FLAGS
-from tests.helpers import participant_claims
+from tests.helpers import CALL_FLAGS, chromium, participant_claims
 from tests.livekit_server import RoutedLiveKit
 from tests.processes import ADMIN, REPO, USER, Ovmeet, free_port
 from tests.shared import MATERIAL, needs_shared
@@ -28,13 +26,7 @@ pytestmark = needs_shared("frontend")
 
 API_KEY = "frontend-test-key-4e0a"
 ARTIFACTS = REPO / "test-artifacts" / "frontend"
-CHROMIUM_FLAGS = [
-    *BASE_FLAGS,
-    "--use-fake-ui-for-media-stream",  # the pre-join screen asks for a camera
-    "--use-fake-device-for-media-stream",
-    "--allow-loopback-in-peer-connection",  # the LiveKit server has loopback candidates only
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
+
 # The only refusals the front end asks for and handles: "am I logged in?" while logged out,
 # and the refresh it then tries (400, never 401: a 401 there would make it loop).
 EXPECTED_REFUSALS = {
@@ -76,18 +68,15 @@ def meet(servers: Servers, real_livekit: RoutedLiveKit) -> Ovmeet:
         MEET_API_KEY=API_KEY,
         LIVEKIT_URL=real_livekit.server.ws_url,
         LIVEKIT_URL_PRIVATE=real_livekit.router_url,
+        MEET_LIVEKIT_TIMEOUT="10s",  # through the router, on two cores shared with the suite
     )
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is required (make system-deps installs it)"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+    with chromium(CALL_FLAGS) as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ Screenshots of each step: test-artifacts/frontend-call/.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 from livekit import api
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.conftest import Servers
-from tests.helpers import CHROMIUM_FLAGS, access_cookie
+from tests.helpers import CALL_FLAGS, access_cookie, chromium
 from tests.livekit_server import RoutedLiveKit
 from tests.livekit_standin import LiveKitStandIn
 from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, REPO, Ovmeet, free_port
@@ -32,14 +31,7 @@ pytestmark = needs_shared("frontend")
 API_KEY = "frontend-call-test-key-0123456789abcdef"
 ARTIFACTS = REPO / "test-artifacts" / "frontend-call"
 TOKEN_SECONDS = 8  # the participant token lifetime: the test outlives it
-FLAGS = [
-    *CHROMIUM_FLAGS,
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    # libwebrtc leaves out loopback candidates otherwise; the LiveKit server has only those.
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
+
 WAIT_MS = 30_000
 
 
@@ -56,6 +48,7 @@ def meet(servers: Servers, real_livekit: RoutedLiveKit) -> Ovmeet:
         LIVEKIT_URL_PRIVATE=real_livekit.router_url,
         MEET_PARTICIPANT_TOKEN_EXPIRATION=f"{TOKEN_SECONDS}s",
         MEET_PARTICIPANT_REFRESH_WINDOW="10m",
+        MEET_LIVEKIT_TIMEOUT="10s",  # through the router, on two cores shared with the suite
     )
     real_livekit.router.targets.append(f"{server.base_url}/livekit/webhook")
     return server
@@ -63,13 +56,9 @@ def meet(servers: Servers, real_livekit: RoutedLiveKit) -> Ovmeet:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is required (make system-deps installs it)"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=FLAGS)
+    with chromium(CALL_FLAGS) as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
