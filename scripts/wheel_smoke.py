@@ -104,7 +104,9 @@ def main() -> None:
         status, answer = request(f"{base}/meet/internal-api/v1/participants/token", body)
         # No LiveKit here: the request reaches the handler, which refuses to guess.
         check(
-            status == 500 and json.loads(answer) == {"message": "LiveKit failed on GetParticipant"},
+            status == 500
+            and json.loads(answer)
+            == {"name": "LiveKit Error", "message": "LiveKit failed on GetParticipant"},
             f"a token request reaches LiveKit ({status} {answer!r})",
         )
     finally:
