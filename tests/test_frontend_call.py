@@ -32,7 +32,7 @@ API_KEY = "frontend-call-test-key-0123456789abcdef"
 ARTIFACTS = REPO / "test-artifacts" / "frontend-call"
 TOKEN_SECONDS = 8  # the participant token lifetime: the test outlives it
 
-WAIT_MS = 30_000
+WAIT_MS = 45_000  # CI shares two cores between the browser, LiveKit, ovmeet and the suite
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +163,8 @@ def test_two_people_meet_chat_record_and_the_admin_plays_the_recording(
         ) as started:
             mona.page.click("#recording-btn")
         recording = started.value.json()
-        assert mona.calls("POST", "/participants/token/refresh") == [200]
+        refreshes = mona.calls("POST", "/participants/token/refresh")
+        assert refreshes and set(refreshes) == {200}, refreshes
         for person in (mona, pablo):  # the state arrives through ovmeet's signals
             person.page.locator("#recording-tag").wait_for(timeout=WAIT_MS)
             person.shot("3-recording")
@@ -191,8 +192,10 @@ def test_two_people_meet_chat_record_and_the_admin_plays_the_recording(
         assert ended.status_code == 204, ended.text
         # This release's page stays where it was: no video plays any more, and the publisher
         # no longer sees the moderator.
-        pablo.page.locator("#participant-name", has_text="Mona").wait_for(
-            state="detached", timeout=WAIT_MS
+        pablo.page.wait_for_function(
+            "![...document.querySelectorAll('#participant-name')]"
+            ".some(e => e.textContent.includes('Mona'))",
+            timeout=WAIT_MS,
         )
         for person in (pablo, mona):
             person.page.wait_for_function(
