@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 
 LIVEKIT_BIN := .cache/livekit/$(shell cat scripts/livekit-version)/livekit-server
 
-.PHONY: run test lint format install system-deps livekit wheel-smoke bench bench-tokens bench-stream bench-soak clean
+.PHONY: run test lint format install system-deps livekit wheel-smoke bench bench-tokens bench-join node-reference bench-stream bench-soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,8 +62,16 @@ format: $(DEV_STAMP)
 bench: bench-tokens bench-stream bench-soak
 
 bench-tokens: $(DEV_STAMP)
-	@./scripts/system-deps.sh wrk
+	@./scripts/system-deps.sh wrk redis-server
 	$(BIN)/python -m bench.tokens
+
+bench-join: $(DEV_STAMP) livekit
+	@./scripts/system-deps.sh redis-server
+	$(BIN)/python -m bench.join
+
+## The Node backend ovmeet replaces, for the benchmarks: NODE_REFERENCE_GIT=<clone of openvidu-meet>.
+node-reference:
+	./scripts/build-node-reference.sh $(NODE_REFERENCE_GIT)
 
 bench-stream: $(DEV_STAMP)
 	@./scripts/system-deps.sh wrk nginx

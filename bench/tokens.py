@@ -7,7 +7,9 @@ with `--many-rooms` rooms stored. Prints requests/s, p50/p99, CPU per token and 
 and what two workers could reach on this machine (its cores shared with the stand-in and wrk);
 and --workers 2 against one worker on an operation without a LiveKit call.
 With --livekit real, the 409 check calls the real LiveKit server's GetParticipant (make livekit).
+On S3 the Node backend ovmeet replaces runs beside them when built (bench/node_reference.py).
 Usage: python -m bench.tokens [--seconds 10] [--rounds 3] [--reference COMMIT] [--livekit real]
+       [--storage local|s3|both] [--no-node]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import node_reference
 from bench.common import (
     REFERENCE,
     REPO,
@@ -48,6 +51,7 @@ from tests.processes import (
 )
 
 PATH = "/meet/internal-api/v1/participants/token"
+NODE = f"Node reference ({node_reference.COMMIT})"
 
 
 @dataclass
@@ -114,6 +118,23 @@ async def store_rooms(env: dict[str, str], count: int) -> None:
         await storage.aclose()
 
 
+def node_token_script(work: Path, reference: node_reference.NodeReference) -> Path:
+    """The same request, for a fresh room of the Node reference."""
+    room = node_reference.create_room(reference, "bench")
+    body = {
+        "roomName": room["roomName"],
+        "participantName": "bench",
+        "secret": room["publisherRoomUrl"].split("secret=")[1],
+    }
+    script = work / "token-node.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(json.dumps(body))}\n"
+    )
+    return script
+
+
 def check_reference_imports(tree: Path, env: dict[str, str]) -> None:
     """The reference server must run the worktree's code, not this checkout's."""
     where = subprocess.run(
@@ -161,7 +182,7 @@ def workers_ceiling(one: Server) -> str:
     ceiling = cores * 1000 / (ours + standin + load)
     return (
         f"this machine's ceiling for it: {cores} cores / CPU per token (ovmeet {ours:.2f} ms"
-        f" + LiveKit stand-in {standin:.2f} ms + wrk {load:.2f} ms) = {ceiling:.0f} req/s"
+        f" + LiveKit {standin:.2f} ms + wrk {load:.2f} ms) = {ceiling:.0f} req/s"
         f" = {ceiling / one.best().requests_per_second:.2f}x one worker"
     )
 
@@ -219,6 +240,12 @@ def report(title: str, servers: list[Server], reference: Server) -> None:
         f"p99 {ours.p99_ms:.1f} ms against {base.p99_ms:.1f} ms: "
         f"{ours.p99_ms / base.p99_ms:.0%} of the reference's"
     )
+    for node in (server for server in servers if server.name == NODE):
+        theirs = node.best()
+        print(
+            f"ovmeet / {NODE}: {ours.requests_per_second / theirs.requests_per_second:.2f}x "
+            f"req/s, p99 {ours.p99_ms:.1f} ms against {theirs.p99_ms:.1f} ms"
+        )
 
 
 def main() -> None:
@@ -228,6 +255,11 @@ def main() -> None:
     parser.add_argument("--reference", default=REFERENCE, help="the commit to compare with")
     parser.add_argument("--many-rooms", type=int, default=100_000, help="0 to skip")
     parser.add_argument("--storage", choices=("local", "s3", "both"), default="both")
+    parser.add_argument(
+        "--no-node",
+        action="store_true",
+        help="leave out the Node reference (on S3; scripts/build-node-reference.sh builds it)",
+    )
     parser.add_argument(
         "--livekit",
         choices=("standin", "real"),
@@ -262,6 +294,9 @@ def main() -> None:
             standin_pid = stack.enter_context(
                 running(standin, f"http://127.0.0.1:{livekit_port}/_standin/calls")
             ).pid
+        node_missing = "left out (--no-node)" if args.no_node else node_reference.missing()
+        if "s3" in kinds and node_missing:
+            print(f"the Node reference: {node_missing}")
         weed = SeaweedFS(work / "weed").start() if "s3" in kinds else None
         if weed is not None:
             stack.callback(weed.stop)
@@ -297,6 +332,21 @@ def main() -> None:
                             server.command, f"{server.url}/meet/health", server.env, log, server.cwd
                         )
                     ).pid
+                if kind == "s3" and not node_missing:
+                    assert weed is not None
+                    node = running_servers.enter_context(
+                        node_reference.node_reference(
+                            work / "node",
+                            f"http://127.0.0.1:{livekit_port}",
+                            LIVEKIT_KEY,
+                            LIVEKIT_SECRET,
+                            weed.storage_env("bench-node"),
+                        )
+                    )
+                    node_server = Server(NODE, [], {}, port=int(node.url.rpartition(":")[2]))
+                    node_server.pid = node.pid
+                    scripts[NODE] = node_token_script(work, node)
+                    servers.append(node_server)
                 measure(servers, scripts, args.seconds, args.rounds, standin_pid)
                 if kind == "local":
                     roles = role_scaling(ours, servers[2], work, args.seconds, args.rounds)
