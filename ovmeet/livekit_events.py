@@ -1,5 +1,5 @@
-"""LiveKit's webhooks (events in): verified egress events of file recordings move recordings
-through their statuses; a finished room is told to the application; someone joining a room
+"""LiveKit's webhooks (events in): verified egress events of the recordings ovmeet started move
+them through their statuses; a finished room is told to the application; someone joining a room
 being recorded is told so."""
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ from ovmeet.config import Config
 from ovmeet.errors import BadRequest, RoomNotFound, Unauthorized
 from ovmeet.ids import SEPARATOR, RecordingId, is_id
 from ovmeet.recent import Recent
-from ovmeet.recorder import is_recording_active, record, recording_of_egress
+from ovmeet.recorder import (
+    is_expected_output,
+    is_recording_active,
+    record,
+    recording_of_egress,
+    started_by_ovmeet,
+)
 from ovmeet.rooms import get_room, room_is_stored
 
 if TYPE_CHECKING:
@@ -85,12 +91,18 @@ async def _apply(services: Services, event: WebhookEvent) -> str:
         return await _participant_joined(services, event.room.name, event.participant)
     if event.event not in EGRESS_EVENTS:
         return f"{event.event or 'event'} ignored"
-    recording_id = _recording_id(event.egress_info)
+    info = event.egress_info
+    recording_id = _recording_id(info)
     if recording_id is None:
         return f"{event.event} ignored: not a file recording ovmeet can place"
-    if not await room_is_stored(services.storage, recording_id.room_id):
-        return f"{event.event} ignored: room '{recording_id.room_id}' is not an ovmeet room"
-    recording = recording_of_egress(event.egress_info, recording_id)
+    if not await started_by_ovmeet(services, recording_id):
+        return f"{event.event} ignored: ovmeet did not start egress '{info.egress_id}'"
+    filename = _filename(info)
+    if not is_expected_output(services.config, recording_id, filename):
+        logger.warning("egress %s writes %r, not where ovmeet asked", info.egress_id, filename)
+        return f"{event.event} ignored: egress '{info.egress_id}' writes elsewhere"
+    # Applied whether or not the room still exists: a recording outlives its room.
+    recording = recording_of_egress(info, recording_id)
     stored, changed = await record(services, recording)
     if not changed:
         return f"{event.event} ignored: recording '{recording_id}' is already {stored.status}"
@@ -123,11 +135,15 @@ async def _participant_joined(services: Services, room_name: str, joined: Partic
     return f"participant '{joined.identity}' joined room '{room_name}', told it is recorded"
 
 
+def _filename(info: EgressInfo) -> str:
+    return info.file_results[0].filename if info.file_results else info.file.filename
+
+
 def _recording_id(info: EgressInfo) -> RecordingId | None:
     """Where OpenVidu Meet's layout puts this egress, if it is a single-file recording."""
     if info.stream_results or info.segment_results:
         return None
-    filename = info.file_results[0].filename if info.file_results else info.file.filename
+    filename = _filename(info)
     basename = filename.rsplit("/", 1)[-1]
     room = info.room_name
     if not (is_id(room) and is_id(info.egress_id)):

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from livekit.protocol.egress import EgressInfo, EgressStatus
 
 from ovmeet import recordings
+from ovmeet.config import Config
 from ovmeet.errors import DependencyError, Forbidden
 from ovmeet.ids import RecordingId, random_id
 from ovmeet.livekit_gateway import file_output
@@ -35,7 +36,7 @@ from ovmeet.recordings import (
 )
 from ovmeet.rooms import delete_room, get_room, stored_rooms
 from ovmeet.storage import ObjectNotFound
-from ovmeet.storage.keys import recording_lock_key
+from ovmeet.storage.keys import media_key, recording_lock_key, recording_media_key
 from ovmeet.tokens import Participant
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ async def record(services: Services, recording: Recording) -> tuple[Recording, b
 
 async def delete_recording(services: Services, text: str) -> None:
     """Delete a recording that has ended, and tell its room."""
+    await _settle(services, text)
     deleted = await recordings.delete_recording(services.storage, text)
     services.signals.recording(deleted, deleted=True)
 
@@ -120,10 +122,44 @@ async def delete_recordings(
 ) -> tuple[list[str], list[tuple[str, str]]]:
     """Delete each recording that can be (see `recordings.delete_recordings`), telling each
     room of the ones that went."""
+    for text in texts[: recordings.MAX_BULK_DELETE]:
+        await _settle(services, text)
     deleted, not_deleted = await recordings.delete_recordings(services.storage, texts)
     for recording in deleted:
         services.signals.recording(recording, deleted=True)
     return [str(recording.id) for recording in deleted], not_deleted
+
+
+def is_expected_output(config: Config, recording_id: RecordingId, filename: str) -> bool:
+    """Whether an egress writes exactly where ovmeet asks the recording's egress to write."""
+    return filename == file_output(config, recording_media_key(recording_id)).filepath
+
+
+async def started_by_ovmeet(services: Services, recording_id: RecordingId) -> bool:
+    """Whether ovmeet started this egress for this recording: its metadata is stored, or the
+    room's lock names the egress (between LiveKit's answer and the first write)."""
+    if await read_recording(services.storage, recording_id) is not None:
+        return True
+    lock = await _read_lock(services, recording_id.room_id) or {}
+    return lock.get("egressId") == recording_id.egress_id and lock.get("uid") == recording_id.uid
+
+
+async def _settle(services: Services, text: str) -> None:
+    """Before a deletion: a recording still in progress whose egress has ended (or that LiveKit
+    forgot) gets its final status, so that it can go. Nothing changes if LiveKit cannot say."""
+    recording_id = RecordingId.parse(text)
+    if recording_id is None:
+        return
+    recording = await read_recording(services.storage, recording_id)
+    if recording is None or recording.status.is_final:
+        return
+    try:
+        info = await services.livekit.egress(recording_id.egress_id)
+    except DependencyError as error:
+        logger.warning("recording %s stays %s: %s", recording_id, recording.status, error)
+        return
+    if info is None or _is_final(info):
+        await _finish(services, recording_id, info)
 
 
 async def is_recording_active(services: Services, room_id: str) -> bool:
@@ -151,8 +187,7 @@ async def start_recording(
     try:
         if await services.livekit.active_egresses(room.room_name):
             raise RecordingConflict(f"The room '{room.room_name}' is already being recorded")
-        filepath = f"recordings/{room.room_name}/{room.room_name}--{uid}.mp4"
-        output = file_output(services.config, filepath)
+        output = file_output(services.config, media_key(room.room_name, uid))
         info = await services.livekit.start_recording(room.room_name, output)
         if info is None:
             raise RecordingConflict(
@@ -210,9 +245,8 @@ async def stop_recording(
     if status == RecordingStatus.STARTING:
         raise RecordingConflict(f"Recording '{text}' is starting: it cannot be stopped yet")
     if info is None or status != RecordingStatus.ACTIVE:
-        if info is None and not recording.status.is_final:
-            why = "LiveKit no longer knows its egress"
-            await _end(services, recording.id, RecordingStatus.ABORTED, why, None)
+        if not recording.status.is_final and (info is None or _is_final(info)):
+            await _finish(services, recording.id, info)  # what no webhook said, if none came
         raise RecordingConflict(f"Recording '{text}' is already stopped")
     stopped = await services.livekit.stop_recording(recording.id.egress_id)
     if stopped is None:  # it ended, or LiveKit forgot it, between the two calls
@@ -222,24 +256,26 @@ async def stop_recording(
 
 
 async def collect_garbage(services: Services) -> dict[str, list[str]]:
-    """Mark ABORTED the recordings in progress whose egress LiveKit no longer runs, free their
-    rooms, and delete expired rooms (their recordings stay). Safe in every process at once."""
-    aborted, released = [], []
+    """End the recordings in progress whose egress LiveKit no longer runs (with the final status
+    LiveKit gives, ABORTED if it forgot the egress), free their rooms, and delete expired rooms
+    (their recordings stay). Safe in every process at once."""
+    aborted: list[str] = []
+    ended: list[str] = []
+    released: list[str] = []
     for key in await services.storage.list(LOCKS):
         room_id = key.removeprefix(LOCKS).removesuffix(".json")
         lock = await _read_lock(services, room_id)
         try:
-            if lock is None or not await _is_stale(services, lock):
-                continue
+            stale, info = (False, None) if lock is None else await _stale(services, lock)
         except DependencyError as error:  # the next round asks again; the rooms go on
             logger.warning("clean-up: the lock of room %s stays: %s", room_id, error)
             continue
-        egress_id, uid = lock.get("egressId"), lock.get("uid")
-        if egress_id and uid:
-            recording_id = RecordingId(room_id, egress_id, uid)
-            why = "LiveKit no longer knows its egress"
-            if await _end(services, recording_id, RecordingStatus.ABORTED, why, None):
-                aborted.append(str(recording_id))
+        if lock is None or not stale:
+            continue
+        final = await _retire(services, room_id, lock, info)
+        if final is not None:
+            recording, status = final
+            (aborted if status == RecordingStatus.ABORTED else ended).append(str(recording))
         await services.storage.delete(key)
         released.append(room_id)
     removed = []
@@ -251,7 +287,12 @@ async def collect_garbage(services: Services) -> dict[str, list[str]]:
                 logger.warning("clean-up: expired room %s stays: %s", room.room_name, error)
                 continue
             removed.append(room.room_name)
-    return {"abortedRecordings": aborted, "releasedRooms": released, "removedRooms": removed}
+    return {
+        "abortedRecordings": aborted,
+        "endedRecordings": ended,
+        "releasedRooms": released,
+        "removedRooms": removed,
+    }
 
 
 async def run_collector(services: Services) -> None:
@@ -276,13 +317,16 @@ def _require_moderator(participant: Participant | None, room_id: str) -> None:
 
 
 async def _take_lock(services: Services, room_id: str, lock: dict[str, Any]) -> bool:
-    """Create the room's lock; a stale one is removed once, first."""
+    """Create the room's lock; a stale one is removed once, first (its recording ended)."""
     key = recording_lock_key(room_id)
     if await services.storage.create_json(key, lock):
         return True
     held = await _read_lock(services, room_id)
-    if held is not None and not await _is_stale(services, held):
-        return False
+    if held is not None:
+        stale, info = await _stale(services, held)
+        if not stale:
+            return False
+        await _retire(services, room_id, held, info)
     await services.storage.delete(key)
     return await services.storage.create_json(key, lock)
 
@@ -295,17 +339,52 @@ async def _read_lock(services: Services, room_id: str) -> dict[str, Any] | None:
     return lock if isinstance(lock, dict) else {}
 
 
-async def _is_stale(services: Services, lock: dict[str, Any]) -> bool:
-    """Whether a lock no longer guards a recording: old enough that its start is over, and
-    naming no egress LiveKit still runs."""
+async def _stale(services: Services, lock: dict[str, Any]) -> tuple[bool, EgressInfo | None]:
+    """Whether a lock no longer guards a recording (old enough that its start is over, and
+    naming no egress LiveKit still runs), and what LiveKit knows of its egress."""
     age_ms = _now_ms() - int(lock.get("since") or 0)
     if age_ms < services.config.recording_started_timeout * 1000 + 5_000:
-        return False
+        return False, None
     egress_id = lock.get("egressId")
     if not egress_id:
-        return True
+        return True, None
     info = await services.livekit.egress(str(egress_id))
-    return info is None or STATUS_OF_EGRESS.get(info.status, RecordingStatus.FAILED).is_final
+    return info is None or _is_final(info), info
+
+
+def _is_final(info: EgressInfo) -> bool:
+    return STATUS_OF_EGRESS.get(info.status, RecordingStatus.FAILED).is_final
+
+
+async def _retire(
+    services: Services, room_id: str, lock: dict[str, Any], info: EgressInfo | None
+) -> tuple[RecordingId, RecordingStatus] | None:
+    """End the recording of a stale lock, if it had not ended (see `_finish`)."""
+    egress_id, uid = lock.get("egressId"), lock.get("uid")
+    if not (egress_id and uid):
+        return None
+    return await _finish(services, RecordingId(room_id, str(egress_id), str(uid)), info)
+
+
+async def _finish(
+    services: Services, recording_id: RecordingId, info: EgressInfo | None
+) -> tuple[RecordingId, RecordingStatus] | None:
+    """Record the end of a recording whose egress has ended (`info`) or that LiveKit forgot
+    (None); its id and final status, or None if it had ended already."""
+    if info is not None:
+        ended, changed = await record(services, recording_of_egress(info, recording_id))
+        return (recording_id, ended.status) if changed else None
+    try:
+        size = (await services.storage.stat(recording_media_key(recording_id))).size
+    except ObjectNotFound:
+        why = "LiveKit no longer knows its egress"
+        changed = await _end(services, recording_id, RecordingStatus.ABORTED, why, None)
+        return (recording_id, RecordingStatus.ABORTED) if changed else None
+    # The egress wrote its file to the end (an S3 upload appears whole): it can be played.
+    why = "LiveKit no longer knows its egress; its file is in storage"
+    if await _end(services, recording_id, RecordingStatus.COMPLETE, why, None, size):
+        return recording_id, RecordingStatus.COMPLETE
+    return None
 
 
 async def _release(services: Services, recording_id: RecordingId) -> None:
@@ -321,15 +400,20 @@ async def _end(
     status: RecordingStatus,
     why: str,
     info: EgressInfo | None,
+    size: int = 0,
 ) -> bool:
     """Mark the recording ended with `status` and why (also when LiveKit will never say);
     False if it had ended already."""
     base = (
         recording_of_egress(info, recording_id)
         if info is not None
-        else Recording(id=recording_id, status=status, start_date=_now_ms())
+        else Recording(id=recording_id, status=status, start_date=_now_ms(), size=size)
     )
-    ended = replace(base, status=status, error=why, end_date=base.end_date or _now_ms())
+    end_date = base.end_date or _now_ms()
+    if status == RecordingStatus.COMPLETE:  # a recording that can be played has no error
+        ended = replace(base, status=status, details=why, end_date=end_date)
+    else:
+        ended = replace(base, status=status, error=why, end_date=end_date)
     _, changed = await record(services, ended)
     if not changed:
         await _release(services, recording_id)

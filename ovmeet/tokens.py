@@ -265,8 +265,7 @@ def _room_claims(
         can_subscribe=True,
         can_publish_data=True,
         can_update_own_metadata=True,
-        room_admin=True if moderator else None,
-        room_record=True if moderator else None,
+        room_admin=True if moderator else None,  # LiveKit holds it to `room`
     )
     room_config = RoomConfiguration(max_participants=max_participants) if max_participants else None
     claims = Claims(

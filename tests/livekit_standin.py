@@ -245,8 +245,17 @@ class LiveKitStandIn:
         if not (video and video.room_create):  # LiveKit asks for roomCreate here
             return _error(401, "unauthenticated", "permissions denied")
         self.calls.append(("DeleteRoom", ask.room, ""))
-        if self.participants.pop(ask.room, None) is None:
+        recorded = [  # an egress is in the room: the room is live while it records
+            egress
+            for egress in self.egresses.values()
+            if egress.info.room_name == ask.room
+            and egress.info.status == EgressStatus.EGRESS_ACTIVE
+        ]
+        if self.participants.pop(ask.room, None) is None and not recorded:
             return _error(404, "not_found", "requested room does not exist")
+        for egress in recorded:  # a closed room ends its egresses, their files written
+            self._set(egress, EgressStatus.EGRESS_ENDING)
+            self._later(self._finish_egress(egress, self._event("egress_updated", egress)))
         return _protobuf(DeleteRoomResponse())
 
     # ---- Egress ----

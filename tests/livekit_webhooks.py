@@ -7,13 +7,15 @@ import hashlib
 import secrets
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from google.protobuf.json_format import MessageToJson, ParseDict
 from livekit.api import AccessToken
 from livekit.protocol.webhook import WebhookEvent
 
-from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET
+from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet
+from tests.stored import Stored
 
 
 def egress_event(
@@ -26,10 +28,12 @@ def egress_event(
     size: int = 0,
     duration_ns: int = 0,
     error: str = "",
+    filename: str | None = None,
 ) -> WebhookEvent:
-    """An egress event of a room-composite file recording at OpenVidu Meet's location."""
+    """An egress event of a room-composite file recording at OpenVidu Meet's location (under
+    the default sub-bucket unless `filename` says where)."""
     now_ns = time.time_ns()
-    file_result = {"filename": f"openvidu-meet/recordings/{room}/{room}--{uid}.mp4"}
+    file_result = {"filename": filename or f"openvidu-meet/recordings/{room}/{room}--{uid}.mp4"}
     if size:
         file_result |= {"size": str(size), "duration": str(duration_ns)}
     info: dict[str, Any] = {
@@ -54,6 +58,34 @@ def egress_event(
             "egressInfo": info,
         },
         WebhookEvent(),
+    )
+
+
+def output_of(server: Ovmeet, room: str, uid: str) -> str:
+    """Where `server` asks the egress of a recording to write (an absolute path on local
+    storage, a key under the sub-bucket on S3), as LiveKit reports it back."""
+    key, config = f"recordings/{room}/{room}--{uid}.mp4", server.config()
+    if config.storage == "local":
+        return f"{Path(config.data_dir).resolve()}/{key}"
+    return f"{config.s3_subbucket}/{key}" if config.s3_subbucket else key
+
+
+def started_egress(server: Ovmeet, room: str, egress_id: str, uid: str) -> None:
+    """What ovmeet stores when it starts an egress, before LiveKit's first event: the room's
+    lock naming it. (Webhooks are applied only to egresses ovmeet started.)"""
+    lock = {"roomId": room, "uid": uid, "since": int(time.time() * 1000), "egressId": egress_id}
+    Stored(server).write_json(f"recordings/.locks/{room}.json", lock)
+
+
+def ovmeet_egress_event(
+    server: Ovmeet, event: str, room: str, egress_id: str, uid: str, status: str, **fields: Any
+) -> WebhookEvent:
+    """An egress event of a recording `server` started: the lock names it until the recording
+    is stored, the file is where `server` asked."""
+    if not Stored(server).keys(f"recordings/.metadata/{room}/{egress_id}/{uid}.json"):
+        started_egress(server, room, egress_id, uid)
+    return egress_event(
+        event, room, egress_id, uid, status, filename=output_of(server, room, uid), **fields
     )
 
 

@@ -513,3 +513,37 @@ async def test_a_livekit_without_egress_is_named_when_a_recording_starts(
         assert "no Egress service" in start.json()["message"]
     finally:
         direct.stop()
+
+
+# ---- a participant token reaches no further than its room ----
+
+
+async def test_a_moderators_token_cannot_call_livekits_egress(
+    meet: Ovmeet, real_livekit: RoutedLiveKit
+) -> None:
+    """LiveKit checks roomRecord for every room at once: a moderator's own token, sent to the
+    real server's Egress API, lists, stops and starts nothing; ovmeet's own grant gets past."""
+    room = await _room(meet, "egressgrant")
+    answer = await _token(meet, room, "Mallory", "moderator")
+    assert answer.status_code == 200, answer.text
+    token = answer.json()["token"]
+    assert not participant_claims(token).video.room_record  # type: ignore[union-attr]
+    egress_api = f"{real_livekit.server.url}/twirp/livekit.Egress"
+    attempts = {"ListEgress": {}, "StopEgress": {"egressId": "EG_someone"}}
+    attempts["StartRoomCompositeEgress"] = {"roomName": "another-room"}
+    async with httpx.AsyncClient(timeout=10) as client:
+        for method, body in attempts.items():
+            refused = await client.post(
+                f"{egress_api}/{method}", json=body, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert refused.status_code == 401, (method, refused.text)
+            assert refused.json()["msg"] == "permissions denied", (method, refused.text)
+        server_token = (
+            api.AccessToken(LIVEKIT_KEY, LIVEKIT_SECRET)
+            .with_grants(api.VideoGrants(room_record=True))
+            .to_jwt()
+        )
+        past = await client.post(
+            f"{egress_api}/ListEgress", json={}, headers={"Authorization": f"Bearer {server_token}"}
+        )
+        assert past.json().get("msg") != "permissions denied", past.text

@@ -168,6 +168,91 @@ def test_start_stop_list_stream_delete(meet: Ovmeet, livekit: LiveKitStandIn) ->
     )
 
 
+def test_a_recording_that_ends_after_its_room_is_deleted_is_kept(
+    meet: Ovmeet, livekit: LiveKitStandIn
+) -> None:
+    """Deleting the room closes it in LiveKit, which ends its egress: the recording that
+    finishes then is COMPLETE and plays, though its room is gone."""
+    room = meet.create_room("closing")
+    started = start(meet, room, moderator(meet, room))
+    assert started.status_code == 200, started.text
+    recording_id = started.json()["recordingId"]
+    gone = meet.client.delete(f"{public(meet)}/rooms/{room['roomName']}", headers=KEY)
+    assert gone.status_code in (200, 204), gone.text
+    done = wait_status(meet, recording_id, "COMPLETE", "ABORTED", "FAILED")
+    assert done["status"] == "COMPLETE" and done["size"] > 0, done
+    stream = meet.client.get(
+        f"{meet.api}/recordings/{recording_id}/stream", headers=cookie_header(access_cookie(meet))
+    )
+    assert stream.status_code == 200 and stream.content == stored_bytes(meet, recording_id)
+
+
+def test_a_recording_whose_last_webhooks_are_lost_gets_its_real_end(
+    servers: Servers, backend: str, livekit: LiveKitStandIn
+) -> None:
+    """The egress completed but ovmeet never heard: a stop that finds it ended, a deletion,
+    and the clean-up each record what LiveKit says (COMPLETE, with its size), never ABORTED."""
+    meet = servers.start(backend, MEET_API_KEY=API_KEY, MEET_RECORDING_STARTED_TIMEOUT="2s")
+    livekit.webhook_urls = [f"{meet.base_url}/livekit/webhook"]
+    ended: list[str] = []
+    for how in ("stop", "delete", "gc"):
+        room = meet.create_room(how)
+        cookie = moderator(meet, room)
+        recording_id = start(meet, room, cookie).json()["recordingId"]
+        livekit.webhook_urls = []  # from now on ovmeet hears nothing
+        egress_id = RecordingId.parse(recording_id).egress_id  # type: ignore[union-attr]
+        # The room ends: LiveKit ends the egress, its file written.
+        gone = meet.client.delete(f"{public(meet)}/rooms/{room['roomName']}", headers=KEY)
+        assert gone.status_code in (200, 204), gone.text
+        deadline = time.monotonic() + 30
+        while livekit.egresses[egress_id].info.status != EgressStatus.EGRESS_COMPLETE:
+            assert time.monotonic() < deadline, "the stand-in never completed the egress"
+            time.sleep(0.1)
+        assert get(meet, recording_id).json()["status"] == "ACTIVE"  # nothing was heard
+        if how == "stop":
+            answer = stop(meet, recording_id, cookie)
+            assert answer.status_code == 409 and "already stopped" in answer.json()["message"]
+        elif how == "delete":
+            answer = meet.client.delete(f"{public(meet)}/recordings/{recording_id}", headers=KEY)
+            assert answer.status_code == 204, answer.text
+            assert get(meet, recording_id).status_code == 404
+        else:
+            age_lock(meet, room)
+            report = json.loads(meet.cli("gc").stdout)
+            assert report["endedRecordings"] == [recording_id]
+            assert report["abortedRecordings"] == []
+        if how != "delete":
+            now = get(meet, recording_id).json()
+            assert now["status"] == "COMPLETE" and now["size"] > 0, now
+            ended.append(recording_id)
+        livekit.webhook_urls = [f"{meet.base_url}/livekit/webhook"]
+    assert len(ended) == 2
+
+
+def test_the_clean_up_keeps_a_file_livekit_forgot(
+    servers: Servers, backend: str, livekit: LiveKitStandIn
+) -> None:
+    """LiveKit restarted and forgot an egress whose file is in storage: COMPLETE, playable."""
+    meet = servers.start(backend, MEET_API_KEY=API_KEY, MEET_RECORDING_STARTED_TIMEOUT="2s")
+    livekit.webhook_urls = []
+    room = meet.create_room("forgotten")
+    recording_id = start(meet, room, moderator(meet, room)).json()["recordingId"]
+    egress_id = RecordingId.parse(recording_id).egress_id  # type: ignore[union-attr]
+    gone = meet.client.delete(f"{public(meet)}/rooms/{room['roomName']}", headers=KEY)
+    assert gone.status_code in (200, 204), gone.text
+    deadline = time.monotonic() + 30
+    while livekit.egresses[egress_id].info.status != EgressStatus.EGRESS_COMPLETE:
+        assert time.monotonic() < deadline, "the stand-in never completed the egress"
+        time.sleep(0.1)
+    del livekit.egresses[egress_id]  # LiveKit restarted
+    age_lock(meet, room)
+    report = json.loads(meet.cli("gc").stdout)
+    assert report["endedRecordings"] == [recording_id], report
+    now = get(meet, recording_id).json()
+    assert now["status"] == "COMPLETE" and now["size"] == len(stored_bytes(meet, recording_id))
+    assert "error" not in now or not now["error"]
+
+
 def test_who_may_start_and_what_is_refused(meet: Ovmeet) -> None:
     room, other = meet.create_room("who"), meet.create_room("other")
     publisher_token = request_token(meet, token_body(room, "pub", "publisher")).json()["token"]

@@ -17,7 +17,7 @@ import pytest
 from ovmeet.storage import MAX_CHUNK
 from tests.conftest import BACKENDS, Servers
 from tests.helpers import access_cookie, cookie_header
-from tests.livekit_webhooks import egress_event, signed
+from tests.livekit_webhooks import ovmeet_egress_event, signed
 from tests.media import make_mp4, pad_mp4
 from tests.processes import USER, Ovmeet, SeaweedFS
 from tests.relay import Relay
@@ -284,7 +284,8 @@ def test_recordings_that_are_not_complete_cannot_be_played(library: Library, sta
     )
     assert (
         post_webhook(
-            library.server, egress_event(event, library.room, "EG_state", uid, status)
+            library.server,
+            ovmeet_egress_event(library.server, event, library.room, "EG_state", uid, status),
         ).status_code
         == 200
     )
@@ -298,8 +299,14 @@ def test_recordings_that_are_not_complete_cannot_be_played(library: Library, sta
 
 
 def test_a_complete_recording_without_its_file_is_not_found(library: Library) -> None:
-    event = egress_event(
-        "egress_ended", library.room, "EG_nofile", "gone", "EGRESS_COMPLETE", size=10
+    event = ovmeet_egress_event(
+        library.server,
+        "egress_ended",
+        library.room,
+        "EG_nofile",
+        "gone",
+        "EGRESS_COMPLETE",
+        size=10,
     )
     assert post_webhook(library.server, event).status_code == 200
     response = library.get(f"{library.room}--EG_nofile--gone")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ovmeet.ids import RecordingId
+from ovmeet.ids import SEPARATOR, RecordingId
 from ovmeet.storage.base import StorageError
 
 PREFERENCES_KEY = "openvidu-meet-preferences.json"
@@ -44,7 +44,12 @@ def recording_metadata_key(recording: RecordingId) -> str:
 
 
 def recording_media_key(recording: RecordingId) -> str:
-    return f"recordings/{recording.room_id}/{recording.filename}"
+    return media_key(recording.room_id, recording.uid)
+
+
+def media_key(room_id: str, uid: str) -> str:
+    """Where the egress of a recording writes its MP4 (known before LiveKit names the egress)."""
+    return f"recordings/{room_id}/{room_id}{SEPARATOR}{uid}.mp4"
 
 
 def recording_lock_key(room_id: str) -> str:
