@@ -33,6 +33,7 @@ from ovmeet.process import settle_garbage_collector, tune_malloc
 from ovmeet.services import Services, readiness
 from ovmeet.web import errors
 from ovmeet.web.access import AccessMiddleware
+from ovmeet.web.bodies import RequestBodyMiddleware
 from ovmeet.web.docs import DocsMiddleware
 from ovmeet.web.frontend import FrontEnd, no_front_end
 from ovmeet.web.headers import ResponseHeadersMiddleware
@@ -128,6 +129,7 @@ def create_app(config: Config | None = None) -> AsyncApp:
         access_log=config.access_log,
     )
     app.add_middleware(ResponseHeadersMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(RequestBodyMiddleware, position=MiddlewarePosition.BEFORE_ROUTING)
     for spec, base_paths in SPECS.items():
         for base_path in base_paths:
             app.add_api(load_spec(spec), base_path=base_path, **api_options(spec))

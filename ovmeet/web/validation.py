@@ -1,5 +1,5 @@
-"""Request validation: a size limit, bodies that are not clean JSON text as 400 (not 500), schemas
-compiled once; on the public API, invalid input as 422 with every invalid field named."""
+"""Request validation: bodies that are not clean JSON text as 400 (not 500), schemas compiled
+once; on the public API, invalid input as 422 with every invalid field named."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from connexion.datastructures import MediaTypeDict
-from connexion.exceptions import BadRequestProblem, ProblemException
+from connexion.exceptions import BadRequestProblem
 from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator
 from connexion.lifecycle import ConnexionRequest
 from connexion.utils import is_null, is_nullable
@@ -19,22 +19,13 @@ from connexion.validators import (
     ParameterValidator,
 )
 from jsonschema import Draft4Validator, ValidationError
-from starlette.datastructures import Headers
-from starlette.types import Message, Receive, Scope
+from starlette.types import Scope
 
 from ovmeet.errors import UnprocessableEntity
+from ovmeet.web.bodies import bounded
 
-MAX_BODY_BYTES = 64 * 1024
 # The scope key of a JSON body as the validator parsed it, for the handler's arguments.
 PARSED_BODY = "ovmeet.parsed_body"
-
-
-def payload_too_large() -> ProblemException:
-    return ProblemException(
-        status=413,
-        title="Payload Too Large",
-        detail=f"the request body exceeds {MAX_BODY_BYTES} bytes",
-    )
 
 
 # Connexion compiles a jsonschema validator for every request and every response; an
@@ -51,20 +42,11 @@ def _compiled(kind: type, schema: dict[str, Any]) -> Any:
 
 
 class JSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
-    """Reads at most MAX_BODY_BYTES, rejects bad encodings, reuses compiled schemas; a chunked
-    body (no Content-Length) is read first, as Connexion only looks for a Content-Length."""
-
-    async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
-        headers = Headers(scope=scope)
-        length = headers.get("content-length")
-        if length is None and "chunked" in headers.get("transfer-encoding", "").lower():
-            receive, scope = await _read_chunked(receive, scope)
-        elif length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            raise payload_too_large()
-        return await super().wrap_receive(receive, scope=scope)  # type: ignore[no-any-return]
+    """Rejects bad encodings and reuses compiled schemas (the body's size is bounded where it
+    arrives: `ovmeet.web.bodies`)."""
 
     async def _parse(self, stream: AsyncIterator[bytes], scope: Scope) -> Any:
-        body = await _bounded(stream)
+        body = await bounded(stream)
         try:
             text = body.decode(self._encoding)
         except (UnicodeDecodeError, LookupError):
@@ -179,42 +161,3 @@ FIELD_VALIDATORS = {
     "parameter": FieldsParameterValidator,
     "body": MediaTypeDict({**VALIDATORS["body"], "*/*json": FieldsBodyValidator}),
 }
-
-
-async def _read_chunked(receive: Receive, scope: Scope) -> tuple[Receive, Scope]:
-    """The whole body (at most MAX_BODY_BYTES) replayed as one message, with its length."""
-
-    async def received() -> AsyncIterator[bytes]:
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                raise BadRequestProblem(detail="the client went away before the body ended")
-            yield message.get("body", b"")
-            more = message.get("more_body", False)
-
-    body = await _bounded(received())
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if replayed:
-            return await receive()
-        replayed = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    framing = (b"content-length", b"transfer-encoding")
-    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in framing]
-    headers.append((b"content-length", str(len(body)).encode()))
-    return replay, {**scope, "headers": headers}
-
-
-async def _bounded(chunks: AsyncIterator[bytes]) -> bytes:
-    """The chunks joined; 413 as soon as they exceed MAX_BODY_BYTES."""
-    parts, size = [], 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise payload_too_large()
-        parts.append(chunk)
-    return b"".join(parts)
