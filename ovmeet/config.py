@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import jwt
 
+from ovmeet.logs import without_userinfo
+
 logger = logging.getLogger("ovmeet.config")
 
 AuthMode = Literal["none", "moderators_only", "all_users"]
@@ -208,6 +210,9 @@ class Config:
             if shown[name]:
                 shown[name] = "***"
         shown["users"] = [f"{u.username} ({u.role})" for u in self.users]
+        for name, value in shown.items():  # a URL's user:password@ is a secret too
+            if isinstance(value, str) and "://" in value:
+                shown[name] = without_userinfo(value)
         return shown
 
     def credential_warnings(self) -> list[str]:
@@ -313,6 +318,8 @@ class _Reader:
 
     def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
         raw = (self.env.get(name, "").strip() or default).rstrip("/")
+        if any(character.isspace() or not character.isprintable() for character in raw):
+            raise ConfigError(name, "a URL has no spaces or control characters")
         parts = urlsplit(raw)
         if parts.scheme not in schemes or not parts.netloc:
             raise ConfigError(

@@ -1,5 +1,6 @@
 """Logging for every process: one format (text, or JSON lines with MEET_LOG_FORMAT=json), the
-request id on every line logged while a request is served, no library chatter per request."""
+request id on every line logged while a request is served, no library chatter per request, and
+no control character of a logged value written as is (JSON escapes them, text lines too)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -24,6 +26,29 @@ _QUIET = {
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
 
 
+# Control characters of a logged value, written as escapes: a value (a path, a header, a name)
+# can then neither start a forged line nor send the terminal escape sequences.
+_ESCAPES = {
+    code: (
+        "\\n" if code == 10 else "\\r" if code == 13 else "\\t" if code == 9 else f"\\x{code:02x}"
+    )
+    for code in (*range(0x20), *range(0x7F, 0xA0))
+}
+
+
+def escaped(text: str) -> str:
+    """`text` with every control character as a visible escape (`\\n`, `\\x1b`)."""
+    return text.translate(_ESCAPES)
+
+
+def without_userinfo(url: str) -> str:
+    """`url` without the `user:password@` of its authority, for a log line."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = REQUEST_ID.get()
@@ -35,6 +60,10 @@ class TextFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escaped(record.message)  # the traceback after it keeps its lines
+        return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)

@@ -4,6 +4,7 @@ Each is `{creationDate, event, data}` POSTed to the `webhooks` preferences' URL,
 release signs them (`X-Timestamp`, and `X-Signature` = hex HMAC-SHA256 keyed with MEET_API_KEY
 over `{timestamp}.{body}`). Sending never blocks a request: events wait in this process's
 queue, each delivery is retried with back-off, and one that fails every attempt is logged.
+Redirects are not followed: the URL is trusted configuration, where it points is not.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from ovmeet.config import Config
+from ovmeet.logs import without_userinfo
 from ovmeet.preferences import GlobalPreferences
 
 logger = logging.getLogger("ovmeet.notifier")
@@ -104,19 +106,22 @@ class Notifier:
             try:
                 async with (
                     self._slots,
-                    self._session.post(
-                        delivery.url, data=delivery.body, headers=headers
+                    self._session.post(  # a redirect would carry the signed body elsewhere
+                        delivery.url, data=delivery.body, headers=headers, allow_redirects=False
                     ) as response,
                 ):
                     if 200 <= response.status < 300:
                         return
                     problem = f"HTTP {response.status}"
+                    if 300 <= response.status < 400:
+                        problem += " (a redirect: not followed, not retried)"
+                        break
             except (aiohttp.ClientError, TimeoutError, OSError) as error:
-                problem = str(error) or type(error).__name__
+                problem = str(error).replace(delivery.url, "") or type(error).__name__
         logger.error(
-            "webhook %s to %s given up after %d attempts: %s",
+            "webhook %s to %s given up after %d attempt(s): %s",
             delivery.event,
-            delivery.url,
-            ATTEMPTS,
+            without_userinfo(delivery.url),
+            attempt + 1,
             problem,
         )
