@@ -133,3 +133,28 @@ def test_a_json_body_without_its_media_type_is_415_and_does_nothing(server: Ovme
     )
     assert made.status_code == 415, made.text
     assert Stored(server).keys("rooms/") == before
+
+
+def nested(levels: int) -> str:
+    """An appearance value whose objects nest `levels` deep."""
+    return '{"a":' * (levels - 1) + "{}" + "}" * (levels - 1)
+
+
+def test_one_depth_limit_for_every_json_body_tested_at_the_limit(server: Ovmeet) -> None:
+    cookie = cookie_header(access_cookie(server))
+    appearance = f"{server.base_url}/meet/api/v1/preferences/appearance"
+    headers = {**cookie, "Content-Type": "application/json"}
+    at_limit = httpx.put(appearance, content=nested(64), headers=headers)
+    assert at_limit.status_code == 200, at_limit.text
+    for levels in (65, 475, 5000):
+        answer = httpx.put(appearance, content=nested(levels), headers=headers)
+        assert answer.status_code == 400, (levels, answer.text)
+        assert "deeper than 64 levels" in answer.json()["message"]
+    token = httpx.post(
+        f"{server.api}/participants/token",
+        content="[" * 65 + "]" * 65,
+        headers={"Content-Type": "application/json"},
+    )
+    assert token.status_code == 400 and "deeper than 64" in token.json()["message"]
+    assert httpx.get(appearance, headers=cookie).status_code == 200
+    assert "RecursionError" not in server.log()

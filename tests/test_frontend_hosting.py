@@ -24,6 +24,9 @@ def site(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Ovmeet:
     (folder / "main-abc.js").write_text("console.log('app')")
     (folder / "assets" / "logo.svg").write_text("<svg/>")
     (folder.parent / "secret.txt").write_text("outside the front end")
+    (folder / ".env").write_text("MEET_ADMIN_SECRET=leaked")
+    (folder / ".git").mkdir()
+    (folder / ".git" / "config").write_text("[remote] url = leaked")
     return servers.start("local", MEET_FRONTEND_DIR=str(folder))
 
 
@@ -42,6 +45,21 @@ def test_pages_are_the_index(site: Ovmeet, path: str) -> None:
     assert response.status_code == 200
     assert response.text == INDEX
     assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["cache-control"] == "no-cache"
+
+
+@pytest.mark.parametrize("path", ["/.env", "/.git/config", "/assets/../.env", "/.well-known/x"])
+def test_no_dot_file_is_served(site: Ovmeet, path: str) -> None:
+    response = site.client.get(f"{site.base_url}{path}")
+    assert response.status_code == 404, response.text
+    assert "leaked" not in response.text
+    assert response.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("path", ["/", "/index.html", "/room/x", "/assets/../index.html"])
+def test_the_index_is_never_cached_however_it_is_reached(site: Ovmeet, path: str) -> None:
+    response = site.client.get(f"{site.base_url}{path}")
+    assert response.status_code == 200 and response.text == INDEX
     assert response.headers["cache-control"] == "no-cache"
 
 

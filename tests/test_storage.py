@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from ovmeet.storage.base import STREAM_BUFFER_BUDGET
 from ovmeet.storage.local import LocalStorage
 from ovmeet.storage.s3 import S3Storage
 from tests.conftest import BACKENDS
+from tests.media import make_mp4
 from tests.processes import S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, SeaweedFS, base_env, run_cli
 
 pytestmark = pytest.mark.anyio
@@ -272,3 +275,30 @@ async def test_pages_of_a_listing_read_only_what_they_need(storage: Storage) -> 
     assert await storage.list_page("index/all/", keys[19], 10) == keys[20:]
     assert await storage.list_page("index/all/", keys[24], 10) == []
     assert await storage.list_page("index/none/", "", 10) == []
+
+
+def test_local_files_are_for_ovmeets_user_alone_whatever_the_umask(tmp_path: Path) -> None:
+    """Room secrets and recordings: files 0600, folders 0700, even under umask 000."""
+    data = tmp_path / "data"
+    env = {**base_env("http://127.0.0.1:9"), "MEET_STORAGE": "local", "MEET_DATA_DIR": str(data)}
+    clip = make_mp4(tmp_path / "clip.mp4", seconds=1)
+    previous = os.umask(0)
+    try:
+        room = run_cli(env, "rooms", "create", "--prefix", "private")
+        assert room.returncode == 0, room.stderr
+        name = json.loads(room.stdout)["roomName"]
+        imported = run_cli(env, "recordings", "import", str(clip), "--room", name)
+        assert imported.returncode == 0, imported.stderr
+    finally:
+        os.umask(previous)
+    modes = {
+        path.relative_to(data).as_posix(): stat.S_IMODE(path.stat().st_mode)
+        for path in [data, *data.rglob("*")]
+    }
+    assert any(key.endswith(".mp4") for key in modes) and any("rooms/" in key for key in modes)
+    wrong = {
+        key: oct(mode)
+        for key, mode in modes.items()
+        if mode != (0o700 if (data / key).is_dir() else 0o600)
+    }
+    assert wrong == {}, wrong

@@ -9,7 +9,7 @@ import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import anyio
 
@@ -53,7 +53,7 @@ class LocalStorage:
 
     async def check(self) -> None:
         def probe() -> None:
-            self.root.mkdir(parents=True, exist_ok=True)
+            make_folders(self.root)
             probe_file = self.root / f".probe-{secrets.token_hex(4)}{_TEMP_SUFFIX}"
             probe_file.write_bytes(b"")
             probe_file.unlink()
@@ -83,10 +83,10 @@ class LocalStorage:
         def create() -> bool:
             # The whole file is written aside, then linked in: link() fails if the name exists,
             # so exactly one creator wins and nobody ever reads a partial file.
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_folders(path.parent)
             temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{_TEMP_SUFFIX}")
             try:
-                with temp.open("xb") as file:
+                with _new_private_file(temp) as file:
                     file.write(data)
                     file.flush()
                     os.fsync(file.fileno())
@@ -221,12 +221,36 @@ def _info(st: os.stat_result) -> ObjectInfo:
     )
 
 
+FILE_MODE, FOLDER_MODE = 0o600, 0o700  # room secrets and recordings: for ovmeet's user only
+
+
+def make_folders(folder: Path) -> None:
+    """`folder` and its missing parents, each created FOLDER_MODE whatever the umask."""
+    missing = []
+    while not folder.is_dir():
+        missing.append(folder)
+        folder = folder.parent
+    for created in reversed(missing):
+        try:
+            created.mkdir()
+        except FileExistsError:  # another writer made it meanwhile
+            continue
+        os.chmod(created, FOLDER_MODE)
+
+
+def _new_private_file(path: Path) -> BinaryIO:
+    """A file that did not exist, opened for writing, FILE_MODE whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)
+    return os.fdopen(fd, "wb")
+
+
 def _atomic_write(path: Path, write: Callable[[Any], object]) -> None:
     """Write through a temporary file in the same directory, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(path.parent)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{_TEMP_SUFFIX}")
     try:
-        with temp.open("xb") as file:
+        with _new_private_file(temp) as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())

@@ -1,7 +1,8 @@
 """The front end at `/`: a built single-page app (MEET_FRONTEND_DIR), as the release served it.
 
-A file of the folder is served as it is; any other GET outside the APIs is answered with
-`index.html`, whose router shows the page (`/room/{roomName}?secret=...`, `/console/...`).
+A file of the folder is served as it is, except dot-files; any other GET outside the APIs is
+answered with `index.html` (never cached, however it is reached), whose router shows the page
+(`/room/{roomName}?secret=...`, `/console/...`).
 """
 
 from __future__ import annotations
@@ -21,17 +22,26 @@ class FrontEnd:
 
     def __init__(self, folder: str) -> None:
         self.files = StaticFiles(directory=folder)
-        self.index = Path(folder) / "index.html"
+        self.index = (Path(folder) / "index.html").resolve()
 
     async def page(self, request: Request) -> Response:
-        if request.url.path.startswith(API_PREFIXES):
-            raise HTTPException(404)
+        path = request.url.path
+        if path.startswith(API_PREFIXES) or any(part.startswith(".") for part in path.split("/")):
+            raise HTTPException(404)  # dot-files (.env, .git/...) are never the front end's
         try:
-            return await self.files.get_response(self.files.get_path(request.scope), request.scope)
+            response = await self.files.get_response(
+                self.files.get_path(request.scope), request.scope
+            )
         except HTTPException as error:
             if error.status_code != 404:
                 raise
-        # index.html names the current build's files: never let a browser keep an old one.
+            return self._index()
+        if isinstance(response, FileResponse) and str(response.path) == str(self.index):
+            return self._index()
+        return response
+
+    def _index(self) -> Response:
+        """index.html names the current build's files: never let a browser keep an old one."""
         return FileResponse(self.index, headers={"Cache-Control": "no-cache"})
 
 

@@ -24,6 +24,27 @@ from starlette.types import Scope
 from ovmeet.errors import UnprocessableEntity
 from ovmeet.web.bodies import bounded
 
+# Far below Python's recursion limit, which validating, storing or answering a deeper value
+# would reach; far above what any operation's schema nests.
+MAX_JSON_DEPTH = 64
+TOO_DEEP = f"the body nests JSON deeper than {MAX_JSON_DEPTH} levels"
+
+
+def depth(value: Any) -> int:
+    """How deeply arrays and objects nest in `value` (a scalar is 0), without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        )
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        pending.extend((child, level + 1) for child in children)
+    return deepest
+
+
 # The scope key of a JSON body as the validator parsed it, for the handler's arguments.
 PARSED_BODY = "ovmeet.parsed_body"
 
@@ -63,7 +84,9 @@ class JSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
         except ValueError as error:
             raise BadRequestProblem(detail=f"the body is not valid JSON: {error}") from None
         except RecursionError:
-            raise BadRequestProblem(detail="the body nests JSON too deeply") from None
+            raise BadRequestProblem(detail=TOO_DEEP) from None
+        if depth(value) > MAX_JSON_DEPTH:
+            raise BadRequestProblem(detail=TOO_DEEP)
         scope[PARSED_BODY] = value
         return value
 
