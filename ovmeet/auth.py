@@ -93,6 +93,24 @@ class LoginThrottle:
         self._accounts.forget(username)
 
 
+class ApiKeyThrottle:
+    """Wrong X-API-KEY values counted per client; after FAILURES_BEFORE_LOCK, the client's key
+    attempts are refused (429) for a lock that doubles with each new failure, as for logins."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self._clients = _FailureCounts(now)
+
+    def check(self, client: str) -> None:
+        wait = self._clients.locked_for(client)
+        if wait:
+            raise TooManyRequests(
+                f"Too many wrong API keys from this client; try again in {wait} s", wait
+            )
+
+    def failed(self, client: str) -> None:
+        self._clients.failed(client)
+
+
 def login(
     config: Config, throttle: LoginThrottle, client: str, username: str, password: str
 ) -> User:

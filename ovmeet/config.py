@@ -18,6 +18,7 @@ import jwt
 from ovmeet.logs import without_userinfo
 
 logger = logging.getLogger("ovmeet.config")
+MIN_API_KEY_LENGTH = 32
 
 AuthMode = Literal["none", "moderators_only", "all_users"]
 _Choice = TypeVar("_Choice", bound=str)
@@ -235,6 +236,12 @@ class Config:
                 f"WEAK CREDENTIALS: LIVEKIT_API_SECRET is {secret_bytes} bytes long; tokens are "
                 f"signed with HMAC-SHA256, which wants at least {MIN_HMAC_KEY_BYTES} (RFC 7518 "
                 "section 3.2): a short secret is easier to guess"
+            )
+        if self.api_key is not None and len(self.api_key) < MIN_API_KEY_LENGTH:
+            warnings.append(
+                f"WEAK CREDENTIALS: MEET_API_KEY has {len(self.api_key)} characters; use at "
+                f"least {MIN_API_KEY_LENGTH} random ones (wrong keys are throttled per client, "
+                "not per key)"
             )
         return warnings
 

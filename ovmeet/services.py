@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from ovmeet.auth import LoginThrottle
+from ovmeet.auth import ApiKeyThrottle, LoginThrottle
 from ovmeet.config import Config
 from ovmeet.errors import DependencyError
 from ovmeet.livekit_events import HandledEvents
@@ -41,6 +41,7 @@ class Services:
     sessions: SessionTokens
     participant_tokens: ParticipantTokens
     login_throttle: LoginThrottle
+    api_key_throttle: ApiKeyThrottle
     handled_events: HandledEvents
     revocations: Revocations
     notifier: Notifier
@@ -66,6 +67,7 @@ class Services:
             sessions=SessionTokens.for_config(config),
             participant_tokens=ParticipantTokens(config),
             login_throttle=LoginThrottle(),
+            api_key_throttle=ApiKeyThrottle(),
             handled_events=HandledEvents(),
             revocations=Revocations(storage),
             notifier=Notifier(config, preferences),

@@ -343,3 +343,33 @@ def test_every_cookie_line_is_read(local: App) -> None:
     lines = [("cookie", "theme=dark; lang=en"), ("cookie", f"OvMeetAccessToken={token}")]
     response = local.client.get(f"{local.api}/auth/profile", headers=lines)
     assert response.status_code == 200, response.text
+
+
+def test_guessing_the_api_key_is_throttled_per_client(servers: Servers) -> None:
+    """1000 wrong keys from one client: after 5, 429 with Retry-After, even for the right key
+    from that client, and 1000 fast guesses get nowhere; another client is not locked out."""
+    key = "api-key-of-32-characters-or-more-0123"
+    server = servers.start("local", MEET_API_KEY=key)
+    try:
+        rooms = f"{server.base_url}/meet/api/v1/rooms"
+        attacker = {"X-Forwarded-For": "203.0.113.9"}
+        statuses = [
+            server.client.get(rooms, headers={**attacker, "X-API-KEY": f"guess-{n}"}).status_code
+            for n in range(1000)
+        ]
+        assert statuses[:5] == [401] * 5 and set(statuses[5:]) == {429}
+        locked = server.client.get(rooms, headers={**attacker, "X-API-KEY": key})
+        assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0
+        assert "Too many wrong API keys" in locked.json()["message"]
+        other = {"X-Forwarded-For": "198.51.100.7", "X-API-KEY": key}
+        assert server.client.get(rooms, headers=other).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_a_short_api_key_is_warned_of_at_start(servers: Servers) -> None:
+    server = servers.start("local", MEET_API_KEY="short-key-0123")
+    try:
+        assert "MEET_API_KEY has 14 characters" in server.log().split("Uvicorn running")[0]
+    finally:
+        server.stop()

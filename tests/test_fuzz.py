@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from tests.media import make_mp4
 from tests.processes import ADMIN, Ovmeet
 
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
+HOOKS = Path(__file__).with_name("fuzz_hooks.py")
 API_KEY = "fuzz-api-key-7d1e"
 
 
@@ -227,6 +229,7 @@ def fuzzing(
             stderr=subprocess.STDOUT,
             text=True,
             cwd=workdir,  # schemathesis keeps a cache in its working directory
+            env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
         )
     yield runs
     for run in runs.values():

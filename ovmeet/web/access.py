@@ -43,7 +43,7 @@ class AccessMiddleware:
             if rule is None:  # tests/test_access.py keeps this from happening
                 raise LookupError(f"operation {operation_id} has no access rule")
             services: Services = scope["state"]["services"]
-            principal = await principal_of(services, Headers(scope=scope))
+            principal = await principal_of(services, Headers(scope=scope), _client(scope))
             if rule.room_creation_policy:
                 rule = in_force(rule, await services.preferences.current())
             try:
@@ -57,19 +57,35 @@ class AccessMiddleware:
         await self.app(scope, receive, send)
 
 
-async def principal_of(services: Services, headers: Headers) -> Principal:
-    """Every credential in `headers` that checks out (several Cookie lines are read as one)."""
+async def principal_of(services: Services, headers: Headers, client: str) -> Principal:
+    """Every credential in `headers` that checks out (several Cookie lines are read as one).
+    A client that sent too many wrong API keys is refused (429) while its lock lasts."""
     cookies = request_cookies(headers)
     participant = cookies.get(PARTICIPANT_COOKIE)
-    expected_key, given_key = services.config.api_key, headers.get(API_KEY_HEADER)
     return Principal(
         access=await _session(services, cookies.get(ACCESS_COOKIE), "access"),
         refresh=await _session(services, cookies.get(REFRESH_COOKIE), "refresh"),
         participant=services.participant_tokens.verify(participant) if participant else None,
-        api_key=expected_key is not None
-        and given_key is not None
-        and hmac.compare_digest(given_key.encode(), expected_key.encode()),
+        api_key=_api_key_holds(services, headers.get(API_KEY_HEADER), client),
     )
+
+
+def _api_key_holds(services: Services, given: str | None, client: str) -> bool:
+    """Whether `given` is MEET_API_KEY (constant time); a wrong one counts against `client`."""
+    if given is None:
+        return False
+    services.api_key_throttle.check(client)
+    expected = services.config.api_key
+    if expected is not None and hmac.compare_digest(given.encode(), expected.encode()):
+        return True
+    services.api_key_throttle.failed(client)
+    return False
+
+
+def _client(scope: Scope) -> str:
+    """The client's address (the proxy's, unless uvicorn trusts forwarded headers from it)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 async def refused_credentials(services: Services, headers: Headers) -> list[str]:
