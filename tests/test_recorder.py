@@ -187,6 +187,20 @@ def test_a_recording_that_ends_after_its_room_is_deleted_is_kept(
     assert stream.status_code == 200 and stream.content == stored_bytes(meet, recording_id)
 
 
+def end_the_room(
+    meet: Ovmeet, room: dict[str, Any], recording_id: str, livekit: LiveKitStandIn
+) -> str:
+    """Delete the room: LiveKit ends its egress, file written. The egress id, once COMPLETE."""
+    egress_id = RecordingId.parse(recording_id).egress_id  # type: ignore[union-attr]
+    gone = meet.client.delete(f"{public(meet)}/rooms/{room['roomName']}", headers=KEY)
+    assert gone.status_code in (200, 204), gone.text
+    deadline = time.monotonic() + 30
+    while livekit.egresses[egress_id].info.status != EgressStatus.EGRESS_COMPLETE:
+        assert time.monotonic() < deadline, "the stand-in never completed the egress"
+        time.sleep(0.1)
+    return egress_id
+
+
 def test_a_recording_whose_last_webhooks_are_lost_gets_its_real_end(
     servers: Servers, backend: str, livekit: LiveKitStandIn
 ) -> None:
@@ -200,14 +214,7 @@ def test_a_recording_whose_last_webhooks_are_lost_gets_its_real_end(
         cookie = moderator(meet, room)
         recording_id = start(meet, room, cookie).json()["recordingId"]
         livekit.webhook_urls = []  # from now on ovmeet hears nothing
-        egress_id = RecordingId.parse(recording_id).egress_id  # type: ignore[union-attr]
-        # The room ends: LiveKit ends the egress, its file written.
-        gone = meet.client.delete(f"{public(meet)}/rooms/{room['roomName']}", headers=KEY)
-        assert gone.status_code in (200, 204), gone.text
-        deadline = time.monotonic() + 30
-        while livekit.egresses[egress_id].info.status != EgressStatus.EGRESS_COMPLETE:
-            assert time.monotonic() < deadline, "the stand-in never completed the egress"
-            time.sleep(0.1)
+        end_the_room(meet, room, recording_id, livekit)
         assert get(meet, recording_id).json()["status"] == "ACTIVE"  # nothing was heard
         if how == "stop":
             answer = stop(meet, recording_id, cookie)
@@ -237,13 +244,7 @@ def test_the_clean_up_keeps_a_file_livekit_forgot(
     livekit.webhook_urls = []
     room = meet.create_room("forgotten")
     recording_id = start(meet, room, moderator(meet, room)).json()["recordingId"]
-    egress_id = RecordingId.parse(recording_id).egress_id  # type: ignore[union-attr]
-    gone = meet.client.delete(f"{public(meet)}/rooms/{room['roomName']}", headers=KEY)
-    assert gone.status_code in (200, 204), gone.text
-    deadline = time.monotonic() + 30
-    while livekit.egresses[egress_id].info.status != EgressStatus.EGRESS_COMPLETE:
-        assert time.monotonic() < deadline, "the stand-in never completed the egress"
-        time.sleep(0.1)
+    egress_id = end_the_room(meet, room, recording_id, livekit)
     del livekit.egresses[egress_id]  # LiveKit restarted
     age_lock(meet, room)
     report = json.loads(meet.cli("gc").stdout)
