@@ -17,7 +17,7 @@ from ovmeet.access import RULES, Principal, Rule, authorize, in_force
 from ovmeet.errors import Unauthorized
 from ovmeet.services import Services
 from ovmeet.tokens import Session, SessionKind
-from ovmeet.web.context import routed_operation
+from ovmeet.web.context import client_of, routed_operation
 from ovmeet.web.cookies import (
     ACCESS_COOKIE,
     PARTICIPANT_COOKIE,
@@ -43,7 +43,7 @@ class AccessMiddleware:
             if rule is None:  # tests/test_access.py keeps this from happening
                 raise LookupError(f"operation {operation_id} has no access rule")
             services: Services = scope["state"]["services"]
-            principal = await principal_of(services, Headers(scope=scope), _client(scope))
+            principal = await principal_of(services, Headers(scope=scope), client_of(scope))
             if rule.room_creation_policy:
                 rule = in_force(rule, await services.preferences.current())
             try:
@@ -81,11 +81,6 @@ def _api_key_holds(services: Services, given: str | None, client: str) -> bool:
     services.api_key_throttle.failed(client)
     return False
 
-
-def _client(scope: Scope) -> str:
-    """The client's address (the proxy's, unless uvicorn trusts forwarded headers from it)."""
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
 
 
 async def refused_credentials(services: Services, headers: Headers) -> list[str]:

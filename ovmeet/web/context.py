@@ -27,3 +27,9 @@ def client_address() -> str:
     """The client's address (the proxy's, unless uvicorn trusts forwarded headers from it)."""
     client = request.client
     return client.host if client else "unknown"
+
+
+def client_of(scope: Scope) -> str:
+    """`client_address` of a request's scope, for middleware that runs before the handler."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
