@@ -82,7 +82,6 @@ def _api_key_holds(services: Services, given: str | None, client: str) -> bool:
     return False
 
 
-
 async def refused_credentials(services: Services, headers: Headers) -> list[str]:
     """Why each session cookie or API key the request carries was not accepted."""
     cookies = request_cookies(headers)
