@@ -6,10 +6,11 @@ import os
 import re
 import resource
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,62 @@ def wrk(url: str, script: Path, seconds: int, connections: int = 16) -> WrkResul
     )
 
 
+def serve_each(
+    stack: ExitStack, envs: dict[str, dict[str, str]], work: Path
+) -> dict[str, subprocess.Popen[bytes]]:
+    """`ovmeet serve` (one worker, no access log) for each environment, on a port of its own
+    (`MEET_BENCH_URL` in the environment then says where); stopped with `stack`."""
+    started = {}
+    for name, env in envs.items():
+        port = free_port()
+        env["MEET_BENCH_URL"] = f"http://127.0.0.1:{port}"
+        command = [sys.executable, "-m", "ovmeet", "serve", "--port", str(port), "--no-access-log"]
+        log = work / f"{name}.log"
+        started[name] = stack.enter_context(
+            running(command, f"{env['MEET_BENCH_URL']}/meet/health", env, log)
+        )
+    return started
+
+
+def best_of_interleaved(
+    urls: dict[str, str], scripts: dict[str, Path], seconds: int, rounds: int
+) -> dict[str, WrkResult]:
+    """wrk on every url in turn, `rounds` times (after a warm-up); each one's best round. Any
+    error response or socket error stops the benchmark."""
+    for name, url in urls.items():
+        wrk(url, scripts[name], 2)
+    results: dict[str, list[WrkResult]] = {name: [] for name in urls}
+    for _ in range(rounds):
+        for name, url in urls.items():
+            result = wrk(url, scripts[name], seconds)
+            if result.errors or result.socket_errors:
+                sys.exit(f"{name}: {result.errors + result.socket_errors} errors (HTTP or socket)")
+            results[name].append(result)
+    return {name: max(runs, key=lambda r: r.requests_per_second) for name, runs in results.items()}
+
+
+def get_script(work: Path, name: str, headers: dict[str, str]) -> Path:
+    """A wrk script sending GET with `headers`."""
+    script = work / f"get-{name}.lua"
+    lines = ['wrk.method = "GET"'] + [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    script.write_text("\n".join(lines) + "\n")
+    return script
+
+
+def latency_table(labels: dict[str, str], best: dict[str, WrkResult]) -> str:
+    rows: list[tuple[str, ...]] = [("", "req/s", "p50 ms", "p99 ms")]
+    for name, result in best.items():
+        rows.append(
+            (
+                labels[name],
+                f"{result.requests_per_second:.0f}",
+                f"{result.p50_ms:.2f}",
+                f"{result.p99_ms:.2f}",
+            )
+        )
+    return table(rows)
+
+
 def admin_cookie(base: str) -> dict[str, str]:
     """A Cookie header with the access token of the tests' admin, logged in at `base`."""
     response = httpx.post(
@@ -190,11 +247,15 @@ __all__ = [
     "PeakRss",
     "WrkResult",
     "admin_cookie",
+    "best_of_interleaved",
     "cpu_seconds",
     "free_port",
+    "get_script",
+    "latency_table",
     "reference_tree",
     "rss_kib",
     "running",
+    "serve_each",
     "table",
     "wrk",
 ]

@@ -38,9 +38,8 @@ from bench.common import (
     wrk,
 )
 from ovmeet.config import Config
-from ovmeet.rooms import new_room
+from ovmeet.rooms import new_room, store_room
 from ovmeet.storage import open_storage
-from ovmeet.storage.keys import room_key
 from tests.livekit_server import LiveKitServer
 from tests.processes import (
     LIVEKIT_KEY,
@@ -111,9 +110,7 @@ async def store_rooms(env: dict[str, str], count: int) -> None:
     try:
         for start in range(0, count, 500):
             batch = [new_room(config, "many") for _ in range(min(500, count - start))]
-            await asyncio.gather(
-                *(storage.write_json(room_key(r.room_name), r.to_json()) for r in batch)
-            )
+            await asyncio.gather(*(store_room(storage, room) for room in batch))
     finally:
         await storage.aclose()
 

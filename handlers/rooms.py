@@ -7,12 +7,14 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 
 from ovmeet import rooms
-from ovmeet.web.context import services
+from ovmeet.access import Principal
+from ovmeet.web.context import client_address, services
 
 
-async def create_room(body: dict[str, Any]) -> Response:
+async def create_room(body: dict[str, Any], principal: Principal) -> Response:
     s = services()
     options = rooms.options_from_api(body)
+    s.room_creation_quota.spend(principal, client_address())
     room = await rooms.create_room(s.storage, s.config, body.get("roomNamePrefix", ""), **options)
     return JSONResponse(room.to_json())
 
@@ -20,10 +22,12 @@ async def create_room(body: dict[str, Any]) -> Response:
 async def get_rooms(
     fields: str | None = None, page: int | None = None, limit: int | None = None
 ) -> Response:
-    found = await rooms.list_rooms(services().storage)
+    index = services().room_index
     headers = {}
-    if page is not None or limit is not None:  # pagination is opt-in: the array stays an array
-        selected = rooms.page_of(found, page, limit)
+    if page is None and limit is None:  # pagination is opt-in: the array stays an array
+        found = await index.all()
+    else:
+        selected = await index.page(page, limit)
         found = selected.items
         headers = {
             "X-Total-Count": str(selected.total_items),

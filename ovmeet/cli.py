@@ -166,7 +166,7 @@ async def _preferences(config: Config, storage: Storage, args: argparse.Namespac
     return {section: current.section(section) for section in SECTIONS}
 
 
-async def _collect_garbage(config: Config) -> dict[str, list[str]]:
+async def _collect_garbage(config: Config) -> dict[str, list[str] | int]:
     """One round of what `ovmeet serve` does every MEET_GC_INTERVAL."""
     services = Services.build(config)
     services.livekit.start()

@@ -23,7 +23,7 @@ from livekit.protocol.egress import EgressInfo, EgressStatus
 
 from ovmeet import recordings
 from ovmeet.config import Config
-from ovmeet.errors import DependencyError, Forbidden
+from ovmeet.errors import DependencyError, Forbidden, RoomNotFound
 from ovmeet.ids import RecordingId, random_id
 from ovmeet.livekit_gateway import file_output
 from ovmeet.recordings import (
@@ -34,7 +34,8 @@ from ovmeet.recordings import (
     read_recording,
     write_recording,
 )
-from ovmeet.rooms import delete_room, get_room, stored_rooms
+from ovmeet.room_index import read_index
+from ovmeet.rooms import delete_room, get_room
 from ovmeet.storage import ObjectNotFound
 from ovmeet.storage.keys import media_key, recording_lock_key, recording_media_key
 from ovmeet.tokens import Participant
@@ -255,10 +256,11 @@ async def stop_recording(
     return now
 
 
-async def collect_garbage(services: Services) -> dict[str, list[str]]:
+async def collect_garbage(services: Services) -> dict[str, list[str] | int]:
     """End the recordings in progress whose egress LiveKit no longer runs (with the final status
-    LiveKit gives, ABORTED if it forgot the egress), free their rooms, and delete expired rooms
-    (their recordings stay). Safe in every process at once."""
+    LiveKit gives, ABORTED if it forgot the egress), free their rooms, delete expired rooms
+    (their recordings stay) and forget revocations of expired tokens. Safe in every process at
+    once."""
     aborted: list[str] = []
     ended: list[str] = []
     released: list[str] = []
@@ -279,19 +281,25 @@ async def collect_garbage(services: Services) -> dict[str, list[str]]:
         await services.storage.delete(key)
         released.append(room_id)
     removed = []
-    for room in await stored_rooms(services.storage):
-        if room.is_expired():
-            try:
-                await delete_room(services.storage, services.livekit, room.room_name)
-            except DependencyError as error:
-                logger.warning("clean-up: expired room %s stays: %s", room.room_name, error)
-                continue
-            removed.append(room.room_name)
+    now_ms = time.time_ns() // 1_000_000
+    for entry in await read_index(services.storage):  # the index names expiry: no room is read
+        if not entry.is_expired(now_ms):
+            continue
+        try:
+            await delete_room(services.storage, services.livekit, entry.room_name)
+        except RoomNotFound:  # deleted meanwhile, or its storing failed: the entry goes
+            await services.storage.delete(entry.key)
+            continue
+        except DependencyError as error:
+            logger.warning("clean-up: expired room %s stays: %s", entry.room_name, error)
+            continue
+        removed.append(entry.room_name)
     return {
         "abortedRecordings": aborted,
         "endedRecordings": ended,
         "releasedRooms": released,
         "removedRooms": removed,
+        "forgottenRevocations": await services.revocations.forget_expired(),
     }
 
 

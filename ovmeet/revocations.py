@@ -1,78 +1,187 @@
-"""Sessions ended before their time (logout): kept in storage, so that every process honours
-them, and cached for at most REFRESH_SECONDS.
+"""Sessions ended before their time (logout), kept in storage so that every process honours them.
 
-One object per revoked token, named by its expiry and id (`revoked-sessions/{exp}-{jti}.json`),
-so that a listing says everything and any process can delete those whose token has expired.
+A revoked token is one object in its user's folder (`storage.keys.revoked_session_key`). A
+request looks up its own token's object, at most once per REFRESH_SECONDS: the check costs the
+same whatever the number of revoked sessions. When a user has more than `max_per_user` revoked
+tokens alive, they are folded into one mark, "every session issued before T": what one user can
+make the server store stays bounded. The periodic clean-up forgets what has expired.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
-from ovmeet.storage import Storage
+from ovmeet.recent import Recent, SharedLoads
+from ovmeet.storage import ObjectNotFound, Storage
+from ovmeet.storage.keys import (
+    REVOKED_SESSIONS,
+    REVOKED_USERS,
+    revoked_before_key,
+    revoked_session_key,
+    revoked_session_of_key,
+    revoked_sessions_prefix,
+)
 from ovmeet.tokens import Session
 
-PREFIX = "revoked-sessions/"
-REFRESH_SECONDS = 1.0
+logger = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 1.0  # how long another process may still accept a token revoked elsewhere
+MAX_PER_USER = 1000
+MAX_REMEMBERED = 16384  # token ids (and users) a process remembers the answer for
+_PAGE = 1000
 
 
 class Revocations:
     def __init__(
         self,
         storage: Storage,
+        session_lifetime: int,
         now: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        max_per_user: int = MAX_PER_USER,
     ) -> None:
         self._storage = storage
+        self._lifetime = session_lifetime  # the longest a session token lives
         self._now = now
-        self._monotonic = monotonic
-        self._revoked: dict[str, int] = {}  # token id -> expiry
-        self._read_at: float | None = None
-        self._reading = asyncio.Lock()
+        self._max_per_user = max_per_user
+        self._revoked: Recent[str, bool] = Recent(MAX_REMEMBERED)  # for good: a token id
+        self._valid: Recent[str, bool] = Recent(MAX_REMEMBERED, monotonic)
+        self._before: Recent[str, int] = Recent(MAX_REMEMBERED, monotonic)
+        self._loads: SharedLoads[tuple[str, str], object] = SharedLoads()
 
     async def revoke(self, session: Session) -> None:
         """End `session` now, here; everywhere within REFRESH_SECONDS."""
         if session.expires_at <= self._now():
             return
-        await self._storage.write_json(_key(session.expires_at, session.token_id), {})
-        self._revoked[session.token_id] = session.expires_at
+        user = session.user.username
+        key = revoked_session_key(user, session.expires_at, session.issued_at, session.token_id)
+        await self._storage.write_json(key, {})
+        self._revoked.put(session.token_id, True)
+        self._valid.forget(session.token_id)
+        await self._keep_bounded(user)
 
     async def is_revoked(self, session: Session) -> bool:
-        await self._refresh()
-        return session.token_id in self._revoked
+        if self._revoked.get(session.token_id):
+            return True
+        if self._valid.get(session.token_id, REFRESH_SECONDS):
+            return False
+        found = await self._loads.load(("token", session.token_id), lambda: self._look_up(session))
+        revoked = bool(found)
+        (self._revoked if revoked else self._valid).put(session.token_id, True)
+        return revoked
 
-    async def _refresh(self) -> None:
-        """Re-read the revoked tokens if the cache is older than REFRESH_SECONDS."""
-        if self._read_at is not None and self._monotonic() - self._read_at < REFRESH_SECONDS:
+    async def forget_expired(self) -> int:
+        """Delete the revocations of tokens that have expired (nothing left to refuse); how many."""
+        forgotten = 0
+        after = ""
+        while keys := await self._storage.list_page(REVOKED_SESSIONS, after, _PAGE):
+            after = keys[-1]
+            expired = [key for key in keys if await self._has_expired(key)]
+            await asyncio.gather(*(self._storage.delete(key) for key in expired))
+            forgotten += len(expired)
+        return forgotten
+
+    async def adopt_unattributed(self, usernames: list[str]) -> int:
+        """Revocations stored by an ovmeet that named them by token only: as their users are
+        unknown, every user's sessions issued until now end once. How many there were."""
+        now = self._now()
+        found: list[tuple[str, int]] = []
+        after = ""
+        # Their names start with a digit: they list before every user's folder.
+        while keys := await self._storage.list_page(REVOKED_SESSIONS, after, _PAGE):
+            after = keys[-1]
+            for key in keys:
+                if key.startswith(REVOKED_USERS):
+                    break
+                if (expiry := _unattributed_expiry(key)) is not None:
+                    found.append((key, expiry))
+            else:
+                continue
+            break
+        if any(expiry > now for _, expiry in found):
+            for user in usernames:
+                await self._mark_before(user, int(now) + 1)
+        await asyncio.gather(*(self._storage.delete(key) for key, _ in found))
+        return len(found)
+
+    async def _look_up(self, session: Session) -> bool:
+        user = session.user.username
+        key = revoked_session_key(user, session.expires_at, session.issued_at, session.token_id)
+        own, before = await asyncio.gather(self._exists(key), self._revoked_before(user))
+        return own or session.issued_at < before
+
+    async def _exists(self, key: str) -> bool:
+        try:
+            await self._storage.stat(key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    async def _revoked_before(self, user: str) -> int:
+        """The user's mark: sessions issued before it are revoked (0: none is)."""
+        known = self._before.get(user, REFRESH_SECONDS)
+        if known is not None:
+            return known
+        before = await self._loads.load(("user", user), lambda: self._read_mark(user))
+        assert isinstance(before, int)
+        self._before.put(user, before)
+        return before
+
+    async def _read_mark(self, user: str) -> int:
+        try:
+            mark = await self._storage.read_json(revoked_before_key(user))
+        except ObjectNotFound:
+            return 0
+        before = mark.get("before") if isinstance(mark, dict) else None
+        return before if isinstance(before, int) else 0
+
+    async def _keep_bounded(self, user: str) -> None:
+        """Fold the user's revoked tokens into their mark once there are too many."""
+        prefix = revoked_sessions_prefix(user)
+        keys = await self._storage.list_page(prefix, "", self._max_per_user + 1)
+        if len(keys) <= self._max_per_user:
             return
-        async with self._reading:  # one listing for all the requests that wait on it
-            if self._read_at is not None and self._monotonic() - self._read_at < REFRESH_SECONDS:
-                return
-            revoked, expired = {}, []
-            for key in await self._storage.list(PREFIX):
-                parsed = _parse(key)
-                if parsed is None:
-                    continue
-                expires_at, token_id = parsed
-                if expires_at <= self._now():
-                    expired.append(key)
-                else:
-                    revoked[token_id] = expires_at
-            self._revoked = revoked
-            self._read_at = self._monotonic()
-        for key in expired:  # tokens that cannot be used any more: nothing to remember
-            await self._storage.delete(key)
+        before = await self._mark_before(user, int(self._now()))
+        logger.warning(
+            "user %s has logged out %d sessions still alive: all their sessions issued before "
+            "this second are ended",
+            user,
+            len(keys),
+        )
+        # The mark is stored first: no revoked token is ever accepted in between.
+        covered = [
+            key for key in keys if (named := revoked_session_of_key(key)) and named[1] < before
+        ]
+        await asyncio.gather(*(self._storage.delete(key) for key in covered))
+
+    async def _mark_before(self, user: str, before: int) -> int:
+        """Revoke every session of `user` issued before `before` (a mark only moves forward)."""
+        before = max(before, await self._read_mark(user))
+        mark = {"before": before, "expiresAt": before + self._lifetime}
+        await self._storage.write_json(revoked_before_key(user), mark)
+        self._before.put(user, before)
+        return before
+
+    async def _has_expired(self, key: str) -> bool:
+        now = self._now()
+        if not key.startswith(REVOKED_USERS):
+            expiry = _unattributed_expiry(key)
+            return expiry is not None and expiry <= now
+        named = revoked_session_of_key(key)
+        if named is not None:
+            return named[0] <= now
+        try:
+            mark = await self._storage.read_json(key)
+        except ObjectNotFound:
+            return False
+        expires_at = mark.get("expiresAt") if isinstance(mark, dict) else None
+        return isinstance(expires_at, int) and expires_at <= now
 
 
-def _key(expires_at: int, token_id: str) -> str:
-    return f"{PREFIX}{expires_at}-{token_id}.json"
-
-
-def _parse(key: str) -> tuple[int, str] | None:
-    name = key.removeprefix(PREFIX).removesuffix(".json")
-    expiry, _, token_id = name.partition("-")
-    if not expiry.isdigit() or not token_id:
-        return None
-    return int(expiry), token_id
+def _unattributed_expiry(key: str) -> int | None:
+    """The expiry an earlier ovmeet's `revoked-sessions/{exp}-{jti}.json` names."""
+    expiry, _, token_id = key.removeprefix(REVOKED_SESSIONS).removesuffix(".json").partition("-")
+    return int(expiry) if expiry.isdigit() and token_id else None

@@ -16,8 +16,9 @@ from ovmeet.freshness import CACHE_SECONDS, ChangeMarker
 from ovmeet.ids import MAX_ID_LENGTH, is_id, random_id
 from ovmeet.livekit_gateway import LiveKitGateway
 from ovmeet.recent import Recent, SharedLoads
+from ovmeet.room_index import Page, RoomIndex, added_marker, removed_marker
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
-from ovmeet.storage.keys import room_key
+from ovmeet.storage.keys import ROOM_INDEX_BUILT, ROOMS, room_index_key, room_key
 
 Role = Literal["moderator", "publisher"]
 
@@ -181,8 +182,16 @@ async def create_room(storage: Storage, config: Config, prefix: str, **options: 
             await storage.stat(room_key(room.room_name))
         except ObjectNotFound:
             break
-    await storage.write_json(room_key(room.room_name), room.to_json())
+    await store_room(storage, room)
     return room
+
+
+async def store_room(storage: Storage, room: Room) -> None:
+    """Store a new room and its index entry. The entry goes first: an entry whose room is
+    missing is skipped (and dropped) by listings, while a room without one would not be listed."""
+    await storage.write_json(_index_key(room), {})
+    await storage.write_json(room_key(room.room_name), room.to_json())
+    added_marker(storage).touch()
 
 
 def options_from_api(body: dict[str, Any], now_ms: int | None = None) -> dict[str, Any]:
@@ -201,17 +210,7 @@ def options_from_api(body: dict[str, Any], now_ms: int | None = None) -> dict[st
     }
 
 
-@dataclass(frozen=True)
-class Page:
-    """One page of a list, and where it stands in the whole."""
-
-    items: list[Any]
-    total_items: int
-    total_pages: int
-    number: int
-
-
-def page_of(items: list[Any], number: int | None, size: int | None) -> Page:
+def page_of(items: list[Any], number: int | None, size: int | None) -> Page[Any]:
     """Page `number` (from 1) of `items`, `size` per page (10 if only the number is given)."""
     number, size = number or 1, size or 10
     start = (number - 1) * size
@@ -263,19 +262,31 @@ async def get_room(storage: Storage, room_name: str) -> Room:
 
 
 async def list_rooms(storage: Storage) -> list[Room]:
-    """Every stored room that has not expired, oldest first."""
-    return [room for room in await stored_rooms(storage) if not room.is_expired()]
+    """Every stored room that has not expired, oldest first (fresh from storage)."""
+    return await RoomIndex(storage, lambda name: get_room(storage, name)).all()
 
 
-async def stored_rooms(storage: Storage) -> list[Room]:
-    """Every stored room, expired or not, oldest first."""
-    rooms = []
-    for key in await storage.list("rooms/"):
+async def index_stored_rooms(storage: Storage) -> int:
+    """Index the rooms stored before the room index existed (by an earlier ovmeet or by
+    OpenVidu Meet itself), once per storage; how many it indexed."""
+    try:
+        await storage.stat(ROOM_INDEX_BUILT)
+        return 0
+    except ObjectNotFound:
+        pass
+    indexed = 0
+    for key in await storage.list(ROOMS):
+        name = key.removeprefix(ROOMS).partition("/")[0]
+        if key != room_key(name) or not is_id(name):
+            continue
         try:
-            rooms.append(_parse_room(key, await storage.read_json(key)))
-        except ObjectNotFound:
-            continue  # deleted while listing
-    return sorted(rooms, key=lambda r: r.creation_date)
+            room = _parse_room(name, await storage.read_json(key))
+        except (ObjectNotFound, StorageError):
+            continue  # gone meanwhile, or not a room document: nothing to list
+        await storage.write_json(_index_key(room), {})
+        indexed += 1
+    await storage.write_json(ROOM_INDEX_BUILT, {"indexed": indexed})
+    return indexed
 
 
 async def room_is_stored(storage: Storage, room_name: str) -> bool:
@@ -292,11 +303,22 @@ async def room_is_stored(storage: Storage, room_name: str) -> bool:
 async def delete_room(storage: Storage, livekit: LiveKitGateway, room_name: str) -> None:
     """Delete the room, expired or not (RoomNotFound if there is none); if it is live, LiveKit
     closes it first, so nobody stays in a room that no longer exists. Recordings stay."""
-    if not await room_is_stored(storage, room_name):
+    if not is_id(room_name):
         raise RoomNotFound(room_name[:MAX_ID_LENGTH])
+    try:
+        document = await storage.read_json(room_key(room_name))
+    except ObjectNotFound:
+        raise RoomNotFound(room_name) from None
+    try:
+        room: Room | None = _parse_room(room_name, document)
+    except StorageError:  # not a room document: it goes all the same (listings drop its entry)
+        room = None
     await livekit.close_room(room_name)
     await storage.delete(room_key(room_name))
+    if room is not None:
+        await storage.delete(_index_key(room))
     _changed(storage)
+    removed_marker(storage).touch()
 
 
 class RoomCache:
@@ -335,6 +357,10 @@ class RoomCache:
 
 def _marker(storage: Storage) -> ChangeMarker:
     return ChangeMarker(storage.name, "rooms")
+
+
+def _index_key(room: Room) -> str:
+    return room_index_key(room.room_name, room.creation_date, room.expiration_date)
 
 
 def _changed(storage: Storage) -> None:

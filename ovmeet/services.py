@@ -17,10 +17,12 @@ from ovmeet.locks import KeyedLocks
 from ovmeet.notifier import Notifier
 from ovmeet.playback import PlayableMedia
 from ovmeet.preferences import GlobalPreferences
+from ovmeet.quotas import RoomCreationQuota
 from ovmeet.recorder import run_collector
 from ovmeet.recordings import index_stored_recordings
 from ovmeet.revocations import Revocations
-from ovmeet.rooms import RoomCache
+from ovmeet.room_index import RoomIndex
+from ovmeet.rooms import Room, RoomCache, index_stored_rooms
 from ovmeet.signals import RoomSignals
 from ovmeet.storage import ObjectNotFound, Storage, open_storage
 from ovmeet.storage.keys import PREFERENCES_KEY
@@ -36,6 +38,8 @@ class Services:
     storage: Storage
     livekit: LiveKitGateway
     rooms: RoomCache
+    room_index: RoomIndex[Room]
+    room_creation_quota: RoomCreationQuota
     media: PlayableMedia
     preferences: GlobalPreferences
     sessions: SessionTokens
@@ -57,11 +61,14 @@ class Services:
         storage = open_storage(config)
         preferences = GlobalPreferences(storage, config)
         livekit = LiveKitGateway(config)
+        rooms = RoomCache(storage)
         return cls(
             config=config,
             storage=storage,
             livekit=livekit,
-            rooms=RoomCache(storage),
+            rooms=rooms,
+            room_index=RoomIndex(storage, rooms.get),
+            room_creation_quota=RoomCreationQuota(),
             media=PlayableMedia(storage),
             preferences=preferences,
             sessions=SessionTokens.for_config(config),
@@ -69,7 +76,7 @@ class Services:
             login_throttle=LoginThrottle(),
             api_key_throttle=ApiKeyThrottle(),
             handled_events=HandledEvents(),
-            revocations=Revocations(storage),
+            revocations=revocations_of(storage, config),
             notifier=Notifier(config, preferences),
             signals=RoomSignals(livekit),
         )
@@ -90,6 +97,10 @@ class Services:
         await self.storage.aclose()
 
 
+def revocations_of(storage: Storage, config: Config) -> Revocations:
+    return Revocations(storage, max(config.access_token_ttl, config.refresh_token_ttl))
+
+
 async def prepare_storage(config: Config) -> None:
     """Check the storage (create the bucket if missing) and store first-start preferences.
 
@@ -106,9 +117,20 @@ async def prepare_storage(config: Config) -> None:
                 storage.name,
             )
         await GlobalPreferences(storage, config).ensure_stored()
+        rooms = await index_stored_rooms(storage)
+        if rooms:
+            logger.info("indexed %d rooms stored before the room index", rooms)
         indexed = await index_stored_recordings(storage)
         if indexed:
             logger.info("indexed %d recordings stored before the listing index", indexed)
+        users = [user.username for user in config.users]
+        adopted = await revocations_of(storage, config).adopt_unattributed(users)
+        if adopted:
+            logger.info(
+                "%d revoked sessions were stored without their user: every session issued "
+                "until now has ended (log in again)",
+                adopted,
+            )
     finally:
         await storage.aclose()
 

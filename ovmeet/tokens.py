@@ -42,6 +42,7 @@ class Session:
     user: User
     token_id: str
     expires_at: int  # seconds since the epoch
+    issued_at: int = 0
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class SessionTokens:
         token_id = claims["jti"]
         if not isinstance(token_id, str) or not _TOKEN_ID.fullmatch(token_id):
             return "has no valid token id"
-        return Session(user, token_id, int(claims["exp"]))
+        return Session(user, token_id, int(claims["exp"]), int(claims["iat"]))
 
     def _fingerprint(self, user: User) -> str:
         message = f"{user.username}\x00{user.password}\x00{user.role}".encode()

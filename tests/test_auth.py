@@ -6,17 +6,15 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import jwt
 import pytest
 from livekit.api import AccessToken, VideoGrants
 
-from ovmeet.config import Config, User
-from ovmeet.revocations import REFRESH_SECONDS, Revocations
-from ovmeet.storage.local import LocalStorage
-from ovmeet.tokens import Session, SessionTokens
+from ovmeet.config import Config
+from ovmeet.revocations import REFRESH_SECONDS
+from ovmeet.tokens import SessionTokens
 from tests.conftest import AppFactory, Servers
 from tests.helpers import Target, cookie_header, login, set_cookies
 from tests.inprocess import App
@@ -320,22 +318,6 @@ def test_a_logout_reaches_every_instance_within_a_second(servers: Servers) -> No
         assert time.monotonic() - logged_out < REFRESH_SECONDS + 1
     finally:
         second.stop()
-
-
-@pytest.mark.anyio
-async def test_revocations_of_expired_tokens_are_forgotten(tmp_path: Path) -> None:
-    clock = [1_000_000.0]
-    storage = LocalStorage(tmp_path)
-    revocations = Revocations(storage, now=lambda: clock[0], monotonic=lambda: clock[0])
-    session = Session(User("a", "pw", "ADMIN"), "abcdefghijklmnop", int(clock[0]) + 60)
-    await revocations.revoke(session)
-    assert await revocations.is_revoked(session)
-    assert await storage.list("revoked-sessions/") == [
-        "revoked-sessions/1000060-abcdefghijklmnop.json"
-    ]
-    clock[0] += 120  # the token has expired: nothing left to refuse
-    assert not await revocations.is_revoked(session)
-    assert await storage.list("revoked-sessions/") == []
 
 
 def test_every_cookie_line_is_read(local: App) -> None:

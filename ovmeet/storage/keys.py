@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from ovmeet.ids import SEPARATOR, RecordingId
@@ -37,6 +38,28 @@ def check_prefix(prefix: str) -> str:
 
 def room_key(room_name: str) -> str:
     return f"rooms/{room_name}/{room_name}.json"
+
+
+# The room index lists rooms oldest first in key order, each entry naming what a listing and
+# the clean-up need without reading the room: {creation ms}--{name}--{expiration ms|never}.json.
+ROOMS = "rooms/"
+ROOM_INDEX = "rooms/.index/"
+ROOM_INDEX_BUILT = "rooms/.index-built.json"
+
+
+def room_index_key(room_name: str, creation_date: int, expiration_date: int | None) -> str:
+    expiry = "never" if expiration_date is None else f"{expiration_date:013d}"
+    return f"{ROOM_INDEX}{creation_date:013d}--{room_name}--{expiry}.json"
+
+
+def room_of_index_key(key: str) -> tuple[int, str, int | None] | None:
+    """(creation date, name, expiration date) an index key names; None for other keys."""
+    name = key.removeprefix(ROOM_INDEX).removesuffix(".json")
+    created, _, rest = name.partition("--")
+    room_name, _, expiry = rest.rpartition("--")
+    if not created.isdigit() or not room_name or not (expiry.isdigit() or expiry == "never"):
+        return None
+    return int(created), room_name, None if expiry == "never" else int(expiry)
 
 
 def recording_metadata_key(recording: RecordingId) -> str:
@@ -75,3 +98,35 @@ def recording_index_keys(recording: RecordingId, start_date_ms: int) -> tuple[st
 def recording_of_index_key(key: str) -> RecordingId | None:
     name = key.rpartition("/")[2].removesuffix(".json")
     return RecordingId.parse(name.partition("--")[2])
+
+
+# Revoked sessions: one object per token in its user's folder, named so that the folder lists
+# in expiry order ({exp:010d}-{iat:010d}-{jti}.json), and a user's "revoked before" mark.
+REVOKED_SESSIONS = "revoked-sessions/"
+REVOKED_USERS = REVOKED_SESSIONS + "users/"
+
+
+def _user_segment(username: str) -> str:
+    return hashlib.sha256(username.encode()).hexdigest()[:32]
+
+
+def revoked_sessions_prefix(username: str) -> str:
+    return f"{REVOKED_USERS}{_user_segment(username)}/"
+
+
+def revoked_session_key(username: str, expires_at: int, issued_at: int, token_id: str) -> str:
+    return f"{revoked_sessions_prefix(username)}{expires_at:010d}-{issued_at:010d}-{token_id}.json"
+
+
+def revoked_before_key(username: str) -> str:
+    """The user's mark: every session issued before a time is revoked."""
+    return f"{REVOKED_USERS}{_user_segment(username)}.json"
+
+
+def revoked_session_of_key(key: str) -> tuple[int, int] | None:
+    """(expiry, issuing time) that a revoked session's key names; None for other keys."""
+    name = key.rpartition("/")[2].removesuffix(".json")
+    parts = name.split("-", 2)
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    return int(parts[0]), int(parts[1])
