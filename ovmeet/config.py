@@ -94,6 +94,9 @@ class Config:
     s3_secret_key: str | None = None
     s3_region: str = "us-east-1"
     s3_path_style: bool = True
+    # What an egress request carries instead of ovmeet's own key (write under recordings/ only).
+    s3_egress_access_key: str | None = None
+    s3_egress_secret_key: str | None = None
     storage_threads: int = 32
     docs_enabled: bool = True
     validate_responses: bool = False
@@ -128,6 +131,14 @@ class Config:
                     "required when MEET_STORAGE=s3 (e.g. http://127.0.0.1:9000)",
                 )
             s3_endpoint = read.url("MEET_S3_SERVICE_ENDPOINT", s3_endpoint, ("http", "https"))
+        egress_keys = {
+            name: read.optional(name)
+            for name in ("MEET_S3_EGRESS_ACCESS_KEY", "MEET_S3_EGRESS_SECRET_KEY")
+        }
+        if any(egress_keys.values()):
+            for missing, value in egress_keys.items():
+                if value is None:
+                    raise ConfigError(missing, "required with the egress key's other half")
         users = [
             User(
                 read.text("MEET_ADMIN_USER", "admin"),
@@ -173,6 +184,8 @@ class Config:
             s3_secret_key=read.optional("MEET_S3_SECRET_KEY"),
             s3_region=read.text("MEET_AWS_REGION", "us-east-1"),
             s3_path_style=read.boolean("MEET_S3_WITH_PATH_STYLE_ACCESS", True),
+            s3_egress_access_key=egress_keys["MEET_S3_EGRESS_ACCESS_KEY"],
+            s3_egress_secret_key=egress_keys["MEET_S3_EGRESS_SECRET_KEY"],
             storage_threads=read.integer("MEET_STORAGE_THREADS", 32, low=1, high=1024),
             docs_enabled=read.boolean("MEET_DOCS_ENABLED", True),
             validate_responses=read.boolean("MEET_VALIDATE_RESPONSES", False),
@@ -207,7 +220,7 @@ class Config:
     def describe(self) -> dict[str, object]:
         """The effective configuration with every secret masked, for the start-up log."""
         shown = dataclasses.asdict(self)
-        for name in ("livekit_api_secret", "api_key", "s3_secret_key"):
+        for name in ("livekit_api_secret", "api_key", "s3_secret_key", "s3_egress_secret_key"):
             if shown[name]:
                 shown[name] = "***"
         shown["users"] = [f"{u.username} ({u.role})" for u in self.users]

@@ -66,13 +66,13 @@ NO_EGRESS = ": LiveKit has no Egress service (Egress needs LiveKit with Redis an
 
 
 def file_output(config: Config, filepath: str) -> EncodedFileOutput:
-    """An MP4 written where ovmeet's storage reads it: the S3 bucket ovmeet uses (same endpoint
-    and credentials; `filepath` under the sub-bucket), or the local data folder (which the
-    egress must then share)."""
+    """An MP4 written where ovmeet's storage reads it: the S3 bucket ovmeet uses (same endpoint;
+    `filepath` under the sub-bucket; the egress key if one is set, else ovmeet's own), or the
+    local data folder (which the egress must then share)."""
     if config.storage == "s3":
         upload = S3Upload(
-            access_key=config.s3_access_key or "",
-            secret=config.s3_secret_key or "",
+            access_key=config.s3_egress_access_key or config.s3_access_key or "",
+            secret=config.s3_egress_secret_key or config.s3_secret_key or "",
             region=config.s3_region,
             endpoint=config.s3_endpoint or "",
             bucket=config.s3_bucket,

@@ -30,6 +30,10 @@ LIVEKIT_SECRET = "test-livekit-secret-0123456789abcdef"  # >= 32 bytes, as PyJWT
 S3_ACCESS_KEY = "ovmeet-test-access"
 S3_SECRET_KEY = "ovmeet-test-secret-0123456789"
 S3_BUCKET = "ovmeet-test"
+# A key that can only write recordings under one sub-bucket, as the README tells to give egress.
+EGRESS_SUBBUCKET = "egress-only"
+S3_EGRESS_ACCESS_KEY = "ovmeet-test-egress"
+S3_EGRESS_SECRET_KEY = "ovmeet-test-egress-secret-9876543210"
 # weed listens on each port + 10000 for gRPC: ports for it stay below this.
 HIGHEST_WEED_PORT = 55535
 
@@ -103,7 +107,14 @@ class SeaweedFS:
                     "name": "ovmeet",
                     "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
                     "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                }
+                },
+                {
+                    "name": "egress",
+                    "credentials": [
+                        {"accessKey": S3_EGRESS_ACCESS_KEY, "secretKey": S3_EGRESS_SECRET_KEY}
+                    ],
+                    "actions": [f"Write:{S3_BUCKET}/{EGRESS_SUBBUCKET}/recordings/*"],
+                },
             ]
         }
         config = self.workdir / "s3.json"

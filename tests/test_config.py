@@ -86,6 +86,8 @@ def test_bad_durations(text: str) -> None:
         ({"MEET_USER": "admin", "MEET_SECRET": "x"}, "MEET_USER"),
         ({"MEET_USER": "bob"}, "MEET_SECRET"),
         ({"MEET_SECRET": "pw"}, "MEET_USER"),
+        ({"MEET_S3_EGRESS_ACCESS_KEY": "egress"}, "MEET_S3_EGRESS_SECRET_KEY"),
+        ({"MEET_S3_EGRESS_SECRET_KEY": "s3cret"}, "MEET_S3_EGRESS_ACCESS_KEY"),
         ({"MEET_USER": "bob", "MEET_SECRET": ""}, "MEET_SECRET"),
     ],
 )
@@ -112,6 +114,8 @@ def test_start_up_log_masks_secrets_and_warns_about_default_credentials(tmp_path
         "MEET_ADMIN_SECRET": "admin",
         "MEET_DATA_DIR": str(tmp_path),
         "MEET_API_KEY": "an-api-key-value",
+        "MEET_S3_EGRESS_ACCESS_KEY": "egress-key",
+        "MEET_S3_EGRESS_SECRET_KEY": "the-egress-secret-value",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "ovmeet", "serve", "--port", "0"],
@@ -133,6 +137,7 @@ def test_start_up_log_masks_secrets_and_warns_about_default_credentials(tmp_path
     log = "".join(lines)
     assert "configuration:" in log
     assert LIVEKIT_SECRET not in log and "an-api-key-value" not in log
+    assert "the-egress-secret-value" not in log and "egress-key" in log
     assert "DEFAULT CREDENTIALS: the admin user is admin/admin" in log
     assert "Uvicorn running" in log
 

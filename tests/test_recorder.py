@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import io
 import json
 import logging
 import threading
@@ -22,6 +23,8 @@ import httpx
 import pytest
 from livekit.protocol.egress import EgressInfo, EgressStatus
 from livekit.protocol.webhook import WebhookEvent
+from minio import Minio
+from minio.error import S3Error
 
 from ovmeet.config import Config
 from ovmeet.ids import RecordingId
@@ -34,7 +37,14 @@ from tests.helpers import access_cookie, cookie_header, request_token, token_bod
 from tests.livekit_standin import EgressFaults, LiveKitStandIn
 from tests.livekit_webhooks import signed
 from tests.media import make_mp4
-from tests.processes import Ovmeet, _with_storage, base_env
+from tests.processes import (
+    EGRESS_SUBBUCKET,
+    S3_EGRESS_ACCESS_KEY,
+    S3_EGRESS_SECRET_KEY,
+    Ovmeet,
+    _with_storage,
+    base_env,
+)
 
 API_KEY = "recorder-test-key-0f3a"
 KEY = {"x-api-key": API_KEY}
@@ -166,6 +176,57 @@ def test_start_stop_list_stream_delete(meet: Ovmeet, livekit: LiveKitStandIn) ->
         ).status_code
         == 404
     )
+
+
+def test_the_egress_writes_with_its_own_key_that_can_do_nothing_else(
+    servers: Servers, livekit: LiveKitStandIn
+) -> None:
+    """The README's how-to: a key that can only write under the recordings prefix."""
+    meet = servers.start(
+        "s3",
+        MEET_API_KEY=API_KEY,
+        MEET_S3_SUBBUCKET=EGRESS_SUBBUCKET,
+        MEET_S3_EGRESS_ACCESS_KEY=S3_EGRESS_ACCESS_KEY,
+        MEET_S3_EGRESS_SECRET_KEY=S3_EGRESS_SECRET_KEY,
+    )
+    try:
+        livekit.webhook_urls = [f"{meet.base_url}/livekit/webhook"]
+        room = meet.create_room("keyed")
+        cookie = moderator(meet, room)
+        recording_id = start(meet, room, cookie).json()["recordingId"]
+        output = next(
+            e.output for e in livekit.egresses.values() if e.info.room_name == room["roomName"]
+        )
+        assert (output.s3.access_key, output.s3.secret) == (
+            S3_EGRESS_ACCESS_KEY,
+            S3_EGRESS_SECRET_KEY,
+        )
+        assert stop(meet, recording_id, cookie).status_code == 200
+        done = wait_status(meet, recording_id, "COMPLETE")  # written with the egress key
+        stream = meet.client.get(
+            f"{meet.api}/recordings/{recording_id}/stream",
+            headers=cookie_header(access_cookie(meet)),
+        )
+        assert stream.status_code == 200 and len(stream.content) == done["size"] > 0
+        egress = Minio(
+            meet.env["MEET_S3_SERVICE_ENDPOINT"].removeprefix("http://"),
+            access_key=S3_EGRESS_ACCESS_KEY,
+            secret_key=S3_EGRESS_SECRET_KEY,
+            secure=False,
+            region="us-east-1",
+        )
+        bucket = meet.env["MEET_S3_BUCKET"]
+        recordings = f"{EGRESS_SUBBUCKET}/recordings/{room['roomName']}"
+        egress.put_object(bucket, f"{recordings}/probe.mp4", io.BytesIO(b"mp4"), 3)  # allowed
+        with pytest.raises(S3Error) as read:  # it cannot read what it wrote
+            egress.stat_object(bucket, f"{recordings}/{done['filename']}")
+        assert read.value.code in ("AccessDenied", "403")
+        for elsewhere in (f"{EGRESS_SUBBUCKET}/rooms/x/x.json", "other/recordings/x.mp4"):
+            with pytest.raises(S3Error) as wrote:
+                egress.put_object(bucket, elsewhere, io.BytesIO(b"{}"), 2)
+            assert wrote.value.code == "AccessDenied"
+    finally:
+        meet.stop()
 
 
 def test_a_recording_that_ends_after_its_room_is_deleted_is_kept(
