@@ -93,7 +93,10 @@ RULES: dict[str, Rule] = {
         Credential.API_KEY, Credential.ADMIN, Credential.MODERATOR, room_parameter="roomName"
     ),
     "updateRoom": only(Credential.API_KEY, Credential.ADMIN),
-    "deleteRoom": only(Credential.API_KEY, Credential.ADMIN),
+    # A moderator ends their own meeting (the web component's endMeeting()).
+    "deleteRoom": only(
+        Credential.API_KEY, Credential.ADMIN, Credential.MODERATOR, room_parameter="roomName"
+    ),
     "getSecurityPreferences": anyone(),
     "updateSecurityPreferences": only(Credential.API_KEY, Credential.ADMIN),
     "getWebhookPreferences": only(Credential.API_KEY, Credential.ADMIN),

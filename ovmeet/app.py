@@ -39,8 +39,10 @@ from ovmeet.web.frontend import FrontEnd, no_front_end
 from ovmeet.web.headers import ResponseHeadersMiddleware
 from ovmeet.web.observe import ObserveMiddleware
 from ovmeet.web.operations import PreparedApi, PreparedValidationMiddleware
-from ovmeet.web.paths import HEALTH, METRICS, READY, SPECS
+from ovmeet.web.origins import CrossSiteMiddleware
+from ovmeet.web.paths import HEALTH, METRICS, READY, SPECS, WEBCOMPONENT
 from ovmeet.web.validation import FIELD_VALIDATORS, VALIDATORS
+from ovmeet.web.webcomponent import WebComponent
 
 # Connexion's stack with our access check in the place of its security middleware, its
 # Swagger UI middleware looking only at the docs' paths, and its request validation prepared
@@ -128,14 +130,23 @@ def create_app(config: Config | None = None) -> AsyncApp:
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         access_log=config.access_log,
     )
-    app.add_middleware(ResponseHeadersMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(
+        ResponseHeadersMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        embed_origins=config.embed_origins,
+    )
     app.add_middleware(RequestBodyMiddleware, position=MiddlewarePosition.BEFORE_ROUTING)
+    app.add_middleware(
+        CrossSiteMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, base_url=config.base_url
+    )
     for spec, base_paths in SPECS.items():
         for base_path in base_paths:
             app.add_api(load_spec(spec), base_path=base_path, **api_options(spec))
     app.add_url_rule(HEALTH, "health", health, methods=["GET"])
     app.add_url_rule(READY, "ready", ready, methods=["GET"])
     app.add_url_rule(METRICS, "metrics", metrics, methods=["GET"])
+    script = WebComponent(config.webcomponent_file).script
+    app.add_url_rule(WEBCOMPONENT, "webcomponent", script, methods=["GET"])
     if config.frontend_dir:  # last: every API route is matched before the front end's fallback
         app.add_url_rule(
             "/{path:path}", "frontend", FrontEnd(config.frontend_dir).page, methods=["GET"]

@@ -81,6 +81,13 @@ def serve(config: Config, host: str, port: int | None, workers: int) -> int:
     logger.info("configuration: %s", json.dumps(config.describe()))
     for warning in config.credential_warnings():
         logger.warning("%s", warning)
+    for warning in config.embedding_warnings():
+        logger.warning("%s", warning)
+    if config.webcomponent_file is None:
+        logger.info(
+            "embedding's script is not served: set MEET_WEBCOMPONENT_FILE to the release's "
+            "openvidu-meet.bundle.min.js to serve it at /meet/v1/openvidu-meet.js"
+        )
     asyncio.run(prepare_storage(config))
     asyncio.run(check_livekit(config))
     options: dict[str, Any] = {

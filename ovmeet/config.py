@@ -39,6 +39,10 @@ MIN_HMAC_KEY_BYTES = 32
 warnings.filterwarnings("ignore", category=jwt.InsecureKeyLengthWarning)
 
 
+# Where a browser accepts Secure cookies over plain HTTP.
+LOCALHOSTS = ("localhost", "127.0.0.1", "::1")
+
+
 class ConfigError(Exception):
     """A configuration value that cannot be used; the message names the variable."""
 
@@ -109,6 +113,8 @@ class Config:
     webhook_enabled: bool = False
     webhook_url: str = "http://localhost:5080/webhook"
     frontend_dir: str | None = None
+    webcomponent_file: str | None = None  # the release's <openvidu-meet> bundle, to embed
+    embed_origins: tuple[str, ...] = ()  # who may frame the front end (cookies then cross-site)
     recording_started_timeout: int = 20
     gc_interval: int = 300
     log_format: LogFormat = "text"
@@ -200,6 +206,8 @@ class Config:
                 "MEET_WEBHOOK_URL", "http://localhost:5080/webhook", ("http", "https")
             ),
             frontend_dir=read.frontend_dir("MEET_FRONTEND_DIR"),
+            webcomponent_file=read.optional("MEET_WEBCOMPONENT_FILE"),
+            embed_origins=read.origins("MEET_EMBED_ORIGINS"),
             recording_started_timeout=read.duration("MEET_RECORDING_STARTED_TIMEOUT", "20s"),
             gc_interval=read.duration("MEET_GC_INTERVAL", "5m"),
             log_format=read.choice("MEET_LOG_FORMAT", "text", LOG_FORMATS),
@@ -228,6 +236,28 @@ class Config:
             if isinstance(value, str) and "://" in value:
                 shown[name] = without_userinfo(value)
         return shown
+
+    @property
+    def embedding(self) -> bool:
+        """Whether other sites may frame the front end (MEET_EMBED_ORIGINS)."""
+        return bool(self.embed_origins)
+
+    def embedding_warnings(self) -> list[str]:
+        """One sentence for each way embedding will not work as configured."""
+        warnings = []
+        if self.webcomponent_file is not None and not Path(self.webcomponent_file).is_file():
+            warnings.append(
+                f"embedding's script is not served: MEET_WEBCOMPONENT_FILE "
+                f"{self.webcomponent_file!r} is not a file"
+            )
+        base = urlsplit(self.base_url)
+        if self.embedding and base.scheme != "https" and base.hostname not in LOCALHOSTS:
+            warnings.append(
+                f"MEET_EMBED_ORIGINS is set but MEET_BASE_URL {self.base_url!r} is not https: "
+                "browsers keep the Secure cookies an embedded meeting needs only over HTTPS "
+                "(or on localhost)"
+            )
+        return warnings
 
     def credential_warnings(self) -> list[str]:
         """One sentence for each well-known default or weak credential in use."""
@@ -318,6 +348,39 @@ class _Reader:
             except ValueError:
                 raise ConfigError(name, f"{part!r} is not an IP address or network") from None
         return tuple(raw)
+
+    def origins(self, name: str) -> tuple[str, ...]:
+        """A comma-separated list of origins (`https://host[:port]`), as browsers write them."""
+        found = []
+        for part in (p.strip() for p in self.env.get(name, "").split(",")):
+            if not part:
+                continue
+            parts = urlsplit(part)
+            try:
+                port = parts.port
+            except ValueError:
+                port = -1
+            if (
+                parts.scheme.lower() not in ("http", "https")
+                or not parts.hostname
+                or parts.username is not None
+                or parts.password is not None
+                or "*" in part
+                or port == -1
+                or parts.path
+                or parts.query
+                or parts.fragment
+                or part.endswith(("?", "#"))
+            ):
+                raise ConfigError(
+                    name,
+                    f"{part!r} is not an origin; use scheme://host[:port], e.g. https://app.example.com",
+                )
+            netloc = parts.hostname.lower() if port is None else f"{parts.hostname.lower()}:{port}"
+            if ":" in parts.hostname:  # an IPv6 address keeps its brackets
+                netloc = f"[{parts.hostname.lower()}]" + (f":{port}" if port is not None else "")
+            found.append(f"{parts.scheme.lower()}://{netloc}")
+        return tuple(found)
 
     def frontend_dir(self, name: str) -> str | None:
         """A built front end: a folder with an index.html (unset: no front end)."""

@@ -20,6 +20,8 @@ MATERIAL = {
     "frontend": Path(
         os.environ.get("OVMEET_FRONTEND_DIR") or SHARED / "frontend" / "openvidu-meet-fb0bf4b1"
     ),
+    # That release's <openvidu-meet> web component, built (what embedding pages load).
+    "webcomponent": SHARED / "frontend" / "webcomponent-fb0bf4b1" / "openvidu-meet.bundle.min.js",
     # That release's public REST API document (the interface our public spec keeps).
     "reference-api": SHARED / "reference" / "openvidu-meet-api.yaml",
 }

@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from ovmeet.web.paths import API_PREFIXES, PUBLIC_API
+from ovmeet.web.paths import PUBLIC_API, is_front_end
 
 
 class FrontEnd:
-    """Serves `folder`, falling back to its index.html; never below the API prefixes."""
+    """Serves `folder`, falling back to its index.html; never below ovmeet's own paths."""
 
     def __init__(self, folder: str) -> None:
         self.files = StaticFiles(directory=folder)
@@ -26,7 +26,7 @@ class FrontEnd:
 
     async def page(self, request: Request) -> Response:
         path = request.url.path
-        if path.startswith(API_PREFIXES) or any(part.startswith(".") for part in path.split("/")):
+        if not is_front_end(path) or any(part.startswith(".") for part in path.split("/")):
             raise HTTPException(404)  # dot-files (.env, .git/...) are never the front end's
         try:
             response = await self.files.get_response(

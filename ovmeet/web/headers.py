@@ -1,4 +1,5 @@
-"""What every response carries (browser hardening), and redirects that never name a host.
+"""What every response carries (browser hardening, framing rules), and redirects that never
+name a host.
 
 Starlette's routers answer a path with a trailing slash with a redirect built from the request's
 Host header (and scheme); a redirect here keeps only its path and query, so no request header
@@ -11,22 +12,35 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ovmeet.web.paths import is_front_end
+
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+NO_FRAMES: tuple[tuple[bytes, bytes], ...] = (
     (b"x-frame-options", b"DENY"),
     (b"content-security-policy", b"frame-ancestors 'none'"),
-    (b"referrer-policy", b"no-referrer"),
 )
 
 
 class ResponseHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """Every response refuses to be framed, except the front end's pages for the origins of
+    MEET_EMBED_ORIGINS (which may frame them, and nothing else)."""
+
+    def __init__(self, app: ASGIApp, embed_origins: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.embedded: tuple[tuple[bytes, bytes], ...] = (
+            ((b"content-security-policy", f"frame-ancestors {' '.join(embed_origins)}".encode()),)
+            if embed_origins
+            else NO_FRAMES
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        framing = self.embedded if is_front_end(scope["path"]) else NO_FRAMES
 
         async def send_hardened(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -34,7 +48,7 @@ class ResponseHeadersMiddleware:
                     (name, _relative(value) if name.lower() == b"location" else value)
                     for name, value in message.get("headers", [])
                 ]
-                message = {**message, "headers": [*headers, *SECURITY_HEADERS]}
+                message = {**message, "headers": [*headers, *SECURITY_HEADERS, *framing]}
             await send(message)
 
         await self.app(scope, receive, send_hardened)

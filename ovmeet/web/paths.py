@@ -10,8 +10,15 @@ LIVEKIT_API = "/livekit"
 HEALTH = "/meet/health"
 READY = "/meet/ready"
 METRICS = "/metrics"
+WEBCOMPONENT = "/meet/v1/openvidu-meet.js"  # the release's <openvidu-meet> element, to embed
 # Paths no front-end page may take: the single-page fallback answers JSON 404 below them.
-API_PREFIXES = ("/meet/api/", "/meet/internal-api/", "/livekit/", HEALTH, READY, METRICS)
+NOT_FRONT_END = ("/meet", "/livekit", METRICS)
+
+
+def is_front_end(path: str) -> bool:
+    """Whether `path` is the front end's (a page, or one of its files), not ovmeet's own."""
+    return not any(path == prefix or path.startswith(prefix + "/") for prefix in NOT_FRONT_END)
+
 
 # Each spec of the `ovmeet.spec` package and the base paths it is served at. Connexion matches
 # a more specific base path first only when base paths are given explicitly.

@@ -27,7 +27,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ovmeet.config import Config
-from ovmeet.web.headers import SECURITY_HEADERS
+from ovmeet.web.headers import NO_FRAMES, SECURITY_HEADERS
 
 MAX_HEAD_BYTES = 32 * 1024
 _REASONS = {
@@ -187,7 +187,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         head = [f"HTTP/1.1 {status} {_REASONS[status]}\r\n".encode()]
         head += [
             name + b": " + value + b"\r\n"
-            for name, value in (*self.server_state.default_headers, *SECURITY_HEADERS)
+            for name, value in (*self.server_state.default_headers, *SECURITY_HEADERS, *NO_FRAMES)
         ]
         head.append(b"content-type: application/json\r\nconnection: close\r\n")
         head.append(b"content-length: %d\r\n\r\n" % len(body))

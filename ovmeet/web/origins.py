@@ -1,0 +1,62 @@
+"""Cross-site requests refused where a cookie would carry them: an unsafe request (POST, PUT,
+PATCH, DELETE) that sends a cookie and an `Origin` other than ovmeet's own is 403 before
+routing, whatever it asks.
+
+By default the cookies are SameSite=Strict, which a browser never sends cross-site. Embedded
+(SameSite=None), a page of another site can make the browser send them: this check is what
+stops it, with the body rule (a cross-site form cannot send `application/json`: 415) and CORS
+(ovmeet grants no cross-origin read or preflight).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ovmeet.errors import Forbidden
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """`https://Host:443/path` -> `https://host`; None if `url` names no origin."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    shown = "" if port in (None, _DEFAULT_PORTS[parts.scheme]) else f":{port}"
+    return f"{parts.scheme}://{host.lower()}{shown}"
+
+
+class CrossSiteMiddleware:
+    """Refuses unsafe cookie-carrying requests from pages of other origins."""
+
+    def __init__(self, app: ASGIApp, base_url: str) -> None:
+        self.app = app
+        self.own = origin_of(base_url)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in UNSAFE_METHODS:
+            headers = Headers(scope=scope)
+            origin = headers.get("origin")
+            if origin is not None and "cookie" in headers and not self._own(origin, scope):
+                raise Forbidden(
+                    f"Cross-site request refused: a page of {origin[:100]!r} may not act with "
+                    "this server's cookies"
+                )
+        await self.app(scope, receive, send)
+
+    def _own(self, origin: str, scope: Scope) -> bool:
+        """Whether `origin` is ovmeet's: MEET_BASE_URL's, or the one the request was sent to."""
+        given = origin_of(origin)
+        if given is None:  # "null" (a sandboxed frame, a redirect): no page of ours
+            return False
+        host = Headers(scope=scope).get("host", "")
+        return given in (self.own, origin_of(f"{scope.get('scheme', 'http')}://{host}"))
