@@ -3,7 +3,8 @@
 Starts a local LiveKit server (`livekit-server` from PATH, or the one `make livekit` builds) with
 a key pair generated once into `data/livekit.env`, then `ovmeet serve` on the embedded default
 (local storage in ./data) with those credentials and LiveKit's webhooks pointed at it, and the
-front end if one is configured. Where neither Go nor `livekit-server` is there, it says so in one
+front end if one is configured (and, with the release's web component, the embedding example of
+examples/ on the next port). Where neither Go nor `livekit-server` is there, it says so in one
 line and starts ovmeet alone. A LIVEKIT_URL already set means "use that LiveKit": nothing local.
 Ctrl-C stops both.
 """
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -26,6 +28,9 @@ VERSION = (REPO / "scripts" / "livekit-version").read_text().strip()
 BUILT = REPO / ".cache" / "livekit" / VERSION / "livekit-server"
 # The release's front end beside the repository, where the team keeps it (see the README).
 TEAM_FRONTEND = REPO.parent / "shared" / "frontend" / "openvidu-meet-fb0bf4b1"
+TEAM_WEBCOMPONENT = (
+    REPO.parent / "shared" / "frontend" / "webcomponent-fb0bf4b1" / "openvidu-meet.bundle.min.js"
+)
 LIVEKIT_PORT, LIVEKIT_UDP_PORT = 7880, 7882
 
 
@@ -54,6 +59,14 @@ def main() -> int:
             children.append(_start_livekit(binary, data, key, secret, port))
     if "MEET_FRONTEND_DIR" not in env and (TEAM_FRONTEND / "index.html").exists():
         env["MEET_FRONTEND_DIR"] = str(TEAM_FRONTEND)
+    if "MEET_WEBCOMPONENT_FILE" not in env and TEAM_WEBCOMPONENT.exists():
+        env["MEET_WEBCOMPONENT_FILE"] = str(TEAM_WEBCOMPONENT)
+    example = None
+    if env.get("MEET_WEBCOMPONENT_FILE") and "MEET_FRONTEND_DIR" in env:
+        # The embedding example, on another site (127.0.0.1) than ovmeet's links (localhost).
+        example = f"http://127.0.0.1:{port + 1}"
+        env.setdefault("MEET_EMBED_ORIGINS", example)
+        children.append(_serve_example(port + 1))
     ovmeet = str(Path(sys.executable).with_name("ovmeet"))
     children.append(subprocess.Popen([ovmeet, "serve"], env=env))
     try:
@@ -72,6 +85,15 @@ def main() -> int:
         print(f"  publisher: {room['publisherRoomUrl']}")
         if "MEET_FRONTEND_DIR" not in env:
             print("  (no front end is configured: set MEET_FRONTEND_DIR, see the README)")
+        if example is not None:
+            query = urllib.parse.urlencode(
+                {
+                    "meet": f"http://localhost:{port}",
+                    "room": room["moderatorRoomUrl"],
+                    "name": "Ana",
+                }
+            )
+            print(f"  embedded in another site's page: {example}/embed.html?{query}")
         print("Ctrl-C stops everything.")
         children[-1].wait()
     except KeyboardInterrupt:
@@ -86,6 +108,14 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 child.kill()
     return 0
+
+
+def _serve_example(port: int) -> subprocess.Popen[bytes]:
+    """examples/ on 127.0.0.1:`port`, with Python's own static file server."""
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    return subprocess.Popen(
+        command, cwd=REPO / "examples", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def _livekit_binary() -> Path | None:
