@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser
 
 from tests import log_scan, shared
+from tests.helpers import CALL_FLAGS, chromium
 from tests.inprocess import App
 from tests.livekit_server import RoutedLiveKit
 from tests.livekit_standin import LiveKitStandIn, ThreadedServer
@@ -169,6 +171,14 @@ def apps(tmp_path: Path, livekit_server: tuple[LiveKitStandIn, str]) -> Iterator
 def app(apps: AppFactory) -> App:
     """An in-process app in auth mode `none` on local storage."""
     return apps()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Chromium with a fake camera and microphone, for the tests that join calls (a module
+    may define a browser of its own)."""
+    with chromium(CALL_FLAGS) as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from starlette.responses import FileResponse, HTMLResponse
 from starlette.routing import Route
 
 from tests.conftest import Servers
-from tests.helpers import CALL_FLAGS, chromium
 from tests.livekit_server import RoutedLiveKit
 from tests.livekit_standin import ThreadedServer
 from tests.meeting import join
@@ -103,14 +102,8 @@ def meet(
         MEET_LIVEKIT_TIMEOUT="10s",
     )
     real_livekit.router.targets.append(f"{server.base_url}/livekit/webhook")
-    return server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with chromium(CALL_FLAGS) as launched:
-        yield launched
+    return server
 
 
 def site_of(meet: Ovmeet) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -22,7 +21,7 @@ from livekit import api
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.conftest import Servers
-from tests.helpers import CALL_FLAGS, access_cookie, chromium
+from tests.helpers import access_cookie
 from tests.livekit_server import RoutedLiveKit
 from tests.livekit_standin import LiveKitStandIn
 from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, REPO, Ovmeet, free_port
@@ -53,14 +52,8 @@ def meet(servers: Servers, real_livekit: RoutedLiveKit) -> Ovmeet:
         MEET_LIVEKIT_TIMEOUT="10s",  # through the router, on two cores shared with the suite
     )
     real_livekit.router.targets.append(f"{server.base_url}/livekit/webhook")
-    return server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with chromium(CALL_FLAGS) as launched:
-        yield launched
+    return server
 
 
 @pytest.fixture
