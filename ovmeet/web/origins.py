@@ -54,9 +54,13 @@ class CrossSiteMiddleware:
         await self.app(scope, receive, send)
 
     def _own(self, origin: str, scope: Scope) -> bool:
-        """Whether `origin` is ovmeet's: MEET_BASE_URL's, or the one the request was sent to."""
+        """Whether `origin` is ovmeet's: MEET_BASE_URL's, or the host the request was sent to
+        (its scheme aside: behind a TLS proxy ovmeet may see http for a page's https)."""
         given = origin_of(origin)
         if given is None:  # "null" (a sandboxed frame, a redirect): no page of ours
             return False
-        host = Headers(scope=scope).get("host", "")
-        return given in (self.own, origin_of(f"{scope.get('scheme', 'http')}://{host}"))
+        if given == self.own:
+            return True
+        scheme, _, netloc = given.partition("://")
+        sent_to = origin_of(f"{scheme}://{Headers(scope=scope).get('host', '')}")
+        return sent_to is not None and sent_to.partition("://")[2] == netloc
