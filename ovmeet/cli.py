@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -70,6 +71,22 @@ def _print(text: str) -> int:
     return 0
 
 
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why ovmeet could not listen on host:port (in use, not an address of this machine), if
+    it could not: said in one line before anything starts, rather than by uvicorn's log."""
+    if port == 0:
+        return None
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind((host, port))
+    except OSError as error:
+        reason = error.strerror or str(error)
+        return f"cannot listen on {host}:{port}: {reason} (see --host, --port, SERVER_PORT)"
+    return None
+
+
 def serve(config: Config, host: str, port: int | None, workers: int) -> int:
     """Check configuration and storage, then run uvicorn (one app per worker)."""
     import uvicorn
@@ -78,6 +95,11 @@ def serve(config: Config, host: str, port: int | None, workers: int) -> int:
     from ovmeet.services import check_livekit, prepare_storage
     from ovmeet.web.protocol import BoundedHttpToolsProtocol
 
+    port = config.server_port if port is None else port
+    taken = _cannot_listen(host, port)
+    if taken:
+        print(f"ovmeet: {taken}", file=sys.stderr)
+        return 1
     logger.info("configuration: %s", json.dumps(config.describe()))
     for warning in config.credential_warnings():
         logger.warning("%s", warning)
@@ -92,7 +114,7 @@ def serve(config: Config, host: str, port: int | None, workers: int) -> int:
     asyncio.run(check_livekit(config))
     options: dict[str, Any] = {
         "host": host,
-        "port": config.server_port if port is None else port,
+        "port": port,
         "access_log": False,  # ovmeet's own access log (ovmeet.web.observe) replaces uvicorn's
         "log_config": None,  # the logging of ovmeet.logs, in every worker
         "http": BoundedHttpToolsProtocol,

@@ -125,7 +125,7 @@ class Config:
     def from_env(cls, env: Mapping[str, str]) -> Config:
         """Build the configuration, raising ConfigError on the first unusable value."""
         read = _Reader(env)
-        port = read.integer("SERVER_PORT", 6080, low=1, high=65535)
+        port = read.integer("SERVER_PORT", 6080, low=0, high=65535)  # 0: any free port
         participant_token_ttl = read.duration("MEET_PARTICIPANT_TOKEN_EXPIRATION", "6h")
         livekit_url = read.url("LIVEKIT_URL", "ws://localhost:7880", ("ws", "wss", "http", "https"))
         storage = read.choice("MEET_STORAGE", "local", STORAGE_KINDS)
@@ -180,10 +180,10 @@ class Config:
             auth_mode=read.choice("MEET_AUTH_MODE", "none", AUTH_MODES),
             cookie_secure=read.boolean("MEET_COOKIE_SECURE", False),
             storage=storage,
-            data_dir=read.text("MEET_DATA_DIR", "./data"),
-            s3_bucket=read.text("MEET_S3_BUCKET", "openvidu"),
-            s3_subbucket=read.text("MEET_S3_SUBBUCKET", "openvidu-meet", allow_empty=True).strip(
-                "/"
+            data_dir=read.folder("MEET_DATA_DIR", "./data", check=storage == "local"),
+            s3_bucket=read.bucket("MEET_S3_BUCKET", "openvidu", check=storage == "s3"),
+            s3_subbucket=read.key_prefix(
+                "MEET_S3_SUBBUCKET", "openvidu-meet", check=storage == "s3"
             ),
             s3_endpoint=s3_endpoint,
             s3_access_key=read.optional("MEET_S3_ACCESS_KEY"),
@@ -381,6 +381,50 @@ class _Reader:
                 netloc = f"[{parts.hostname.lower()}]" + (f":{port}" if port is not None else "")
             found.append(f"{parts.scheme.lower()}://{netloc}")
         return tuple(found)
+
+    def folder(self, name: str, default: str, *, check: bool = True) -> str:
+        """A folder, or where one can be made: not a file, nor under one."""
+        raw = self.text(name, default)
+        path = Path(raw).expanduser()
+        for existing in (path, *path.parents) if check else ():
+            if existing.exists():
+                if not existing.is_dir():
+                    where = "is a file" if existing == path else f"is under a file ({existing})"
+                    raise ConfigError(name, f"{raw!r} {where}; name a folder (made if missing)")
+                break
+        return raw
+
+    def bucket(self, name: str, default: str, *, check: bool = True) -> str:
+        """An S3 bucket name, by the rules the S3 client applies to a new bucket."""
+        from minio.helpers import check_bucket_name
+
+        raw = self.text(name, default)
+        try:
+            if check:
+                check_bucket_name(raw, strict=True)
+        except ValueError:
+            raise ConfigError(
+                name,
+                f"{raw!r} is not a bucket name: 3 to 63 lower-case letters, digits, dots and "
+                "hyphens, starting and ending with a letter or digit, not an IP address",
+            ) from None
+        return raw
+
+    def key_prefix(self, name: str, default: str, *, check: bool = True) -> str:
+        """A prefix of storage keys (`a/b`; surrounding slashes dropped; may be empty)."""
+        from ovmeet.storage.keys import InvalidKey, check_prefix
+
+        raw = self.text(name, default, allow_empty=True).strip("/")
+        try:
+            if check:
+                check_prefix(f"{raw}/" if raw else "")
+        except InvalidKey:
+            raise ConfigError(
+                name,
+                f"{raw!r} is not a key prefix: path segments separated by '/', none of them "
+                "'.' or '..', without backslashes or control characters",
+            ) from None
+        return raw
 
     def frontend_dir(self, name: str) -> str | None:
         """A built front end: a folder with an index.html (unset: no front end)."""

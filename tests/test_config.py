@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -174,3 +175,78 @@ def test_a_short_livekit_secret_is_one_start_up_warning_not_a_library_warning(
     log = server.log()
     assert log.count("WEAK CREDENTIALS: LIVEKIT_API_SECRET is 12 bytes long") == 1
     assert "InsecureKeyLengthWarning" not in log and "short-secret" not in log
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "rule"),
+    [
+        ({"MEET_S3_BUCKET": "Recordings_2025"}, "MEET_S3_BUCKET", "lower-case letters"),
+        ({"MEET_S3_BUCKET": "10.0.0.1"}, "MEET_S3_BUCKET", "not an IP address"),
+        ({"MEET_S3_BUCKET": "ab"}, "MEET_S3_BUCKET", "3 to 63"),
+        ({"MEET_S3_SUBBUCKET": "meet/../other"}, "MEET_S3_SUBBUCKET", "'.' or '..'"),
+        ({"MEET_S3_SUBBUCKET": "meet\\x"}, "MEET_S3_SUBBUCKET", "backslashes"),
+    ],
+)
+@pytest.mark.parametrize("command", [("serve", "--port", "0"), ("rooms", "list")])
+def test_a_bucket_or_prefix_s3_refuses_is_one_line_naming_the_setting_and_its_rule(
+    env: dict[str, str], variable: str, rule: str, command: tuple[str, ...]
+) -> None:
+    s3 = {"MEET_STORAGE": "s3", "MEET_S3_SERVICE_ENDPOINT": "http://127.0.0.1:9", **env}
+    result = run_cli({**base_env("http://127.0.0.1:1"), **s3}, *command)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"ovmeet: configuration error: {variable}: ")
+    assert rule in lines[0]
+
+
+@pytest.mark.parametrize("below", ["", "data"])
+def test_a_data_folder_that_is_a_file_is_named_as_such(tmp_path: Path, below: str) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    folder = taken / below if below else taken
+    result = run_cli(
+        {**base_env("http://127.0.0.1:1"), "MEET_DATA_DIR": str(folder)}, "rooms", "list"
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"ovmeet: configuration error: MEET_DATA_DIR: {str(folder)!r} "
+        + ("is a file" if not below else f"is under a file ({taken})")
+        + "; name a folder (made if missing)"
+    ]
+
+
+@pytest.mark.parametrize("how", ["--port", "SERVER_PORT"])
+def test_a_port_in_use_is_one_line_and_status_1(tmp_path: Path, how: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**base_env("http://127.0.0.1:1"), "MEET_DATA_DIR": str(tmp_path)}
+        if how == "SERVER_PORT":
+            result = run_cli({**env, "SERVER_PORT": str(port)}, "serve")
+        else:
+            result = run_cli(env, "serve", "--port", str(port))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"ovmeet: cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(see --host, --port, SERVER_PORT)"
+    ]
+
+
+def test_server_port_0_is_any_free_port_as_with_the_option(tmp_path: Path) -> None:
+    env = {**base_env("http://127.0.0.1:1"), "MEET_DATA_DIR": str(tmp_path), "SERVER_PORT": "0"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ovmeet", "serve"],
+        env=env,
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        running = next(line for line in process.stderr if "Uvicorn running on" in line)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    port = int(running.rsplit(":", 1)[1].split()[0])
+    assert port not in (0, 6080)
