@@ -41,6 +41,7 @@ from ovmeet.web.observe import ObserveMiddleware
 from ovmeet.web.operations import PreparedApi, PreparedValidationMiddleware
 from ovmeet.web.origins import CrossSiteMiddleware
 from ovmeet.web.paths import HEALTH, METRICS, READY, SPECS, WEBCOMPONENT
+from ovmeet.web.slashes import TrailingSlashMiddleware
 from ovmeet.web.validation import FIELD_VALIDATORS, VALIDATORS
 from ovmeet.web.webcomponent import WebComponent
 
@@ -138,6 +139,11 @@ def create_app(config: Config | None = None) -> AsyncApp:
     app.add_middleware(RequestBodyMiddleware, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(
         CrossSiteMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, base_url=config.base_url
+    )
+    app.add_middleware(
+        TrailingSlashMiddleware,
+        position=MiddlewarePosition.BEFORE_ROUTING,
+        base_paths=tuple(base for bases in SPECS.values() for base in bases),
     )
     for spec, base_paths in SPECS.items():
         for base_path in base_paths:

@@ -123,8 +123,8 @@ def test_a_flood_of_idle_connections_does_not_stop_the_server(strict: Ovmeet) ->
 @pytest.mark.parametrize(
     ("path", "location"),
     [
-        ("/meet/internal-api/v1/auth/profile/", "/meet/internal-api/v1/auth/profile"),
         ("/meet/internal-api/v1/ui", "/meet/internal-api/v1/ui/"),
+        ("/meet/api/v1/ui", "/meet/api/v1/ui/"),
     ],
 )
 def test_redirects_never_name_a_host_from_the_request(

@@ -154,11 +154,21 @@ def test_rooms_list_is_an_array_filtered_by_fields_and_pages_on_request(meet: Ap
     assert beyond.json() == [] and beyond.headers["x-total-pages"] == "1"
 
 
-def test_the_front_ends_trailing_slash_reaches_the_list(meet: App) -> None:
-    meet.create_room("slash")
-    response = meet.client.get(f"{public(meet)}/rooms/", headers=KEY, follow_redirects=True)
-    assert response.status_code == 200 and isinstance(response.json(), list)
-    assert response.history[0].headers["location"] == "/meet/api/v1/rooms"
+def test_a_trailing_slash_is_answered_directly_as_the_release_did(meet: App) -> None:
+    room = meet.create_room("slash")
+    listed = meet.client.get(f"{public(meet)}/rooms/", headers=KEY)  # what the front end calls
+    assert listed.status_code == 200, listed.text
+    assert room["roomName"] in [r["roomName"] for r in listed.json()]
+    made = create(meet, {"expirationDate": FUTURE, "roomNamePrefix": "slashed"})
+    assert made.status_code == 200
+    again = meet.client.post(f"{public(meet)}/rooms/", json={"expirationDate": FUTURE}, headers=KEY)
+    assert again.status_code == 200, again.text
+    one = meet.client.get(f"{public(meet)}/rooms/{room['roomName']}/", headers=KEY)
+    assert one.status_code == 200 and one.json()["roomName"] == room["roomName"]
+    recordings = meet.client.get(f"{public(meet)}/recordings/", headers=KEY)
+    assert recordings.status_code == 200 and "recordings" in recordings.json()
+    docs = meet.client.get(f"{public(meet)}/ui", follow_redirects=False)  # its own rule
+    assert docs.status_code == 307 and docs.headers["location"] == "/meet/api/v1/ui/"
 
 
 @pytest.mark.parametrize(
