@@ -108,6 +108,28 @@ def test_serve_stops_with_one_line_naming_the_variable(tmp_path: object) -> None
     ]
 
 
+def start_up_lines(env: dict[str, str], *serve_args: str) -> list[str]:
+    """What `ovmeet serve` logs until it listens (at most 50 lines); then it is stopped."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ovmeet", "serve", *serve_args],
+        env=env,
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line)
+            if "Uvicorn running" in line or len(lines) > 50:
+                break
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    return lines
+
+
 def test_start_up_log_masks_secrets_and_warns_about_default_credentials(tmp_path: object) -> None:
     env = {
         **base_env("http://127.0.0.1:1"),
@@ -118,24 +140,7 @@ def test_start_up_log_masks_secrets_and_warns_about_default_credentials(tmp_path
         "MEET_S3_EGRESS_ACCESS_KEY": "egress-key",
         "MEET_S3_EGRESS_SECRET_KEY": "the-egress-secret-value",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ovmeet", "serve", "--port", "0"],
-        env=env,
-        cwd=REPO,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stderr is not None
-        lines = []
-        for line in process.stderr:
-            lines.append(line)
-            if "Uvicorn running" in line or len(lines) > 50:
-                break
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-    log = "".join(lines)
+    log = "".join(start_up_lines(env, "--port", "0"))
     assert "configuration:" in log
     assert LIVEKIT_SECRET not in log and "an-api-key-value" not in log
     assert "the-egress-secret-value" not in log and "egress-key" in log
@@ -235,18 +240,7 @@ def test_a_port_in_use_is_one_line_and_status_1(tmp_path: Path, how: str) -> Non
 
 def test_server_port_0_is_any_free_port_as_with_the_option(tmp_path: Path) -> None:
     env = {**base_env("http://127.0.0.1:1"), "MEET_DATA_DIR": str(tmp_path), "SERVER_PORT": "0"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ovmeet", "serve"],
-        env=env,
-        cwd=REPO,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stderr is not None
-        running = next(line for line in process.stderr if "Uvicorn running on" in line)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    running = start_up_lines(env)[-1]
+    assert "Uvicorn running on" in running
     port = int(running.rsplit(":", 1)[1].split()[0])
     assert port not in (0, 6080)
