@@ -41,6 +41,23 @@ warnings.filterwarnings("ignore", category=jwt.InsecureKeyLengthWarning)
 
 # Where a browser accepts Secure cookies over plain HTTP.
 LOCALHOSTS = ("localhost", "127.0.0.1", "::1")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """`HTTPS://Host:443/path` -> `https://host`, as a browser's Origin header names it; None
+    if `url` names no http(s) origin."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    shown = "" if port in (None, _DEFAULT_PORTS[scheme]) else f":{port}"
+    return f"{scheme}://{host.lower()}{shown}"
 
 
 class ConfigError(Exception):
@@ -356,17 +373,11 @@ class _Reader:
             if not part:
                 continue
             parts = urlsplit(part)
-            try:
-                port = parts.port
-            except ValueError:
-                port = -1
+            origin = origin_of(part)
             if (
-                parts.scheme.lower() not in ("http", "https")
-                or not parts.hostname
-                or parts.username is not None
-                or parts.password is not None
+                origin is None
                 or "*" in part
-                or port == -1
+                or "@" in parts.netloc
                 or parts.path
                 or parts.query
                 or parts.fragment
@@ -374,12 +385,10 @@ class _Reader:
             ):
                 raise ConfigError(
                     name,
-                    f"{part!r} is not an origin; use scheme://host[:port], e.g. https://app.example.com",
+                    f"{part!r} is not an origin; use scheme://host[:port], "
+                    "e.g. https://app.example.com",
                 )
-            netloc = parts.hostname.lower() if port is None else f"{parts.hostname.lower()}:{port}"
-            if ":" in parts.hostname:  # an IPv6 address keeps its brackets
-                netloc = f"[{parts.hostname.lower()}]" + (f":{port}" if port is not None else "")
-            found.append(f"{parts.scheme.lower()}://{netloc}")
+            found.append(origin)
         return tuple(found)
 
     def folder(self, name: str, default: str, *, check: bool = True) -> str:

@@ -30,14 +30,15 @@ class RoomCreationQuota:
         """Count one room for its creator, or raise TooManyRequests if none is left."""
         if principal.api_key or (principal.user is not None and principal.user.role == "ADMIN"):
             return
-        creator = f"user {principal.user.username}" if principal.user else f"client {client}"
+        kind, who = ("user", principal.user.username) if principal.user else ("client", client)
+        creator = f"{kind} {who}"
         now = self._now()
         left, at = self._buckets.get(creator) or (float(self._per_hour), now)
         left = min(float(self._per_hour), left + (now - at) * self._per_hour / 3600)
         if left < 1:
             wait = math.ceil((1 - left) * 3600 / self._per_hour)
             raise TooManyRequests(
-                f"Too many rooms created by this {creator.partition(' ')[0]}: "
+                f"Too many rooms created by this {kind}: "
                 f"{self._per_hour} an hour; try again in {wait} s",
                 wait,
             )

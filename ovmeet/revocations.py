@@ -4,7 +4,8 @@ A revoked token is one object in its user's folder (`storage.keys.revoked_sessio
 request looks up its own token's object, at most once per REFRESH_SECONDS: the check costs the
 same whatever the number of revoked sessions. When a user has more than `max_per_user` revoked
 tokens alive, they are folded into one mark, "every session issued before T": what one user can
-make the server store stays bounded. The periodic clean-up forgets what has expired.
+make the server store stays bounded. The periodic clean-up forgets what has expired, in the
+folders of the configured users (a user no longer configured has no valid token to refuse).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from ovmeet.recent import Recent, SharedLoads
-from ovmeet.storage import ObjectNotFound, Storage
+from ovmeet.storage import ObjectNotFound, Storage, keys_after
 from ovmeet.storage.keys import (
     REVOKED_SESSIONS,
     REVOKED_USERS,
@@ -31,86 +32,88 @@ logger = logging.getLogger(__name__)
 REFRESH_SECONDS = 1.0  # how long another process may still accept a token revoked elsewhere
 MAX_PER_USER = 1000
 MAX_REMEMBERED = 16384  # token ids (and users) a process remembers the answer for
-_PAGE = 1000
 
 
 class Revocations:
     def __init__(
         self,
         storage: Storage,
+        usernames: tuple[str, ...],
         session_lifetime: int,
         now: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         max_per_user: int = MAX_PER_USER,
     ) -> None:
         self._storage = storage
+        self._users = usernames  # whose folders the clean-up sweeps
         self._lifetime = session_lifetime  # the longest a session token lives
         self._now = now
         self._max_per_user = max_per_user
         self._revoked: Recent[str, bool] = Recent(MAX_REMEMBERED)  # for good: a token id
         self._valid: Recent[str, bool] = Recent(MAX_REMEMBERED, monotonic)
         self._before: Recent[str, int] = Recent(MAX_REMEMBERED, monotonic)
-        self._loads: SharedLoads[tuple[str, str], object] = SharedLoads()
+        self._token_loads: SharedLoads[str, bool] = SharedLoads()
+        self._mark_loads: SharedLoads[str, tuple[int, int] | None] = SharedLoads()
 
     async def revoke(self, session: Session) -> None:
         """End `session` now, here; everywhere within REFRESH_SECONDS."""
         if session.expires_at <= self._now():
             return
-        user = session.user.username
-        key = revoked_session_key(user, session.expires_at, session.issued_at, session.token_id)
-        await self._storage.write_json(key, {})
+        await self._storage.write_json(_key_of(session), {})
         self._revoked.put(session.token_id, True)
         self._valid.forget(session.token_id)
-        await self._keep_bounded(user)
+        await self._keep_bounded(session.user.username)
 
     async def is_revoked(self, session: Session) -> bool:
         if self._revoked.get(session.token_id):
             return True
         if self._valid.get(session.token_id, REFRESH_SECONDS):
             return False
-        found = await self._loads.load(("token", session.token_id), lambda: self._look_up(session))
-        revoked = bool(found)
+        revoked = await self._token_loads.load(session.token_id, lambda: self._look_up(session))
         (self._revoked if revoked else self._valid).put(session.token_id, True)
         return revoked
 
     async def forget_expired(self) -> int:
-        """Delete the revocations of tokens that have expired (nothing left to refuse); how many."""
-        forgotten = 0
-        after = ""
-        while keys := await self._storage.list_page(REVOKED_SESSIONS, after, _PAGE):
-            after = keys[-1]
-            expired = [key for key in keys if await self._has_expired(key)]
-            await asyncio.gather(*(self._storage.delete(key) for key in expired))
-            forgotten += len(expired)
-        return forgotten
+        """Delete the revocations of tokens that have expired (nothing left to refuse), and the
+        marks that cover only such tokens; how many. A user's folder lists in expiry order, so
+        this reads what has expired and one key more."""
+        now = self._now()
+        expired: list[str] = []
+        for user in self._users:
+            async for key in keys_after(self._storage, revoked_sessions_prefix(user)):
+                named = revoked_session_of_key(key)
+                if named is None:
+                    continue
+                if named[0] > now:
+                    break
+                expired.append(key)
+            mark = await self._read_mark(user)
+            if mark is not None and mark[1] <= now:
+                expired.append(revoked_before_key(user))
+        await asyncio.gather(*(self._storage.delete(key) for key in expired))
+        return len(expired)
 
-    async def adopt_unattributed(self, usernames: list[str]) -> int:
+    async def adopt_unattributed(self) -> int:
         """Revocations stored by an ovmeet that named them by token only: as their users are
         unknown, every user's sessions issued until now end once. How many there were."""
         now = self._now()
         found: list[tuple[str, int]] = []
-        after = ""
         # Their names start with a digit: they list before every user's folder.
-        while keys := await self._storage.list_page(REVOKED_SESSIONS, after, _PAGE):
-            after = keys[-1]
-            for key in keys:
-                if key.startswith(REVOKED_USERS):
-                    break
-                if (expiry := _unattributed_expiry(key)) is not None:
-                    found.append((key, expiry))
-            else:
-                continue
-            break
+        async for key in keys_after(self._storage, REVOKED_SESSIONS):
+            if key.startswith(REVOKED_USERS):
+                break
+            if (expiry := _unattributed_expiry(key)) is not None:
+                found.append((key, expiry))
         if any(expiry > now for _, expiry in found):
-            for user in usernames:
+            for user in self._users:
                 await self._mark_before(user, int(now) + 1)
         await asyncio.gather(*(self._storage.delete(key) for key, _ in found))
         return len(found)
 
     async def _look_up(self, session: Session) -> bool:
-        user = session.user.username
-        key = revoked_session_key(user, session.expires_at, session.issued_at, session.token_id)
-        own, before = await asyncio.gather(self._exists(key), self._revoked_before(user))
+        own, before = await asyncio.gather(
+            self._exists(_key_of(session)), self._revoked_before(session.user.username)
+        )
         return own or session.issued_at < before
 
     async def _exists(self, key: str) -> bool:
@@ -125,18 +128,23 @@ class Revocations:
         known = self._before.get(user, REFRESH_SECONDS)
         if known is not None:
             return known
-        before = await self._loads.load(("user", user), lambda: self._read_mark(user))
-        assert isinstance(before, int)
+        mark = await self._mark_loads.load(user, lambda: self._read_mark(user))
+        before = 0 if mark is None else mark[0]
         self._before.put(user, before)
         return before
 
-    async def _read_mark(self, user: str) -> int:
+    async def _read_mark(self, user: str) -> tuple[int, int] | None:
+        """The user's mark: (revoked before, kept until), if there is one."""
         try:
             mark = await self._storage.read_json(revoked_before_key(user))
         except ObjectNotFound:
-            return 0
-        before = mark.get("before") if isinstance(mark, dict) else None
-        return before if isinstance(before, int) else 0
+            return None
+        if not isinstance(mark, dict):
+            return None
+        before, until = mark.get("before"), mark.get("expiresAt")
+        if not isinstance(before, int) or not isinstance(until, int):
+            return None
+        return before, until
 
     async def _keep_bounded(self, user: str) -> None:
         """Fold the user's revoked tokens into their mark once there are too many."""
@@ -159,26 +167,18 @@ class Revocations:
 
     async def _mark_before(self, user: str, before: int) -> int:
         """Revoke every session of `user` issued before `before` (a mark only moves forward)."""
-        before = max(before, await self._read_mark(user))
+        current = await self._read_mark(user)
+        before = max(before, 0 if current is None else current[0])
         mark = {"before": before, "expiresAt": before + self._lifetime}
         await self._storage.write_json(revoked_before_key(user), mark)
         self._before.put(user, before)
         return before
 
-    async def _has_expired(self, key: str) -> bool:
-        now = self._now()
-        if not key.startswith(REVOKED_USERS):
-            expiry = _unattributed_expiry(key)
-            return expiry is not None and expiry <= now
-        named = revoked_session_of_key(key)
-        if named is not None:
-            return named[0] <= now
-        try:
-            mark = await self._storage.read_json(key)
-        except ObjectNotFound:
-            return False
-        expires_at = mark.get("expiresAt") if isinstance(mark, dict) else None
-        return isinstance(expires_at, int) and expires_at <= now
+
+def _key_of(session: Session) -> str:
+    return revoked_session_key(
+        session.user.username, session.expires_at, session.issued_at, session.token_id
+    )
 
 
 def _unattributed_expiry(key: str) -> int | None:

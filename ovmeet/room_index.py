@@ -20,13 +20,12 @@ from typing import Generic, Literal, TypeVar
 
 from ovmeet.errors import RoomNotFound
 from ovmeet.freshness import CACHE_SECONDS, ChangeMarker
-from ovmeet.storage import ObjectNotFound, Storage
+from ovmeet.storage import ObjectNotFound, Storage, keys_after
 from ovmeet.storage.keys import ROOM_INDEX, room_key, room_of_index_key
 
 logger = logging.getLogger(__name__)
 
 FULL_LISTING_SECONDS = 30.0
-_PAGE = 1000
 
 T = TypeVar("T")
 
@@ -54,15 +53,20 @@ class Page(Generic[T]):
     number: int
 
 
+def page_of(items: list[T], number: int | None, size: int | None) -> Page[T]:
+    """Page `number` (from 1) of `items`, `size` per page (10 if only the number is given)."""
+    number, size = number or 1, size or 10
+    start = (number - 1) * size
+    return Page(items[start : start + size], len(items), -(-len(items) // size), number)
+
+
 async def read_index(storage: Storage, after: str = "") -> list[IndexedRoom]:
     """The index entries after the key `after` (all by default), oldest room first."""
     entries: list[IndexedRoom] = []
-    while keys := await storage.list_page(ROOM_INDEX, after, _PAGE):
-        after = keys[-1]
-        for key in keys:
-            named = room_of_index_key(key)
-            if named is not None:
-                entries.append(IndexedRoom(key, named[1], named[0], named[2]))
+    async for key in keys_after(storage, ROOM_INDEX, after):
+        named = room_of_index_key(key)
+        if named is not None:
+            entries.append(IndexedRoom(key, named[1], named[0], named[2]))
     return entries
 
 
@@ -105,12 +109,9 @@ class RoomIndex(Generic[T]):
     async def page(self, number: int | None, size: int | None) -> Page[T]:
         """Page `number` (from 1) of the rooms that have not expired, `size` per page (10 if
         only the number is given)."""
-        number, size = number or 1, size or 10
-        live = await self.live()
-        start = (number - 1) * size
-        rooms = await self._rooms_of(live[start : start + size])
-        total = len(self._unexpired())  # without the entries of rooms found gone meanwhile
-        return Page(rooms, total, -(-total // size), number)
+        rooms = await self._rooms_of(page_of(await self.live(), number, size).items)
+        counted = page_of(self._unexpired(), number, size)  # without rooms found gone meanwhile
+        return Page(rooms, counted.total_items, counted.total_pages, counted.number)
 
     async def all(self) -> list[T]:
         """Every room that has not expired, oldest first."""

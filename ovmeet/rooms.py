@@ -16,7 +16,7 @@ from ovmeet.freshness import CACHE_SECONDS, ChangeMarker
 from ovmeet.ids import MAX_ID_LENGTH, is_id, random_id
 from ovmeet.livekit_gateway import LiveKitGateway
 from ovmeet.recent import Recent, SharedLoads
-from ovmeet.room_index import Page, RoomIndex, added_marker, removed_marker
+from ovmeet.room_index import RoomIndex, added_marker, removed_marker
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
 from ovmeet.storage.keys import ROOM_INDEX_BUILT, ROOMS, room_index_key, room_key
 
@@ -208,13 +208,6 @@ def options_from_api(body: dict[str, Any], now_ms: int | None = None) -> dict[st
         "max_participants": body.get("maxParticipants"),
         "preferences": RoomPreferences.from_json(body.get("preferences") or {}),
     }
-
-
-def page_of(items: list[Any], number: int | None, size: int | None) -> Page[Any]:
-    """Page `number` (from 1) of `items`, `size` per page (10 if only the number is given)."""
-    number, size = number or 1, size or 10
-    start = (number - 1) * size
-    return Page(items[start : start + size], len(items), -(-len(items) // size), number)
 
 
 def with_fields(room: dict[str, Any], fields: str | None) -> dict[str, Any]:

@@ -98,7 +98,8 @@ class Services:
 
 
 def revocations_of(storage: Storage, config: Config) -> Revocations:
-    return Revocations(storage, max(config.access_token_ttl, config.refresh_token_ttl))
+    users = tuple(user.username for user in config.users)
+    return Revocations(storage, users, max(config.access_token_ttl, config.refresh_token_ttl))
 
 
 async def prepare_storage(config: Config) -> None:
@@ -123,8 +124,7 @@ async def prepare_storage(config: Config) -> None:
         indexed = await index_stored_recordings(storage)
         if indexed:
             logger.info("indexed %d recordings stored before the listing index", indexed)
-        users = [user.username for user in config.users]
-        adopted = await revocations_of(storage, config).adopt_unattributed(users)
+        adopted = await revocations_of(storage, config).adopt_unattributed()
         if adopted:
             logger.info(
                 "%d revoked sessions were stored without their user: every session issued "

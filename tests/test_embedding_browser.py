@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from livekit import rtc
 from playwright.sync_api import Browser, Frame, Page
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -225,7 +226,7 @@ def test_an_embedded_meeting_joins_obeys_its_page_and_ends_for_everyone(
         ) as deleted:
             page.evaluate("document.getElementById('meet').endMeeting()")
         assert deleted.value.status == 204
-        assert bob.ended.result(timeout=WAIT_MS / 1000) is not None
+        assert bob.ended.result(timeout=WAIT_MS / 1000) == rtc.DisconnectReason.ROOM_DELETED
         assert _public(meet, "GET", f"/rooms/{room['roomName']}").status_code == 404
         page.screenshot(path=str(ARTIFACTS / "3-ended.png"))
     finally:

@@ -13,6 +13,7 @@ import pytest
 from ovmeet.config import Config, User
 from ovmeet.revocations import MAX_PER_USER, Revocations
 from ovmeet.services import prepare_storage
+from ovmeet.storage.keys import revoked_sessions_prefix
 from ovmeet.storage.local import LocalStorage
 from ovmeet.tokens import Session
 from tests.helpers import cookie_header, login
@@ -20,6 +21,7 @@ from tests.inprocess import App
 from tests.processes import ADMIN, USER, base_env, run_cli
 
 ALICE = User("alice", "pw", "USER")
+USERS = (ALICE.username,)
 
 
 def session(token_id: str, issued_at: int, expires_at: int, user: User = ALICE) -> Session:
@@ -58,8 +60,8 @@ def test_a_revoked_session_is_refused_through_its_own_key(tmp_path: Path) -> Non
     async def scenario() -> None:
         storage = LocalStorage(tmp_path)
         now = time.time()
-        here = Revocations(storage, 3600)
-        elsewhere = Revocations(storage, 3600)  # another process on the same storage
+        here = Revocations(storage, USERS, 3600)
+        elsewhere = Revocations(storage, USERS, 3600)  # another process on the same storage
         ended = session("abcdefghijklmnop", int(now) - 5, int(now) + 600)
         kept = session("qrstuvwxyzABCDEF", int(now) - 5, int(now) + 600)
         assert not await elsewhere.is_revoked(ended)
@@ -67,7 +69,7 @@ def test_a_revoked_session_is_refused_through_its_own_key(tmp_path: Path) -> Non
         assert await here.is_revoked(ended)
         assert not await here.is_revoked(kept)
         # The other process asked a moment ago and may answer from memory for REFRESH_SECONDS.
-        fresh = Revocations(storage, 3600)
+        fresh = Revocations(storage, USERS, 3600)
         assert await fresh.is_revoked(ended)
         assert not await fresh.is_revoked(kept)
         await storage.aclose()
@@ -79,7 +81,9 @@ def test_expired_revocations_are_forgotten_by_the_clean_up_only(tmp_path: Path) 
     async def scenario() -> None:
         clock = [1_000_000.0]
         storage = LocalStorage(tmp_path)
-        revocations = Revocations(storage, 60, now=lambda: clock[0], monotonic=lambda: clock[0])
+        revocations = Revocations(
+            storage, USERS, 60, now=lambda: clock[0], monotonic=lambda: clock[0]
+        )
         ending = session("abcdefghijklmnop", 999_990, 1_000_060)
         lasting = session("qrstuvwxyzABCDEF", 999_990, 1_000_600)
         await revocations.revoke(ending)
@@ -90,7 +94,7 @@ def test_expired_revocations_are_forgotten_by_the_clean_up_only(tmp_path: Path) 
         assert await revocations.forget_expired() == 1
         keys = await storage.list("revoked-sessions/")
         assert len(keys) == 1 and keys[0].endswith("-0000999990-qrstuvwxyzABCDEF.json")
-        assert await Revocations(storage, 60, now=lambda: clock[0]).is_revoked(lasting)
+        assert await Revocations(storage, USERS, 60, now=lambda: clock[0]).is_revoked(lasting)
         await storage.aclose()
 
     asyncio.run(scenario())
@@ -103,7 +107,7 @@ def test_the_fold_mark_is_forgotten_when_every_session_it_covers_has_expired(
         clock = [1_000_000.0]
         storage = LocalStorage(tmp_path)
         revocations = Revocations(
-            storage, 600, now=lambda: clock[0], monotonic=lambda: clock[0], max_per_user=3
+            storage, USERS, 600, now=lambda: clock[0], monotonic=lambda: clock[0], max_per_user=3
         )
         sessions = [session(f"token{n:011d}", 999_000 + n, 1_000_500) for n in range(4)]
         for revoked in sessions:
@@ -135,7 +139,7 @@ def test_revocations_an_earlier_ovmeet_stored_by_token_only_still_hold(tmp_path:
 
     async def check() -> None:
         storage = LocalStorage(tmp_path)
-        revocations = Revocations(storage, 3600)
+        revocations = Revocations(storage, USERS, 3600)
         assert await revocations.is_revoked(session("abcdefghijklmnop", now - 10, now + 600))
         assert await revocations.is_revoked(session("anyotheroldtoken", now - 10, now + 600))
         assert not await revocations.is_revoked(session("anewtokenissued1", now + 2, now + 900))
@@ -149,7 +153,7 @@ def test_revocations_an_earlier_ovmeet_stored_by_token_only_still_hold(tmp_path:
 
 @pytest.mark.parametrize("count", [0, 3])
 def test_the_clean_up_command_forgets_expired_revocations(tmp_path: Path, count: int) -> None:
-    root = tmp_path / "revoked-sessions" / "users" / ("0" * 32)
+    root = tmp_path / revoked_sessions_prefix(ADMIN[0])
     root.mkdir(parents=True)
     for n in range(count):
         (root / f"{1_000_000 + n:010d}-{999_000:010d}-token{n:011d}.json").write_text("{}")

@@ -12,7 +12,8 @@ import pytest
 
 from ovmeet.config import Config
 from ovmeet.ids import is_id
-from ovmeet.rooms import Room, new_room, page_of, role_for_secret, sanitize_prefix
+from ovmeet.room_index import page_of
+from ovmeet.rooms import Room, new_room, role_for_secret, sanitize_prefix
 from tests.livekit_standin import Fault, LiveKitStandIn
 from tests.processes import Ovmeet
 

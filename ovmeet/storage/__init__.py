@@ -11,6 +11,7 @@ from ovmeet.storage.base import (
     ObjectNotFound,
     Storage,
     StorageError,
+    keys_after,
 )
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "ObjectNotFound",
     "Storage",
     "StorageError",
+    "keys_after",
     "open_storage",
 ]
 

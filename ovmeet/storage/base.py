@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ MAX_CHUNK = 4 * 1024 * 1024
 # chunks (S3 needs them to keep up), 32 streams read 128 KiB ones, so memory stays bounded
 # (bench/stream.py measures both).
 STREAM_BUFFER_BUDGET = 4 * 1024 * 1024
+LIST_PAGE = 1000  # keys per listing request (S3's most)
 
 
 class ObjectNotFound(LookupError):
@@ -183,3 +184,12 @@ class Storage(Protocol):
 
     async def aclose(self) -> None:
         """Release the backend's connections and threads."""
+
+
+async def keys_after(storage: Storage, prefix: str, after: str = "") -> AsyncIterator[str]:
+    """The keys under `prefix` after the key `after`, in key order, read a page at a time (a
+    caller that stops early reads no further page)."""
+    while keys := await storage.list_page(prefix, after, LIST_PAGE):
+        for key in keys:
+            yield key
+        after = keys[-1]

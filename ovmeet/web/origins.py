@@ -10,29 +10,13 @@ stops it, with the body rule (a cross-site form cannot send `application/json`: 
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ovmeet.config import origin_of
 from ovmeet.errors import Forbidden
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def origin_of(url: str) -> str | None:
-    """`https://Host:443/path` -> `https://host`; None if `url` names no origin."""
-    parts = urlsplit(url.strip())
-    try:
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    shown = "" if port in (None, _DEFAULT_PORTS[parts.scheme]) else f":{port}"
-    return f"{parts.scheme}://{host.lower()}{shown}"
 
 
 class CrossSiteMiddleware:
@@ -46,14 +30,14 @@ class CrossSiteMiddleware:
         if scope["type"] == "http" and scope["method"] in UNSAFE_METHODS:
             headers = Headers(scope=scope)
             origin = headers.get("origin")
-            if origin is not None and "cookie" in headers and not self._own(origin, scope):
+            if origin is not None and "cookie" in headers and not self._own(origin, headers):
                 raise Forbidden(
                     f"Cross-site request refused: a page of {origin[:100]!r} may not act with "
                     "this server's cookies"
                 )
         await self.app(scope, receive, send)
 
-    def _own(self, origin: str, scope: Scope) -> bool:
+    def _own(self, origin: str, headers: Headers) -> bool:
         """Whether `origin` is ovmeet's: MEET_BASE_URL's, or the host the request was sent to
         (its scheme aside: behind a TLS proxy ovmeet may see http for a page's https)."""
         given = origin_of(origin)
@@ -62,5 +46,5 @@ class CrossSiteMiddleware:
         if given == self.own:
             return True
         scheme, _, netloc = given.partition("://")
-        sent_to = origin_of(f"{scheme}://{Headers(scope=scope).get('host', '')}")
+        sent_to = origin_of(f"{scheme}://{headers.get('host', '')}")
         return sent_to is not None and sent_to.partition("://")[2] == netloc

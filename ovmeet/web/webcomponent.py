@@ -24,9 +24,11 @@ class WebComponent:
 
     def __init__(self, file: str | None) -> None:
         self.file = Path(file).resolve() if file else None
+        # StaticFiles answers conditional requests (ETag, Last-Modified) with 304.
+        self.files = StaticFiles(directory=self.file.parent, check_dir=False) if self.file else None
 
     async def script(self, request: Request) -> Response:
-        if self.file is None:
+        if self.file is None or self.files is None:
             raise NotFound(
                 "Embedding's script is not served here: set MEET_WEBCOMPONENT_FILE to the "
                 "release's openvidu-meet.bundle.min.js"
@@ -38,9 +40,7 @@ class WebComponent:
                 f"Embedding's script is not served here: MEET_WEBCOMPONENT_FILE names no file "
                 f"({self.file.name})"
             ) from None
-        # StaticFiles answers conditional requests (ETag, Last-Modified) with 304.
-        files = StaticFiles(directory=self.file.parent, check_dir=False)
-        response = files.file_response(self.file, found, request.scope)
+        response = self.files.file_response(self.file, found, request.scope)
         response.headers["content-type"] = "text/javascript; charset=utf-8"
         response.headers.update(CROSS_ORIGIN)
         return response
