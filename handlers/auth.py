@@ -37,7 +37,10 @@ async def login(body: dict[str, Any]) -> Response:
 async def refresh_access_token(principal: Principal) -> Response:
     user = principal.refresh_user
     if user is None:
-        raise BadRequest("No valid refresh token (OvMeetRefreshToken cookie): log in again")
+        raise BadRequest(
+            "No valid refresh token (OvMeetRefreshToken cookie): log in again",
+            name="Authentication Error",
+        )
     response = JSONResponse({"message": f"Access token for '{user.username}' refreshed"})
     _set_access_cookie(response, user)
     return response

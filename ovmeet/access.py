@@ -139,7 +139,7 @@ def authorize(rule: Rule, principal: Principal, room: str | None = None) -> None
         return
     if Credential.MODERATOR in accepts and participant is not None:
         if room is None:
-            raise BadRequest(f"Bad Request: the '{rule.room_parameter}' parameter is required")
+            raise BadRequest(f"The '{rule.room_parameter}' parameter is required")
         if participant.role == "moderator" and participant.room == room:
             return
     refused_user = user is not None and bool({Credential.ADMIN, Credential.USER} & accepts)
@@ -151,7 +151,7 @@ def authorize(rule: Rule, principal: Principal, room: str | None = None) -> None
         )
     if refused_user:
         raise Forbidden("Insufficient permissions to access this resource")
-    raise Unauthorized(f"Unauthorized: this operation needs {_describe(accepts)}")
+    raise Unauthorized(f"This operation needs {_describe(accepts)}")
 
 
 def _describe(accepts: frozenset[Credential]) -> str:

@@ -1,4 +1,10 @@
-"""The one error hierarchy: each error knows its HTTP status and renders as {name?, message}."""
+"""The one error hierarchy: each error knows its HTTP status and renders as {name, message}.
+
+The naming rule (docs/contract.md, "Errors"): `name` is the subject of the mistake followed by
+"Error" (Request, Authentication, Room, Participant, Recording, Preferences, LiveKit, Storage,
+Server); `message` is one sentence that starts with a capital letter, names what it is about,
+says what to do where something can be done, and never repeats the status's reason phrase.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ class ApiError(Exception):
     """An error a client can act on; `status` is the HTTP status it is answered with."""
 
     status = 500
-    default_name: str | None = None
+    default_name: str = "Server Error"
 
     def __init__(
         self,
@@ -24,26 +30,28 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
     def body(self) -> dict[str, object]:
-        """What the client reads: {name?, message}."""
-        return (
-            {"name": self.name, "message": self.message} if self.name else {"message": self.message}
-        )
+        """What the client reads: {name, message}."""
+        return {"name": self.name, "message": self.message}
 
 
 class BadRequest(ApiError):
     status = 400
+    default_name = "Request Error"
 
 
 class Unauthorized(ApiError):
     status = 401
+    default_name = "Authentication Error"
 
 
 class Forbidden(ApiError):
     status = 403
+    default_name = "Authentication Error"
 
 
 class NotFound(ApiError):
     status = 404
+    default_name = "Request Error"
 
 
 class Conflict(ApiError):
@@ -61,7 +69,7 @@ class UnprocessableEntity(ApiError):
 
     def __str__(self) -> str:
         return "; ".join(
-            [self.message, *(f"{field or 'body'}: {text}" for field, text in self.details)]
+            [self.message, *(f"{field}: {text}" if field else text for field, text in self.details)]
         )
 
     def body(self) -> dict[str, object]:
@@ -74,6 +82,7 @@ class UnprocessableEntity(ApiError):
 
 class RangeNotSatisfiable(ApiError):
     status = 416
+    default_name = "Recording Error"
 
     def __init__(self, size: int) -> None:
         super().__init__(
@@ -83,22 +92,24 @@ class RangeNotSatisfiable(ApiError):
 
 class TooManyRequests(ApiError):
     status = 429
+    default_name = "Authentication Error"
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after)})
+    def __init__(self, message: str, retry_after: int, *, name: str | None = None) -> None:
+        super().__init__(message, name=name, headers={"Retry-After": str(retry_after)})
 
 
 class DependencyError(ApiError):
-    """A service ovmeet depends on (LiveKit, storage) failed.
+    """A service ovmeet depends on (LiveKit, storage) failed: 503, as the same request may
+    succeed once it is back.
 
     The client is told which one (`message`); where and why (`detail`: endpoints, paths, causes)
     goes only to the log and to the command line, which is also what `str()` gives.
     """
 
-    status = 500
+    status = 503
 
-    def __init__(self, message: str, detail: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, detail: str, *, name: str | None = None) -> None:
+        super().__init__(message, name=name)
         self.detail = detail
 
     def __str__(self) -> str:
@@ -118,7 +129,7 @@ class RoomFull(ApiError):
     choose another name, anything else says the room name is not valid)."""
 
     status = 406
-    default_name = "Room Full"
+    default_name = "Room Error"
 
 
 class ParticipantError(ApiError):

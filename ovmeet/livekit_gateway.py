@@ -43,12 +43,14 @@ from ovmeet.recent import Recent
 
 
 class LiveKitError(DependencyError):
-    """LiveKit could not answer; the request fails rather than guess."""
+    """LiveKit could not answer; the request fails rather than guess. `unreachable`: no answer
+    came at all (LiveKit is down, or not where LIVEKIT_URL_PRIVATE says)."""
 
     default_name = "LiveKit Error"
 
-    def __init__(self, method: str, detail: str, why: str = "") -> None:
-        super().__init__(f"LiveKit failed on {method}{why}", detail)
+    def __init__(self, method: str, detail: str, why: str = "", unreachable: bool = False) -> None:
+        super().__init__(f"LiveKit is not available: {method} failed{why}", detail)
+        self.unreachable = unreachable
 
 
 class _NotFound(Exception):
@@ -295,4 +297,5 @@ class LiveKitGateway:
             method,
             f"LiveKit at {self.config.livekit_url_private} failed on {method} ({detail})",
             why,
+            unreachable=not isinstance(error, (TwirpError, DecodeError)),
         )

@@ -9,7 +9,6 @@ from livekit.protocol.models import ParticipantInfo
 from ovmeet.config import User
 from ovmeet.errors import (
     BadRequest,
-    Conflict,
     Forbidden,
     ParticipantConflict,
     ParticipantNotFound,
@@ -78,7 +77,7 @@ async def refresh_token(
     )
     if previous is None:
         raise Unauthorized(
-            "Unauthorized: a new participant token needs the previous one (the "
+            "A new participant token needs the previous one (the "
             f"OvMeetParticipantToken cookie), valid or expired less than {window} s ago"
         )
     if previous.room != room.room_name or previous.identity != options.participant_name:
@@ -88,7 +87,7 @@ async def refresh_token(
             f"'{room.room_name}'"
         )
     if not previous.expired:
-        raise Conflict("Participant token is still valid")
+        raise ParticipantConflict("Participant token is still valid")
     if not await services.livekit.participant_exists(room.room_name, options.participant_name):
         raise ParticipantNotFound(
             f"Participant '{options.participant_name}' not found in room '{room.room_name}'"
@@ -109,10 +108,10 @@ async def _admit(services: Services, options: TokenOptions, user: User | None) -
     room = await services.rooms.get(options.room_name)
     role = role_for_secret(room, options.secret)
     if role is None:
-        raise BadRequest(f"Invalid secret for room '{room.room_name}'")
+        raise BadRequest(f"Invalid secret for room '{room.room_name}'", name="Room Error")
     mode = await services.preferences.auth_mode()
     if user is None and (
         mode == "all_users" or (mode == "moderators_only" and role == "moderator")
     ):
-        raise Unauthorized(f"Unauthorized: log in to join room '{room.room_name}' as {role}")
+        raise Unauthorized(f"Log in to join room '{room.room_name}' as {role}")
     return room, role

@@ -41,5 +41,6 @@ class RoomCreationQuota:
                 f"Too many rooms created by this {kind}: "
                 f"{self._per_hour} an hour; try again in {wait} s",
                 wait,
+                name="Room Error",
             )
         self._buckets.put(creator, (left - 1, now))

@@ -226,12 +226,18 @@ async def _until_active(services: Services, recording_id: RecordingId) -> Record
         if info is None or status is None or status.is_final:
             why = (info.error if info else "") or f"the egress is {status or 'gone'}"
             await _end(services, recording_id, RecordingStatus.FAILED, why, info)
-            raise DependencyError("Recording failed to start", f"egress of {recording_id}: {why}")
+            raise DependencyError(
+                "Recording failed to start",
+                f"egress of {recording_id}: {why}",
+                name="Recording Error",
+            )
         if time.monotonic() >= deadline:
             await services.livekit.stop_recording(recording_id.egress_id)
             why = f"the egress did not become active within {timeout} s"
             await _end(services, recording_id, RecordingStatus.ABORTED, why, info)
-            raise DependencyError(f"Recording did not start within {timeout} s", why)
+            raise DependencyError(
+                f"Recording did not start within {timeout} s", why, name="Recording Error"
+            )
         await asyncio.sleep(POLL_SECONDS)
 
 

@@ -51,6 +51,8 @@ _FINAL = frozenset(
 
 
 class RecordingNotFound(NotFound):
+    default_name = "Recording Error"
+
     def __init__(self, message: str = "Recording not found") -> None:
         super().__init__(message)
 

@@ -88,7 +88,10 @@ def test_wrong_credentials_are_401_and_set_nothing(
 ) -> None:
     response = post_login(local, username, password, client=f"203.0.113.{len(password)}")
     assert response.status_code == 401
-    assert response.json() == {"message": "Invalid username or password"}
+    assert response.json() == {
+        "name": "Authentication Error",
+        "message": "Invalid username or password",
+    }
     assert "set-cookie" not in response.headers
 
 

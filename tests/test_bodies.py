@@ -124,7 +124,7 @@ def test_a_json_body_without_its_media_type_is_415_and_does_nothing(server: Ovme
             f"{server.api}/participants/token", content=body.encode(), headers=headers
         )
         assert answer.status_code == 415, (headers, answer.text)
-        assert "Unsupported Media Type" in answer.json()["message"]
+        assert "content-type" in answer.json()["message"].lower()
         assert "set-cookie" not in answer.headers
     before = Stored(server).keys("rooms/")
     cookie = cookie_header(access_cookie(server))

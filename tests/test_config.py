@@ -174,7 +174,7 @@ def test_a_short_livekit_secret_is_one_start_up_warning_not_a_library_warning(
         # Signing a LiveKit call token with the short secret is what PyJWT used to warn about;
         # no LiveKit listens here, so the call itself then fails.
         response = request_token(server, token_body(room, "Ana"))
-        assert response.json()["message"] == "LiveKit failed on GetParticipant"
+        assert response.json()["message"] == "LiveKit is not available: GetParticipant failed"
     finally:
         server.stop()
     log = server.log()

@@ -100,7 +100,8 @@ def test_api_paths_never_fall_back_to_the_page(site: Ovmeet, path: str) -> None:
     response = site.client.get(f"{site.base_url}{path}")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/json"
-    assert response.json()["message"].startswith("Not Found")
+    assert response.json()["name"] == "Request Error"
+    assert response.json()["message"].endswith("is not part of this API")
 
 
 def test_other_methods_on_pages_are_405(site: Ovmeet) -> None:

@@ -65,7 +65,7 @@ def test_metrics_count_livekit_failures(servers: Servers) -> None:
     dead = f"ws://127.0.0.1:{free_port()}"
     server = servers.start("local", LIVEKIT_URL=dead, MEET_LIVEKIT_TIMEOUT="1s")
     room = server.create_room("metrics")
-    assert request_token(server, token_body(room, "A")).status_code == 500
+    assert request_token(server, token_body(room, "A")).status_code == 503
     text = metrics(server)
     assert metric(text, "ovmeet_livekit_call_errors_total", method="GetParticipant") == 1
 
@@ -97,9 +97,9 @@ def test_not_ready_names_livekit(servers: Servers) -> None:
     response = server.client.get(f"{server.base_url}/meet/ready")
     assert response.status_code == 503
     assert response.json() == {
-        "message": "Not ready: livekit: LiveKit failed on ListRooms",
+        "message": "Not ready: livekit: LiveKit is not available: ListRooms failed",
         "storage": "UP",
-        "livekit": "LiveKit failed on ListRooms",
+        "livekit": "LiveKit is not available: ListRooms failed",
     }
     assert "failed on ListRooms (" in server.log()  # where and why: in the log only
 

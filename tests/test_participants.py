@@ -125,7 +125,10 @@ def test_a_wrong_secret_is_400(local: Ovmeet, room: dict[str, Any], wrong: str) 
     body = {"roomName": room["roomName"], "participantName": "a", "secret": wrong}
     response = request_token(local, body)
     assert response.status_code == 400
-    assert response.json() == {"message": f"Invalid secret for room '{room['roomName']}'"}
+    assert response.json() == {
+        "name": "Room Error",
+        "message": f"Invalid secret for room '{room['roomName']}'",
+    }
 
 
 def test_a_participant_already_in_the_room_is_a_conflict(
@@ -142,9 +145,12 @@ def test_a_participant_already_in_the_room_is_a_conflict(
 
 
 def assert_livekit_failed(response: httpx.Response, method: str = "GetParticipant") -> None:
-    """A 500 that names LiveKit and the call, and shows nothing of where LiveKit is."""
-    assert response.status_code == 500
-    assert response.json() == {"name": "LiveKit Error", "message": f"LiveKit failed on {method}"}
+    """A 503 that names LiveKit and the call, and shows nothing of where LiveKit is."""
+    assert response.status_code == 503
+    assert response.json() == {
+        "name": "LiveKit Error",
+        "message": f"LiveKit is not available: {method} failed",
+    }
     assert "set-cookie" not in response.headers
 
 
@@ -176,7 +182,7 @@ def test_livekit_failures_never_issue_a_token(
     assert f"LiveKit at {app.env['LIVEKIT_URL']} failed on GetParticipant ({cause})" in caplog.text
 
 
-def test_unreachable_livekit_is_a_500_naming_it_and_the_log_says_where(
+def test_unreachable_livekit_is_a_503_naming_it_and_the_log_says_where(
     servers: Servers,
 ) -> None:
     closed = f"ws://127.0.0.1:{free_port()}"
@@ -188,17 +194,17 @@ def test_unreachable_livekit_is_a_500_naming_it_and_the_log_says_where(
     assert f"LiveKit at {closed} failed on GetParticipant" in server.log()
 
 
-def test_livekit_refusing_our_credentials_is_a_500(
+def test_livekit_refusing_our_credentials_is_a_503(
     apps: AppFactory, livekit: LiveKitStandIn, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = apps(LIVEKIT_API_SECRET="another-livekit-secret-0123456789abc")
     room = app.create_room("badkey")
     response = request_token(app, token_body(room, "Eve"))
-    assert response.status_code == 500
+    assert response.status_code == 503
     assert response.json() == {
         "name": "LiveKit Error",
-        "message": "LiveKit failed on GetParticipant: LiveKit refused ovmeet's credentials "
-        "(LIVEKIT_API_KEY, LIVEKIT_API_SECRET)",
+        "message": "LiveKit is not available: GetParticipant failed: LiveKit refused ovmeet's "
+        "credentials (LIVEKIT_API_KEY, LIVEKIT_API_SECRET)",
     }
     assert "401: LiveKit refused ovmeet's credentials" in caplog.text
     # LiveKit's plain-text 401 repeats the token it refused: never logged.
@@ -236,7 +242,7 @@ def test_auth_mode_by_role_and_login(
         response = request_token(server, token_body(room, name, role), sent, refresh)
         if credentials is None and login_required(mode, role):
             assert response.status_code == 401, response.text
-            assert "log in" in response.json()["message"]
+            assert "Log in" in response.json()["message"]
         else:
             assert response.status_code == 200, response.text
 
@@ -311,7 +317,10 @@ def test_refresh_with_a_still_valid_token_is_a_conflict(
         local, token_body(room, "Gina"), {"OvMeetParticipantToken": issued}, refresh=True
     )
     assert response.status_code == 409
-    assert response.json() == {"message": "Participant token is still valid"}
+    assert response.json() == {
+        "name": "Participant Error",
+        "message": "Participant token is still valid",
+    }
 
 
 @pytest.mark.parametrize(
@@ -344,8 +353,7 @@ def test_refresh_needs_the_participants_own_previous_token(
     response = request_token(local, token_body(room, "Hank", "moderator"), cookies, refresh=True)
     assert response.status_code == status, response.text
     assert "set-cookie" not in response.headers
-    message = response.json()["message"]
-    assert message.startswith("Unauthorized" if status == 401 else "Insufficient permissions")
+    assert response.json()["name"] == "Authentication Error"
     assert ("GetParticipant", name, "Hank") not in livekit.calls
 
 
@@ -495,6 +503,7 @@ def test_disconnect_by_a_non_moderator_of_the_room_is_403(
     )
     response = disconnect(local, name, "Target", cookie)
     assert response.status_code == 403
+    assert response.json()["name"] == "Authentication Error"
     assert response.json()["message"].startswith("Insufficient permissions")
     assert livekit.has_participant(name, "Target")
 
@@ -508,7 +517,7 @@ def test_disconnect_needs_the_room_name(local: Ovmeet, room: dict[str, Any]) -> 
     assert "roomName" in response.json()["message"]
 
 
-def test_disconnect_when_livekit_fails_is_500(
+def test_disconnect_when_livekit_fails_is_503(
     local: Ovmeet, room: dict[str, Any], livekit: LiveKitStandIn
 ) -> None:
     livekit.add_participant(room["roomName"], "Target")

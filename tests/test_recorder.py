@@ -387,8 +387,8 @@ def test_an_egress_that_cannot_start_is_a_clear_error_and_frees_the_room(
     cookie = moderator(meet, room)
     livekit.egress_faults = EgressFaults(start_fails=True)
     refused = start(meet, room, cookie)
-    assert refused.status_code == 500
-    assert refused.json()["message"] == "LiveKit failed on StartRoomCompositeEgress"
+    assert refused.status_code == 503
+    assert refused.json()["message"] == "LiveKit is not available: StartRoomCompositeEgress failed"
     livekit.egress_faults = EgressFaults()
     assert start(meet, room, cookie).status_code == 200
 
@@ -401,7 +401,7 @@ def test_an_egress_that_never_becomes_active_is_stopped_and_aborted(
     livekit.egress_faults = EgressFaults(never_active=True)
     began = time.monotonic()
     refused = start(meet, room, cookie)
-    assert refused.status_code == 500
+    assert refused.status_code == 503
     assert refused.json()["message"] == "Recording did not start within 2 s"
     assert 1.8 < time.monotonic() - began < 10
     egress_id = next(call[2] for call in livekit.calls if call[0] == "StopEgress")

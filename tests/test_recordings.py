@@ -157,7 +157,7 @@ def test_the_last_byte_of_a_large_file(library: Library) -> None:
 def test_malformed_ranges_are_400(library: Library, header: str) -> None:
     response = library.get(library.small_id, range=header)
     assert response.status_code == 400
-    assert response.json() == {"message": "Invalid Range header"}
+    assert response.json() == {"name": "Request Error", "message": "Invalid Range header"}
 
 
 @pytest.mark.parametrize("header", ["items=0-5", "pages=1", "x-unit=0-1,2-3"])
@@ -201,7 +201,10 @@ def test_users_who_are_not_admins_get_403(library: Library) -> None:
         library.url(library.small_id), headers=cookie_header(access_cookie(library.server, USER))
     )
     assert response.status_code == 403
-    assert response.json() == {"message": "Insufficient permissions to access this resource"}
+    assert response.json() == {
+        "name": "Authentication Error",
+        "message": "Insufficient permissions to access this resource",
+    }
 
 
 def test_no_cookie_is_401(library: Library) -> None:
@@ -250,13 +253,13 @@ def test_impossible_ids_are_not_found(library: Library, recording_id: str) -> No
         library.server, f"/meet/internal-api/v1/recordings/{recording_id}/stream", library.admin
     )
     assert status == 404
-    assert json.loads(body) == {"message": "Recording not found"}
+    assert json.loads(body) == {"name": "Recording Error", "message": "Recording not found"}
 
 
 def test_an_unknown_recording_is_not_found(library: Library) -> None:
     response = library.get(f"{library.room}--EG_unknown--u1")
     assert response.status_code == 404
-    assert response.json() == {"message": "Recording not found"}
+    assert response.json() == {"name": "Recording Error", "message": "Recording not found"}
 
 
 def post_webhook(server: Ovmeet, event: object) -> httpx.Response:
@@ -294,7 +297,8 @@ def test_recordings_that_are_not_complete_cannot_be_played(library: Library, sta
     recording_id = f"{library.room}--EG_state--{uid}"
     expected = status.removeprefix("EGRESS_")
     assert response.json() == {
-        "message": f"Recording '{recording_id}' cannot be played: its status is {expected}"
+        "name": "Recording Error",
+        "message": f"Recording '{recording_id}' cannot be played: its status is {expected}",
     }
 
 
@@ -415,7 +419,7 @@ def local_path(library: Library, recording_id: str, kind: str) -> Path:
     return data / "recordings" / room / f"{room}--{uid}.mp4"
 
 
-def test_unreadable_local_metadata_is_a_500_naming_the_storage(
+def test_unreadable_local_metadata_is_a_503_naming_the_storage(
     local_library: Library, tmp_path: Path
 ) -> None:
     copy = local_library.server.import_recording(
@@ -423,8 +427,11 @@ def test_unreadable_local_metadata_is_a_500_naming_the_storage(
     )
     local_path(local_library, str(copy["recordingId"]), "metadata").write_text("{not json")
     response = local_library.get(str(copy["recordingId"]))
-    assert response.status_code == 500
-    assert response.json() == {"message": "Storage failed"}  # where and why: in the log only
+    assert response.status_code == 503
+    assert response.json() == {
+        "name": "Storage Error",
+        "message": "Storage failed",
+    }  # where and why: in the log only
     assert "local storage (" in local_library.server.log()
     assert f"{copy['recordingId'].split('--')[2]}.json is not valid JSON" in (
         local_library.server.log()
@@ -441,8 +448,8 @@ def test_a_local_read_failing_on_the_first_chunk_is_still_a_json_500(
     media.unlink()
     media.mkdir()  # stat works, reading fails
     response = local_library.get(str(copy["recordingId"]))
-    assert response.status_code == 500
-    assert response.json() == {"message": "Storage failed"}
+    assert response.status_code == 503
+    assert response.json() == {"name": "Storage Error", "message": "Storage failed"}
     assert "Is a directory" in local_library.server.log()
 
 
@@ -507,15 +514,15 @@ def test_s3_failing_mid_stream_closes_the_connection(s3_relay: tuple[Library, Re
     assert library.get(library.small_id).content == library.small  # and it recovers
 
 
-def test_s3_down_before_the_first_byte_is_a_500_naming_it(s3_relay: tuple[Library, Relay]) -> None:
+def test_s3_down_before_the_first_byte_is_a_503_naming_it(s3_relay: tuple[Library, Relay]) -> None:
     library, relay = s3_relay
     relay.cut(refuse_new=True)
     try:
         response = library.get(library.small_id)
     finally:
         relay.accepting = True
-    assert response.status_code == 500
-    assert response.json() == {"message": "Storage failed"}
+    assert response.status_code == 503
+    assert response.json() == {"name": "Storage Error", "message": "Storage failed"}
     assert f"S3 storage ({relay.endpoint}, bucket " in library.server.log()
     assert "unreachable" in library.server.log()
 

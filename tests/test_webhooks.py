@@ -128,7 +128,7 @@ def test_unsigned_or_forged_events_are_401_and_write_nothing(server: Ovmeet, att
         headers["Authorization"] = "Bearer " + headers["Authorization"]
     response = post(server, body, headers)
     assert response.status_code == 401
-    assert response.json()["message"].startswith("Unauthorized")
+    assert response.json()["name"] == "Authentication Error"
     assert Stored(server).keys(f"{METADATA}{room}/") == []
 
 

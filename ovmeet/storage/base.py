@@ -28,6 +28,8 @@ class ObjectNotFound(LookupError):
 class StorageError(DependencyError):
     """The storage backend failed; `detail` names the backend and the cause."""
 
+    default_name = "Storage Error"
+
     def __init__(self, detail: str) -> None:
         super().__init__("Storage failed", detail)
 

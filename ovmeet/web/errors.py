@@ -1,4 +1,4 @@
-"""Every error leaves as application/json {name?, message}, whoever raised it."""
+"""Every error leaves as application/json {name, message}, whoever raised it."""
 
 from __future__ import annotations
 
@@ -22,9 +22,15 @@ _RECORDING_STREAM = re.compile(rf"^{re.escape(INTERNAL_API)}/recordings/.+/strea
 
 
 def json_error(
-    status: int, message: str, name: str | None = None, headers: dict[str, str] | None = None
+    status: int, message: str, name: str, headers: dict[str, str] | None = None
 ) -> ConnexionResponse:
     return json_response(status, ApiError(message, name=name).body(), headers)
+
+
+def sentence(text: str) -> str:
+    """`text` as an error message: a capital first letter, no final full stop."""
+    text = text.strip().rstrip(".")
+    return text[:1].upper() + text[1:]
 
 
 def json_response(
@@ -48,10 +54,12 @@ def on_problem(request: ConnexionRequest, problem: ProblemException) -> Connexio
     """Connexion's own problems: validation (400/415), security (401/403), responses (500)."""
     if problem.status >= 500:
         logger.error("%s %s failed: %s", request.method, request.url.path, problem.detail)
-    message = problem.title or "Error"
-    if problem.detail and problem.status < 500:
-        message = f"{message}: {problem.detail}"
-    return json_error(problem.status, message, headers=dict(problem.headers or {}))
+    if problem.status >= 500:
+        name, message = "Server Error", problem.title or "Internal server error"
+    else:
+        name = "Authentication Error" if problem.status in (401, 403) else "Request Error"
+        message = sentence(problem.detail or problem.title or "Invalid request")
+    return json_error(problem.status, message, name, headers=dict(problem.headers or {}))
 
 
 class AllowedMethods:
@@ -78,21 +86,22 @@ def http_exception_handler(
         """Starlette's routing errors: unknown path (404), wrong method (405, with Allow)."""
         path = request.url.path
         headers = dict(error.headers or {})
+        name = "Request Error"
         if error.status_code == 404 and _RECORDING_STREAM.match(path):
-            message = "Recording not found"
+            name, message = "Recording Error", "Recording not found"
         elif error.status_code == 404:
-            message = f"Not Found: {request.method} {path} is not part of this API"
+            message = f"{request.method} {path} is not part of this API"
         elif error.status_code == 405:
-            message = f"Method Not Allowed: {request.method} is not allowed on {path}"
+            message = f"{request.method} is not allowed on {path}"
             if methods := allowed.of(path):
                 headers["Allow"] = ", ".join(sorted(methods))
         else:
-            message = str(error.detail)
-        return json_error(error.status_code, message, headers=headers)
+            message = sentence(str(error.detail))
+        return json_error(error.status_code, message, name, headers=headers)
 
     return on_http_exception
 
 
 def on_unexpected(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
     logger.exception("%s %s failed", request.method, request.url.path, exc_info=error)
-    return json_error(500, "Internal server error")
+    return json_error(500, "Internal server error", "Server Error")

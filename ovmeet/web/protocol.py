@@ -27,6 +27,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ovmeet.config import Config
+from ovmeet.web.errors import sentence
 from ovmeet.web.headers import NO_FRAMES, SECURITY_HEADERS
 
 MAX_HEAD_BYTES = 32 * 1024
@@ -183,7 +184,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _send_error(self, status: int, detail: str | None = None) -> None:
         if status == 431 or detail is None:
             detail = f"the request head exceeds {MAX_HEAD_BYTES} bytes"
-        body = json.dumps({"message": f"{_REASONS[status]}: {detail}"}).encode()
+        name = "Server Error" if status >= 500 else "Request Error"
+        body = json.dumps({"name": name, "message": sentence(detail)}).encode()
         head = [f"HTTP/1.1 {status} {_REASONS[status]}\r\n".encode()]
         head += [
             name + b": " + value + b"\r\n"

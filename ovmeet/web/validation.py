@@ -158,7 +158,7 @@ class FieldsParameterValidator(CompiledParameterValidator):
                 schema = parameter.get("schema", {})
                 # Connexion has converted the values it could to their schema's type.
                 validator = _compiled(Draft4Validator, schema)
-                details += [(name, error.message) for error in validator.iter_errors(value)]
+                details += [(name, _message(error)) for error in validator.iter_errors(value)]
         if details:
             raise UnprocessableEntity("Invalid request parameters", details)
 
@@ -168,7 +168,17 @@ def _detail(error: ValidationError) -> tuple[str, str]:
     if error.validator == "required":  # the missing property is the field
         missing = error.message.split("'")[1] if "'" in error.message else ""
         path.append(missing)
-    return ".".join(path), error.message
+    return ".".join(path), _message(error)
+
+
+def _message(error: ValidationError) -> str:
+    """What is wrong with a value: the rule its schema states in words (`x-rule`), if any, rather
+    than a regular expression or a list of alternatives."""
+    if "x-rule" in error.schema:
+        return str(error.schema["x-rule"])
+    if error.validator == "pattern":
+        return "does not have the required form"
+    return str(error.message)
 
 
 VALIDATORS = {
