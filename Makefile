@@ -6,8 +6,9 @@ RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
 LIVEKIT_BIN := .cache/livekit/$(shell cat scripts/livekit-version)/livekit-server
+FONTS_STAMP := .cache/fonts/node_modules/.installed
 
-.PHONY: run test lint format install system-deps livekit wheel-smoke bench bench-tokens bench-join node-reference bench-stream bench-soak clean
+.PHONY: run test lint format install system-deps livekit fonts wheel-smoke bench bench-tokens bench-join node-reference bench-stream bench-soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,12 @@ livekit: $(LIVEKIT_BIN)
 $(LIVEKIT_BIN): scripts/livekit-version
 	./scripts/build-livekit.sh
 
+## The front end's web fonts (npm), for MEET_FRONTEND_FONTS_DIR: icons without Google Fonts.
+fonts: $(FONTS_STAMP)
+
+$(FONTS_STAMP): ovmeet/fonts.py
+	./scripts/install-fonts.sh
+
 ## Chromium and ffmpeg for the browser test, nginx for the several-instances test (apt-get, only
 ## when missing).
 system-deps:
@@ -42,8 +49,9 @@ system-deps:
 
 ## Every test, against real servers the tests start themselves (LiveKit, SeaweedFS, the Egress
 ## stand-in, ovmeet, Chromium).
-test: $(DEV_STAMP) system-deps $(LIVEKIT_BIN)
-	OVMEET_LIVEKIT_SERVER=$(abspath $(LIVEKIT_BIN)) $(BIN)/python -m pytest
+test: $(DEV_STAMP) system-deps $(LIVEKIT_BIN) $(FONTS_STAMP)
+	OVMEET_LIVEKIT_SERVER=$(abspath $(LIVEKIT_BIN)) OVMEET_FONTS_DIR=$(abspath .cache/fonts/node_modules) \
+	  $(BIN)/python -m pytest
 
 ## Build the wheel, install it in a fresh venv and smoke-test the installed `ovmeet serve`.
 wheel-smoke: $(BIN)/python
@@ -82,4 +90,4 @@ bench-soak: $(DEV_STAMP)
 	$(BIN)/python -m bench.soak
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info build dist

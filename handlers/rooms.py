@@ -16,13 +16,14 @@ async def create_room(body: dict[str, Any], principal: Principal) -> Response:
     options = rooms.options_from_api(body)
     s.room_creation_quota.spend(principal, client_address())
     room = await rooms.create_room(s.storage, s.config, body.get("roomNamePrefix", ""), **options)
-    return JSONResponse(room.to_json())
+    return JSONResponse(room.to_json(s.config.base_url))
 
 
 async def get_rooms(
     fields: str | None = None, page: int | None = None, limit: int | None = None
 ) -> Response:
-    index = services().room_index
+    s = services()
+    index = s.room_index
     headers = {}
     if page is None and limit is None:  # pagination is opt-in: the array stays an array
         found = await index.all()
@@ -35,18 +36,21 @@ async def get_rooms(
             "X-Current-Page": str(selected.number),
         }
     return JSONResponse(
-        [rooms.with_fields(room.to_json(), fields) for room in found], headers=headers
+        [rooms.with_fields(room.to_json(s.config.base_url), fields) for room in found],
+        headers=headers,
     )
 
 
 async def get_room(room_name: str, fields: str | None = None) -> Response:
-    room = await rooms.get_room(services().storage, room_name)
-    return JSONResponse(rooms.with_fields(room.to_json(), fields))
+    s = services()
+    room = await rooms.get_room(s.storage, room_name)
+    return JSONResponse(rooms.with_fields(room.to_json(s.config.base_url), fields))
 
 
 async def update_room(room_name: str, body: dict[str, Any]) -> Response:
-    room = await rooms.update_preferences(services().storage, room_name, body)
-    return JSONResponse(room.to_json())
+    s = services()
+    room = await rooms.update_preferences(s.storage, room_name, body)
+    return JSONResponse(room.to_json(s.config.base_url))
 
 
 async def delete_room(room_name: str) -> Response:

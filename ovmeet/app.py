@@ -35,12 +35,13 @@ from ovmeet.web import errors
 from ovmeet.web.access import AccessMiddleware
 from ovmeet.web.bodies import RequestBodyMiddleware
 from ovmeet.web.docs import DocsMiddleware
+from ovmeet.web.fonts import Fonts
 from ovmeet.web.frontend import FrontEnd, no_front_end
 from ovmeet.web.headers import ResponseHeadersMiddleware
 from ovmeet.web.observe import ObserveMiddleware
 from ovmeet.web.operations import PreparedApi, PreparedValidationMiddleware
 from ovmeet.web.origins import CrossSiteMiddleware
-from ovmeet.web.paths import HEALTH, METRICS, READY, SPECS, WEBCOMPONENT
+from ovmeet.web.paths import FONTS, HEALTH, METRICS, READY, SPECS, WEBCOMPONENT
 from ovmeet.web.slashes import TrailingSlashMiddleware
 from ovmeet.web.validation import FIELD_VALIDATORS, VALIDATORS
 from ovmeet.web.webcomponent import WebComponent
@@ -153,10 +154,12 @@ def create_app(config: Config | None = None) -> AsyncApp:
     app.add_url_rule(METRICS, "metrics", metrics, methods=["GET"])
     script = WebComponent(config.webcomponent_file).script
     app.add_url_rule(WEBCOMPONENT, "webcomponent", script, methods=["GET"])
+    if config.frontend_fonts_dir:
+        fonts = Fonts(config.frontend_fonts_dir).file
+        app.add_url_rule(f"{FONTS}/{{path:path}}", "fonts", fonts, methods=["GET"])
     if config.frontend_dir:  # last: every API route is matched before the front end's fallback
-        app.add_url_rule(
-            "/{path:path}", "frontend", FrontEnd(config.frontend_dir).page, methods=["GET"]
-        )
+        front_end = FrontEnd(config.frontend_dir, local_fonts=bool(config.frontend_fonts_dir))
+        app.add_url_rule("/{path:path}", "frontend", front_end.page, methods=["GET"])
     else:
         app.add_url_rule("/", "frontend", no_front_end, methods=["GET"])
     app.add_error_handler(ApiError, errors.on_api_error)

@@ -34,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logs.quiet_libraries()
     try:
         if args.command == "serve" and args.port:
             # --port is SERVER_PORT for this run: the default MEET_BASE_URL follows it (the
@@ -71,20 +72,24 @@ def _print(text: str) -> int:
     return 0
 
 
-def _cannot_listen(host: str, port: int) -> str | None:
-    """Why ovmeet could not listen on host:port (in use, not an address of this machine), if
-    it could not: said in one line before anything starts, rather than by uvicorn's log."""
-    if port == 0:
-        return None
+class CannotListen(OSError):
+    """ovmeet cannot listen where it is told to; the message says where and why."""
+
+
+def _port_to_listen_on(host: str, port: int) -> int:
+    """`port`, or for 0 a free one, once a bind to it succeeded: what is wrong (in use, not an
+    address of this machine) is said in one line before anything starts, not by uvicorn's log."""
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
             probe.bind((host, port))
+            return int(probe.getsockname()[1])
     except OSError as error:
         reason = error.strerror or str(error)
-        return f"cannot listen on {host}:{port}: {reason} (see --host, --port, SERVER_PORT)"
-    return None
+        raise CannotListen(
+            f"cannot listen on {host}:{port}: {reason} (see --host, --port, SERVER_PORT)"
+        ) from None
 
 
 def serve(config: Config, host: str, port: int | None, workers: int) -> int:
@@ -95,11 +100,12 @@ def serve(config: Config, host: str, port: int | None, workers: int) -> int:
     from ovmeet.services import check_livekit, prepare_storage
     from ovmeet.web.protocol import BoundedHttpToolsProtocol
 
-    port = config.server_port if port is None else port
-    taken = _cannot_listen(host, port)
-    if taken:
-        print(f"ovmeet: {taken}", file=sys.stderr)
-        return 1
+    wanted = config.server_port if port is None else port
+    port = _port_to_listen_on(host, wanted)
+    if port != wanted:
+        # Any free port: the default MEET_BASE_URL (and every worker) follows the one chosen.
+        os.environ["SERVER_PORT"] = str(port)
+        config = Config.from_env(os.environ)
     logger.info("configuration: %s", json.dumps(config.describe()))
     for warning in config.credential_warnings():
         logger.warning("%s", warning)
@@ -170,11 +176,11 @@ async def _rooms(config: Config, storage: Storage, args: argparse.Namespace) -> 
             expires_in=args.expires_in,
             max_participants=args.max_participants,
         )
-        return room.to_json()
+        return room.to_json(config.base_url)
     if args.room_command == "list":
-        return [room.to_json() for room in await rooms.list_rooms(storage)]
+        return [room.to_json(config.base_url) for room in await rooms.list_rooms(storage)]
     if args.room_command in ("get", "show"):
-        return (await rooms.get_room(storage, args.name)).to_json()
+        return (await rooms.get_room(storage, args.name)).to_json(config.base_url)
     livekit = LiveKitGateway(config)  # a live room is closed in LiveKit first
     livekit.start()
     try:
@@ -245,7 +251,11 @@ def _parser() -> argparse.ArgumentParser:
     room_actions = rooms_cmd.add_subparsers(dest="room_command", required=True)
     create = room_actions.add_parser("create", help="create a room; prints it as JSON")
     create.add_argument("--prefix", default=rooms.DEFAULT_PREFIX, help="room name prefix")
-    create.add_argument("--expires-in", type=_duration, help="lifetime such as 2h or 1d")
+    create.add_argument(
+        "--expires-in",
+        type=_duration,
+        help="lifetime, e.g. 2h or 1d (default: the room never expires)",
+    )
     create.add_argument("--max-participants", type=_positive, help="participant limit")
     room_actions.add_parser("list", help="print every room as JSON")
     for action, text in (

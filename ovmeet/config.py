@@ -130,6 +130,7 @@ class Config:
     webhook_enabled: bool = False
     webhook_url: str = "http://localhost:5080/webhook"
     frontend_dir: str | None = None
+    frontend_fonts_dir: str | None = None  # the front end's web fonts, served by ovmeet
     webcomponent_file: str | None = None  # the release's <openvidu-meet> bundle, to embed
     embed_origins: tuple[str, ...] = ()  # who may frame the front end (cookies then cross-site)
     recording_started_timeout: int = 20
@@ -154,6 +155,13 @@ class Config:
                     "required when MEET_STORAGE=s3 (e.g. http://127.0.0.1:9000)",
                 )
             s3_endpoint = read.url("MEET_S3_SERVICE_ENDPOINT", s3_endpoint, ("http", "https"))
+            parts = urlsplit(s3_endpoint)
+            if parts.path or parts.query or parts.fragment:
+                raise ConfigError(
+                    "MEET_S3_SERVICE_ENDPOINT",
+                    f"{s3_endpoint!r} has a path; an S3 endpoint is scheme://host[:port]: name "
+                    "the bucket in MEET_S3_BUCKET and a folder in it in MEET_S3_SUBBUCKET",
+                )
         egress_keys = {
             name: read.optional(name)
             for name in ("MEET_S3_EGRESS_ACCESS_KEY", "MEET_S3_EGRESS_SECRET_KEY")
@@ -223,6 +231,7 @@ class Config:
                 "MEET_WEBHOOK_URL", "http://localhost:5080/webhook", ("http", "https")
             ),
             frontend_dir=read.frontend_dir("MEET_FRONTEND_DIR"),
+            frontend_fonts_dir=read.fonts_dir("MEET_FRONTEND_FONTS_DIR"),
             webcomponent_file=read.optional("MEET_WEBCOMPONENT_FILE"),
             embed_origins=read.origins("MEET_EMBED_ORIGINS"),
             recording_started_timeout=read.duration("MEET_RECORDING_STARTED_TIMEOUT", "20s"),
@@ -444,6 +453,23 @@ class _Reader:
         if not (folder / "index.html").is_file():
             raise ConfigError(name, f"{raw!r} is not a folder with an index.html")
         return str(folder)
+
+    def fonts_dir(self, name: str) -> str | None:
+        """A node_modules folder with the front end's font packages (unset: Google Fonts)."""
+        from ovmeet.fonts import FONT_PACKAGES, missing_stylesheets
+
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        folder = str(Path(raw).expanduser().resolve())
+        if missing_stylesheets(folder):
+            packages = " ".join(f"{name}@{version}" for name, version in FONT_PACKAGES.items())
+            raise ConfigError(
+                name,
+                f"{raw!r} lacks {missing_stylesheets(folder)[0]}: name a node_modules folder "
+                f"with {packages} (`make fonts` installs them in .cache/fonts/node_modules)",
+            )
+        return folder
 
     def duration(self, name: str, default: str) -> int:
         raw = self.env.get(name, "").strip() or default

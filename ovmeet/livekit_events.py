@@ -60,7 +60,7 @@ class HandledEvents:
 def verify_event(config: Config, body: bytes, authorization: str | None) -> WebhookEvent:
     """The event, if LiveKit signed this exact body; Unauthorized otherwise."""
     if not authorization:
-        raise Unauthorized("Unauthorized: the webhook has no Authorization header")
+        raise Unauthorized("The webhook has no Authorization header")
     verifier = TokenVerifier(
         config.livekit_api_key, config.livekit_api_secret, leeway=SIGNATURE_LEEWAY
     )
@@ -68,9 +68,9 @@ def verify_event(config: Config, body: bytes, authorization: str | None) -> Webh
     try:
         return receiver.receive(body.decode("utf-8"), authorization)
     except (ParseError, UnicodeDecodeError) as error:
-        raise BadRequest(f"the webhook body is not a LiveKit event: {error}") from None
+        raise BadRequest(f"The webhook body is not a LiveKit event: {error}") from None
     except Exception:  # the verifier raises bare Exceptions (bad JWT, hash mismatch)
-        raise Unauthorized("Unauthorized: the webhook signature is not valid") from None
+        raise Unauthorized("The webhook signature is not valid") from None
 
 
 async def handle_event(services: Services, event: WebhookEvent) -> str:
@@ -115,7 +115,7 @@ async def _room_finished(services: Services, room_name: str) -> str:
         room = await get_room(services.storage, room_name)
     except RoomNotFound:
         return "room_finished ignored: not an ovmeet room"
-    await services.notifier.notify("roomFinished", room.to_json())
+    await services.notifier.notify("roomFinished", room.to_json(services.config.base_url))
     return f"room '{room_name}' finished"
 
 

@@ -21,6 +21,8 @@ _QUIET = {
     # "this operation accepts multiple content types" on every LiveKit webhook
     "connexion.operations.openapi3": logging.ERROR,
     "uvicorn.access": logging.WARNING,
+    # A warning for each retry of a storage call: the storage's own error says how it ended.
+    "urllib3.connectionpool": logging.ERROR,
 }
 # What `extra=` fields a log call may carry into a JSON line.
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
@@ -102,5 +104,10 @@ def configure(log_format: str) -> None:
     for name in ("uvicorn", "uvicorn.error"):  # uvicorn's own handlers would print twice
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """Keep the libraries' chatter (retries, per-request notes) out of ovmeet's log."""
     for name, level in _QUIET.items():
         logging.getLogger(name).setLevel(level)

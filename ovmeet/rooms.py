@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import secrets
 import time
@@ -14,11 +15,13 @@ from ovmeet.config import Config
 from ovmeet.errors import BadRequest, RoomNotFound, UnprocessableEntity
 from ovmeet.freshness import CACHE_SECONDS, ChangeMarker
 from ovmeet.ids import MAX_ID_LENGTH, is_id, random_id
-from ovmeet.livekit_gateway import LiveKitGateway
+from ovmeet.livekit_gateway import LiveKitError, LiveKitGateway
 from ovmeet.recent import Recent, SharedLoads
 from ovmeet.room_index import RoomIndex, added_marker, removed_marker
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
 from ovmeet.storage.keys import ROOM_INDEX_BUILT, ROOMS, room_index_key, room_key
+
+logger = logging.getLogger("ovmeet.rooms")
 
 Role = Literal["moderator", "publisher"]
 
@@ -83,7 +86,13 @@ class Room:
         now_ms = _now_ms() if now_ms is None else now_ms
         return self.expiration_date is not None and self.expiration_date <= now_ms
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, base_url: str | None = None) -> dict[str, Any]:
+        """The room as stored, or as served when `base_url` is given: its links then lead to
+        that base URL (MEET_BASE_URL now, not when the room was created)."""
+        moderator, publisher = self.moderator_room_url, self.publisher_room_url
+        if base_url is not None:
+            moderator = room_url(base_url, self.room_name, self.moderator_secret)
+            publisher = room_url(base_url, self.room_name, self.publisher_secret)
         data: dict[str, Any] = {
             "roomName": self.room_name,
             "roomNamePrefix": self.room_name_prefix,
@@ -94,8 +103,8 @@ class Room:
         if self.max_participants is not None:
             data["maxParticipants"] = self.max_participants
         data["preferences"] = self.preferences.to_json()
-        data["moderatorRoomUrl"] = self.moderator_room_url
-        data["publisherRoomUrl"] = self.publisher_room_url
+        data["moderatorRoomUrl"] = moderator
+        data["publisherRoomUrl"] = publisher
         return data
 
     @classmethod
@@ -150,9 +159,9 @@ def new_room(
     epoch), or never. `created_at` (ms, default now) lets callers place a room in time.
     """
     if expires_in is not None and expires_in <= 0:
-        raise BadRequest("expires_in must be a positive number of seconds")
+        raise BadRequest("The lifetime must be a positive number of seconds", name="Room Error")
     if max_participants is not None and max_participants <= 0:
-        raise BadRequest("maxParticipants must be a positive number")
+        raise BadRequest("maxParticipants must be a positive number", name="Room Error")
     clean_prefix = sanitize_prefix(prefix)
     name = f"{clean_prefix}-{random_id()}"
     moderator_secret = secrets.token_urlsafe(16)
@@ -169,8 +178,8 @@ def new_room(
         expiration_date=expiration_date,
         max_participants=max_participants,
         preferences=preferences or RoomPreferences(),
-        moderator_room_url=_room_url(config, name, moderator_secret),
-        publisher_room_url=_room_url(config, name, publisher_secret),
+        moderator_room_url=room_url(config.base_url, name, moderator_secret),
+        publisher_room_url=room_url(config.base_url, name, publisher_secret),
     )
 
 
@@ -295,7 +304,9 @@ async def room_is_stored(storage: Storage, room_name: str) -> bool:
 
 async def delete_room(storage: Storage, livekit: LiveKitGateway, room_name: str) -> None:
     """Delete the room, expired or not (RoomNotFound if there is none); if it is live, LiveKit
-    closes it first, so nobody stays in a room that no longer exists. Recordings stay."""
+    closes it first, so nobody stays in a room that no longer exists. When LiveKit cannot be
+    reached the room goes all the same (and the log says so); when it answers with an error the
+    room stays. Recordings stay."""
     if not is_id(room_name):
         raise RoomNotFound(room_name[:MAX_ID_LENGTH])
     try:
@@ -306,7 +317,17 @@ async def delete_room(storage: Storage, livekit: LiveKitGateway, room_name: str)
         room: Room | None = _parse_room(room_name, document)
     except StorageError:  # not a room document: it goes all the same (listings drop its entry)
         room = None
-    await livekit.close_room(room_name)
+    try:
+        await livekit.close_room(room_name)
+    except LiveKitError as error:
+        if not error.unreachable:  # LiveKit answered, and may hold a call: try again later
+            raise
+        logger.warning(
+            "room '%s' deleted without closing it in LiveKit (%s): whoever may still be in its "
+            "call stays until they leave, and gets no new token",
+            room_name,
+            error.detail,
+        )
     await storage.delete(room_key(room_name))
     if room is not None:
         await storage.delete(_index_key(room))
@@ -368,8 +389,9 @@ def _parse_room(name: str, data: Any) -> Room:
         raise StorageError(f"the stored room '{name}' is not a valid room document") from None
 
 
-def _room_url(config: Config, name: str, secret: str) -> str:
-    return f"{config.base_url}/room/{name}?{urlencode({'secret': secret})}"
+def room_url(base_url: str, name: str, secret: str) -> str:
+    """The link that opens room `name` with the role of `secret`."""
+    return f"{base_url}/room/{name}?{urlencode({'secret': secret})}"
 
 
 def _secret_of(url: str) -> str:

@@ -31,10 +31,17 @@ TEAM_FRONTEND = REPO.parent / "shared" / "frontend" / "openvidu-meet-fb0bf4b1"
 TEAM_WEBCOMPONENT = (
     REPO.parent / "shared" / "frontend" / "webcomponent-fb0bf4b1" / "openvidu-meet.bundle.min.js"
 )
+FONTS = REPO / ".cache" / "fonts" / "node_modules"  # `make fonts`
 LIVEKIT_PORT, LIVEKIT_UDP_PORT = 7880, 7882
 
 
+def _stop(signum: int, _frame: object) -> None:
+    """SIGTERM (`kill`, `timeout`, make passing on its own) stops everything as Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop)
     env = dict(os.environ)
     data = Path(env.get("MEET_DATA_DIR", "data"))
     port = int(env.get("SERVER_PORT", "6080"))
@@ -59,6 +66,8 @@ def main() -> int:
             children.append(_start_livekit(binary, data, key, secret, port))
     if "MEET_FRONTEND_DIR" not in env and (TEAM_FRONTEND / "index.html").exists():
         env["MEET_FRONTEND_DIR"] = str(TEAM_FRONTEND)
+    if "MEET_FRONTEND_FONTS_DIR" not in env and (FONTS / ".installed").exists():
+        env["MEET_FRONTEND_FONTS_DIR"] = str(FONTS)
     if "MEET_WEBCOMPONENT_FILE" not in env and TEAM_WEBCOMPONENT.exists():
         env["MEET_WEBCOMPONENT_FILE"] = str(TEAM_WEBCOMPONENT)
     example = None
@@ -97,7 +106,7 @@ def main() -> int:
         print("Ctrl-C stops everything.")
         children[-1].wait()
     except KeyboardInterrupt:
-        pass
+        print("make run: stopping")
     finally:
         for child in reversed(children):
             if child.poll() is None:

@@ -32,6 +32,7 @@ from ovmeet.storage.keys import check_key, check_prefix
 _T = TypeVar("_T")
 _MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CONNECT_TIMEOUT, READ_TIMEOUT = 3.0, 60.0
 _REFUSED = {"AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken"}
 
 
@@ -48,8 +49,12 @@ class S3Storage:
             # Every storage thread a connection, and as many more for the open streams that
             # hold theirs between reads: fewer made urllib3 discard (and log) connections.
             maxsize=2 * config.storage_threads,
-            timeout=urllib3.Timeout(connect=5, read=60),
-            retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(502, 503, 504)),
+            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
+            # A refused or unanswered connection is tried once more: a storage that is down
+            # is said within seconds, at start or per request.
+            retries=urllib3.Retry(
+                total=2, connect=1, backoff_factor=0.2, status_forcelist=(502, 503, 504)
+            ),
             cert_reqs="CERT_REQUIRED",
             ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
         )
@@ -61,6 +66,7 @@ class S3Storage:
             region=config.s3_region,
             http_client=self._http,
         )
+        self._path_style = config.s3_path_style
         if config.s3_path_style:
             self.client.disable_virtual_style_endpoint()  # type: ignore[no-untyped-call]
         else:
@@ -91,7 +97,28 @@ class S3Storage:
         except (ServerError, InvalidResponseError) as error:
             raise StorageError(f"{self.name} answered with an error: {error}") from None
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise StorageError(f"{self.name} is unreachable: {error}") from None
+            raise StorageError(f"{self.name} is unreachable: {self._why(error)}") from None
+
+    def _why(self, error: BaseException) -> str:
+        """The root cause of a failed connection in a few words, with a hint where one helps."""
+        reason = getattr(error, "reason", None) or error
+        if isinstance(reason, urllib3.exceptions.NameResolutionError):
+            host = getattr(reason.conn, "host", "?")
+            hint = ""
+            if not self._path_style:
+                hint = (
+                    f" (virtual-host style puts the bucket in the host name: {host}; set "
+                    "MEET_S3_WITH_PATH_STYLE_ACCESS=true unless the server serves buckets so)"
+                )
+            return f"the host name {host} does not resolve{hint}"
+        if isinstance(reason, urllib3.exceptions.NewConnectionError):  # a ConnectTimeoutError
+            cause = reason.__cause__ or reason.__context__
+            return str(getattr(cause, "strerror", None) or "the connection failed").lower()
+        if isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
+            return f"no connection within {CONNECT_TIMEOUT:g} s"
+        if isinstance(reason, urllib3.exceptions.ReadTimeoutError):
+            return f"no answer within {READ_TIMEOUT:g} s"
+        return str(reason)
 
     async def check(self) -> None:
         def ensure_bucket() -> None:

@@ -11,18 +11,21 @@ from pathlib import Path
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
+from ovmeet.web.fonts import with_local_fonts
 from ovmeet.web.paths import PUBLIC_API, is_front_end
 
 
 class FrontEnd:
-    """Serves `folder`, falling back to its index.html; never below ovmeet's own paths."""
+    """Serves `folder`, falling back to its index.html; never below ovmeet's own paths.
+    `local_fonts`: index.html links the fonts ovmeet serves, not Google's."""
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, local_fonts: bool = False) -> None:
         self.files = StaticFiles(directory=folder)
         self.index = (Path(folder) / "index.html").resolve()
+        self.local_fonts = local_fonts
 
     async def page(self, request: Request) -> Response:
         path = request.url.path
@@ -42,7 +45,11 @@ class FrontEnd:
 
     def _index(self) -> Response:
         """index.html names the current build's files: never let a browser keep an old one."""
-        return FileResponse(self.index, headers={"Cache-Control": "no-cache"})
+        headers = {"Cache-Control": "no-cache"}
+        if self.local_fonts:
+            page = with_local_fonts(self.index.read_text(encoding="utf-8"))
+            return HTMLResponse(page, headers=headers)
+        return FileResponse(self.index, headers=headers)
 
 
 async def no_front_end(_request: Request) -> Response:

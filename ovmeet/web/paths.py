@@ -11,6 +11,7 @@ HEALTH = "/meet/health"
 READY = "/meet/ready"
 METRICS = "/metrics"
 WEBCOMPONENT = "/meet/v1/openvidu-meet.js"  # the release's <openvidu-meet> element, to embed
+FONTS = "/meet/fonts"  # the front end's web fonts, when ovmeet serves them
 # Paths no front-end page may take: the single-page fallback answers JSON 404 below them.
 NOT_FRONT_END = ("/meet", "/livekit", METRICS)
 
