@@ -40,6 +40,7 @@ $(LIVEKIT_BIN): scripts/livekit-version
 fonts: $(FONTS_STAMP)
 
 $(FONTS_STAMP): ovmeet/fonts.py
+	@./scripts/system-deps.sh npm
 	./scripts/install-fonts.sh
 
 ## Chromium and ffmpeg for the browser test, nginx for the several-instances test (apt-get, only

@@ -28,7 +28,7 @@ logger = logging.getLogger("ovmeet")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -231,7 +231,7 @@ def _validated_preferences(section: str, text: str) -> dict[str, Any]:
     return cast(dict[str, Any], change)
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ovmeet", description="OpenVidu Meet internal API v1 server and tools"
     )

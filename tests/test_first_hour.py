@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import pytest
 from ovmeet.storage.keys import room_key
 from tests.conftest import Servers
 from tests.helpers import request_token, secret, token_body
-from tests.processes import Ovmeet, base_env, free_port, run_cli
+from tests.processes import REPO, Ovmeet, base_env, free_port, run_cli
 from tests.stored import Stored
 
 API_KEY = "first-hour-api-key-0123456789abcdef"
@@ -189,3 +192,33 @@ def test_a_room_update_that_names_no_preference_is_refused_by_the_schema_it_serv
         "application/json"
     ]["schema"]
     assert schema["minProperties"] == 1
+
+
+def test_make_run_stops_everything_on_sigterm_and_says_so(tmp_path: Path) -> None:
+    port = free_port(60000)
+    env = {
+        **base_env(f"ws://127.0.0.1:{free_port()}"),  # "use that LiveKit": none is started
+        "SERVER_PORT": str(port),
+        "MEET_DATA_DIR": str(tmp_path / "data"),
+    }
+    run = subprocess.Popen(
+        [sys.executable, str(REPO / "scripts" / "run_local.py")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert run.stdout is not None
+    said = []
+    for line in run.stdout:
+        said.append(line)
+        if "Ctrl-C stops everything" in line or len(said) > 200:
+            break
+    links = [line for line in said if "moderator: http://localhost:" in line]
+    assert links and f"localhost:{port}/room/" in links[0], "".join(said)
+    run.send_signal(signal.SIGTERM)
+    rest, _ = run.communicate(timeout=30)
+    assert run.returncode == 0, rest
+    assert "make run: stopping" in rest and "Traceback" not in rest, rest
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/meet/health")
