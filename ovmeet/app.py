@@ -117,7 +117,7 @@ def create_app(config: Config | None = None) -> AsyncApp:
     app = AsyncApp(
         __name__,
         lifespan=lifespan,
-        middlewares=MIDDLEWARES,
+        middlewares=list(MIDDLEWARES),  # add_middleware inserts into the list it is given
         strict_validation=True,
         validate_responses=config.validate_responses,
         pythonic_params=True,

@@ -222,3 +222,29 @@ def test_make_run_stops_everything_on_sigterm_and_says_so(tmp_path: Path) -> Non
     assert "make run: stopping" in rest and "Traceback" not in rest, rest
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/meet/health")
+
+
+def test_a_wrong_secret_is_the_same_error_wherever_it_is_given(servers: Servers) -> None:
+    server = servers.starting("local", MEET_API_KEY=API_KEY).result()
+    room = server.create_room("secret")
+    role = server.client.get(
+        f"{server.api}/rooms/{room['roomName']}/participant-role", params={"secret": "wrong"}
+    )
+    token = request_token(server, {**token_body(room, "Ana"), "secret": "wrong"})
+    assert role.status_code == token.status_code == 400
+    assert (
+        role.json()
+        == token.json()
+        == {
+            "name": "Room Error",
+            "message": f"Invalid secret for room '{room['roomName']}'",
+        }
+    )
+
+
+def test_make_clean_removes_what_the_build_leaves() -> None:
+    dry_run = subprocess.run(
+        ["make", "-n", "clean"], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    removed = dry_run.stdout.split()
+    assert {"build", "dist", ".venv"} <= set(removed), dry_run.stdout

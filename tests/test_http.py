@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from connexion.lifecycle import ConnexionRequest
 
+from ovmeet.app import MIDDLEWARES, create_app
+from ovmeet.config import Config
 from ovmeet.web.errors import on_unexpected
 from ovmeet.web.operations import parameter_cannot_fail
 from tests.conftest import Servers
@@ -281,3 +284,12 @@ def test_chunked_json_bodies_are_read_like_any_other(local: Ovmeet) -> None:
         headers={"content-type": "application/json"},
     )
     assert_json_error(too_big, 413)
+
+
+def test_each_app_has_its_own_middleware_stack(tmp_path: Path) -> None:
+    """Two apps in one process (the in-process tests make many) must not stack middlewares."""
+    before = list(MIDDLEWARES)
+    config = Config.from_env({"MEET_DATA_DIR": str(tmp_path)})
+    create_app(config)
+    create_app(config)
+    assert before == MIDDLEWARES
