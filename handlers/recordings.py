@@ -9,15 +9,28 @@ from starlette.responses import JSONResponse, Response
 
 from ovmeet import recorder, recordings
 from ovmeet.access import Principal
-from ovmeet.playback import open_playback
+from ovmeet.playback import hand_over, open_playback
 from ovmeet.web.context import services
 from ovmeet.web.paths import PUBLIC_API
 from ovmeet.web.streaming import ByteStreamResponse
 
 
 async def get_recording_stream(recording_id: str) -> Response:
+    s = services()
+    delivery = s.config.recording_delivery
+    if delivery != "proxy" and request.method != "HEAD":  # HEAD stays proxied in every mode
+        handed = await hand_over(
+            s.media,
+            recording_id,
+            request.headers.get("range"),
+            request.headers.get("if-range"),
+            delivery,
+            seconds=s.config.recording_url_ttl,
+            accel_prefix=s.config.accel_prefix,
+        )
+        return Response(status_code=handed.status, headers=handed.headers)
     playback = await open_playback(
-        services().media,
+        s.media,
         recording_id,
         request.headers.get("range"),
         request.headers.get("if-range"),

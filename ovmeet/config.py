@@ -27,6 +27,9 @@ StorageKind = Literal["local", "s3"]
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 STORAGE_KINDS: tuple[StorageKind, ...] = ("local", "s3")
+Delivery = Literal["proxy", "redirect", "accel"]
+DELIVERIES: tuple[Delivery, ...] = ("proxy", "redirect", "accel")
+MAX_PRESIGNED_SECONDS = 7 * 86400  # S3's limit for a presigned URL (signature version 4)
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -119,6 +122,11 @@ class Config:
     s3_egress_access_key: str | None = None
     s3_egress_secret_key: str | None = None
     storage_threads: int = 32
+    # How recording media leaves: through ovmeet, a presigned S3 redirect, or nginx.
+    recording_delivery: Delivery = "proxy"
+    recording_url_ttl: int = 60
+    s3_public_endpoint: str | None = None  # the endpoint as browsers reach it (redirect)
+    accel_prefix: str = "/_ovmeet_media"  # nginx's internal location (accel)
     docs_enabled: bool = True
     validate_responses: bool = False
     trusted_proxies: tuple[str, ...] = ()
@@ -154,18 +162,24 @@ class Config:
                     "MEET_S3_SERVICE_ENDPOINT",
                     "required when MEET_STORAGE=s3 (e.g. http://127.0.0.1:9000)",
                 )
-            s3_endpoint = read.url("MEET_S3_SERVICE_ENDPOINT", s3_endpoint, ("http", "https"))
-            parts = urlsplit(s3_endpoint)
-            if parts.path or parts.query or parts.fragment:
-                raise ConfigError(
-                    "MEET_S3_SERVICE_ENDPOINT",
-                    f"{s3_endpoint!r} has a path; an S3 endpoint is scheme://host[:port]: name "
-                    "the bucket in MEET_S3_BUCKET and a folder in it in MEET_S3_SUBBUCKET",
-                )
+            s3_endpoint = read.endpoint("MEET_S3_SERVICE_ENDPOINT", s3_endpoint)
         egress_keys = {
             name: read.optional(name)
             for name in ("MEET_S3_EGRESS_ACCESS_KEY", "MEET_S3_EGRESS_SECRET_KEY")
         }
+        delivery = read.choice("MEET_RECORDING_DELIVERY", "proxy", DELIVERIES)
+        if delivery == "redirect" and storage != "s3":
+            raise ConfigError(
+                "MEET_RECORDING_DELIVERY",
+                "redirect hands out presigned S3 URLs: it needs MEET_STORAGE=s3 (with local "
+                "storage use proxy, or accel behind nginx)",
+            )
+        public_endpoint = read.optional("MEET_S3_PUBLIC_ENDPOINT")
+        if public_endpoint is not None:
+            public_endpoint = read.endpoint("MEET_S3_PUBLIC_ENDPOINT", public_endpoint)
+        url_ttl = read.duration("MEET_RECORDING_URL_TTL", "60s")
+        if url_ttl > MAX_PRESIGNED_SECONDS:
+            raise ConfigError("MEET_RECORDING_URL_TTL", "S3 signs URLs for at most 7 days (7d)")
         if any(egress_keys.values()):
             for missing, value in egress_keys.items():
                 if value is None:
@@ -218,6 +232,10 @@ class Config:
             s3_egress_access_key=egress_keys["MEET_S3_EGRESS_ACCESS_KEY"],
             s3_egress_secret_key=egress_keys["MEET_S3_EGRESS_SECRET_KEY"],
             storage_threads=read.integer("MEET_STORAGE_THREADS", 32, low=1, high=1024),
+            recording_delivery=delivery,
+            recording_url_ttl=url_ttl,
+            s3_public_endpoint=public_endpoint,
+            accel_prefix=read.path_prefix("MEET_ACCEL_PREFIX", "/_ovmeet_media"),
             docs_enabled=read.boolean("MEET_DOCS_ENABLED", True),
             validate_responses=read.boolean("MEET_VALIDATE_RESPONSES", False),
             trusted_proxies=read.addresses("MEET_TRUSTED_PROXIES"),
@@ -477,6 +495,27 @@ class _Reader:
             return parse_duration(raw)
         except ValueError as error:
             raise ConfigError(name, str(error)) from None
+
+    def endpoint(self, name: str, raw: str) -> str:
+        """An S3 endpoint: `scheme://host[:port]`, nothing after it."""
+        url = self.url(name, raw, ("http", "https"))
+        parts = urlsplit(url)
+        if parts.path or parts.query or parts.fragment:
+            raise ConfigError(
+                name,
+                f"{url!r} has a path; an S3 endpoint is scheme://host[:port]: name the bucket "
+                "in MEET_S3_BUCKET and a folder in it in MEET_S3_SUBBUCKET",
+            )
+        return url
+
+    def path_prefix(self, name: str, default: str) -> str:
+        """A URL path such as `/_media`: a leading slash, no trailing one, plain characters."""
+        raw = self.text(name, default).rstrip("/")
+        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", raw):
+            raise ConfigError(
+                name, f"{raw!r} is not a path; use /name[/name...] of letters, digits, . _ ~ -"
+            )
+        return raw
 
     def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
         raw = (self.env.get(name, "").strip() or default).rstrip("/")

@@ -1,11 +1,14 @@
-"""Playback: the bytes of a COMPLETE recording, whole or by range, with their HTTP headers."""
+"""Playback: the bytes of a COMPLETE recording, whole or by range, with their HTTP headers; or,
+when the deployment says so (MEET_RECORDING_DELIVERY), where to get them instead."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 from email.utils import format_datetime
+from urllib.parse import urlsplit
 
+from ovmeet.config import Delivery
 from ovmeet.ids import RecordingId
 from ovmeet.ranges import ByteRange, if_range_holds, parse_range
 from ovmeet.recent import Recent
@@ -86,6 +89,45 @@ async def open_playback(
             ) from None
         raise
     return Playback(status, headers, body)
+
+
+# What a presigned GET makes S3 answer, so that the browser gets what proxy mode sends.
+_RESPONSE_OVERRIDES = {"response-content-type": "video/mp4", "response-cache-control": "private"}
+
+
+async def hand_over(
+    media: PlayableMedia,
+    recording_id: str,
+    range_header: str | None,
+    if_range: str | None,
+    delivery: Delivery,
+    *,
+    seconds: int,
+    accel_prefix: str,
+) -> Playback:
+    """After the checks `open_playback` makes (a request it refuses is refused the same way),
+    send the client to the storage (`redirect`: a presigned URL) or tell nginx where the bytes
+    are (`accel`: X-Accel-Redirect), instead of sending them."""
+    parsed = parse_recording_id(recording_id)
+    info = media.known(parsed) or await media.lookup(parsed)
+    status, *_ = _answer(info, range_header, if_range)  # its range errors, 400 and 416
+    key = recording_media_key(parsed)
+    if delivery == "redirect":
+        url = media.storage.signed_url(
+            key, seconds, public=True, response_headers=_RESPONSE_OVERRIDES
+        )
+        assert url is not None  # the configuration allows redirect with S3 only
+        return Playback(302, {"Location": url, "Cache-Control": "no-store"}, None)
+    signed = media.storage.signed_url(key, seconds, public=False, response_headers={})
+    if signed is None:  # a local file: nginx reads it under its own alias of the data folder
+        target = f"{accel_prefix}/{key}"
+    else:  # an S3 object: nginx proxies this presigned path to the storage
+        parts = urlsplit(signed)
+        # S3 servers ignore If-Range: when it does not hold, nginx drops the Range (`_whole`).
+        whole = "/_whole" if range_header is not None and status == 200 else ""
+        target = f"{accel_prefix}{whole}{parts.path}?{parts.query}"
+    headers = {"X-Accel-Redirect": target, "Content-Type": "video/mp4", "Cache-Control": "private"}
+    return Playback(200, headers, None)
 
 
 def _answer(

@@ -24,12 +24,14 @@ def nginx_command() -> str:
 class Nginx:
     """`nginx -g 'daemon off;'` with its files under `workdir`, proxying to `upstreams` (ports).
 
-    Each answer names the instance that served it in `X-Upstream`.
+    Each answer names the instance that served it in `X-Upstream`. A `site` (a server block,
+    with `{port}` where it listens) replaces that proxy.
     """
 
-    def __init__(self, workdir: Path, upstreams: list[int]) -> None:
+    def __init__(self, workdir: Path, upstreams: list[int], site: str | None = None) -> None:
         self.workdir = workdir
         self.upstreams = upstreams
+        self.site = site
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -38,9 +40,9 @@ class Nginx:
         return f"http://127.0.0.1:{self.port}"
 
     def config(self) -> str:
-        servers = "\n".join(f"        server 127.0.0.1:{port};" for port in self.upstreams)
         # As root, nginx's workers would run as nobody, who cannot use our private temp dir.
         user = "user root;\n" if os.geteuid() == 0 else ""
+        site = self.site.replace("{port}", str(self.port)) if self.site else self._round_robin()
         return (
             user
             + f"""worker_processes 1;
@@ -51,7 +53,14 @@ http {{
     access_log off;
     client_body_temp_path {self.workdir}/tmp/body;
     proxy_temp_path {self.workdir}/tmp/proxy;
-    upstream ovmeet {{
+{site}
+}}
+"""
+        )
+
+    def _round_robin(self) -> str:
+        servers = "\n".join(f"        server 127.0.0.1:{port};" for port in self.upstreams)
+        return f"""    upstream ovmeet {{
 {servers}
         keepalive 32;
     }}
@@ -68,10 +77,7 @@ http {{
             proxy_connect_timeout 2s;
             add_header X-Upstream $upstream_addr always;
         }}
-    }}
-}}
-"""
-        )
+    }}"""
 
     def start(self) -> Nginx:
         (self.workdir / "tmp").mkdir(parents=True, exist_ok=True)

@@ -263,7 +263,12 @@ def world(
     tmp_path: Path,
     seaweed_starting: Future[SeaweedFS],
 ) -> World:
-    app = apps(MEET_API_KEY=API_KEY, **storage_env(backend, tmp_path, seaweed_starting))
+    return make_world(apps, livekit, clip, storage_env(backend, tmp_path, seaweed_starting))
+
+
+def make_world(apps: AppFactory, livekit: LiveKitStandIn, clip: Path, env: dict[str, str]) -> World:
+    """An app with a room, a recording and every kind of caller's credentials."""
+    app = apps(MEET_API_KEY=API_KEY, **env)
     room = app.create_room("access")
     other = app.create_room("elsewhere")
     recording = app.import_recording(clip, room["roomName"])
@@ -311,7 +316,8 @@ def call(world: World, operation_id: str, headers: dict[str, str]) -> httpx.Resp
         url = f"{api}/participants/target"
         return client.delete(url, params={"roomName": name}, headers=headers)
     if operation_id == "getRecordingStream":
-        return client.get(f"{api}/recordings/{world.recording_id}/stream", headers=headers)
+        url = f"{api}/recordings/{world.recording_id}/stream"
+        return client.get(url, headers=headers, follow_redirects=False)
     if operation_id == "login":
         credentials = {"username": USER[0], "password": USER[1]}
         return client.post(f"{api}/auth/login", json=credentials, headers=headers)
@@ -380,6 +386,36 @@ def test_the_expectations_cover_every_operation() -> None:
 
 @pytest.mark.parametrize("operation_id", sorted(EXPECTED))
 def test_every_caller_of_every_operation(world: World, operation_id: str) -> None:
+    check_every_caller(world, operation_id)
+
+
+@pytest.mark.parametrize(
+    ("backend", "delivery", "handed_over"),
+    [("s3", "redirect", 302), ("local", "accel", 200), ("s3", "accel", 200)],
+)
+def test_every_caller_of_the_stream_in_every_delivery_mode(
+    apps: AppFactory,
+    livekit: LiveKitStandIn,
+    clip: Path,
+    backend: str,
+    delivery: str,
+    handed_over: int,
+    tmp_path: Path,
+    seaweed_starting: Future[SeaweedFS],
+) -> None:
+    """Who may play a recording does not depend on how its bytes leave."""
+    env = storage_env(backend, tmp_path, seaweed_starting)
+    world = make_world(apps, livekit, clip, {**env, "MEET_RECORDING_DELIVERY": delivery})
+    check_every_caller(world, "getRecordingStream")
+    admitted = call(world, "getRecordingStream", world.headers["admin"])
+    assert admitted.status_code == handed_over, admitted.text
+    assert admitted.content == b""
+    handed = admitted.headers.get("location") or admitted.headers.get("x-accel-redirect")
+    assert handed and world.recording_id.split("--")[0] in handed
+
+
+def check_every_caller(world: World, operation_id: str) -> None:
+    """Each kind of caller gets what EXPECTED says for `operation_id`."""
     for caller, expected in EXPECTED[operation_id].items():
         response = call(world, operation_id, world.headers[caller])
         if expected == OK:

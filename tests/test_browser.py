@@ -5,12 +5,13 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Request, sync_playwright
+from playwright.sync_api import Request, Response, sync_playwright
 
 from tests.conftest import Servers
 from tests.helpers import CHROMIUM_FLAGS, login
@@ -55,17 +56,64 @@ def test_chromium_plays_and_seeks_a_recording(
     recording: tuple[Ovmeet, str], tmp_path: Path
 ) -> None:
     server, recording_id = recording
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is required (make system-deps installs it)"
     # A 4 MB/s link: half a second into playback the browser has a few MB of the 30 MB file,
     # so the seek to the middle must fetch a new range (on loopback it could have it all).
     slow = Relay(server.port, bytes_per_second=4_000_000)
-    path = f"/meet/internal-api/v1/recordings/{recording_id}/stream"
-    stream_url = f"http://127.0.0.1:{slow.port}{path}"
+    try:
+        stream_url = f"http://127.0.0.1:{slow.port}{STREAM.format(recording_id)}"
+        seen = play_and_seek(stream_url, login(server)["OvMeetAccessToken"], tmp_path)
+    finally:
+        slow.close()
+    seen.assert_played_and_seeked()
+    assert 206 in seen.statuses[stream_url], seen.statuses
+
+
+@dataclass
+class Seen:
+    """What a page playing a recording saw: its final state, and per URL, ranges and statuses."""
+
+    duration: float
+    state: dict[str, Any]
+    ranges: dict[str, list[str]] = field(default_factory=dict)
+    statuses: dict[str, list[int]] = field(default_factory=dict)
+
+    def assert_played_and_seeked(self) -> None:
+        assert 7.5 < self.duration < 8.5
+        assert self.state["error"] is None
+        assert self.duration / 2 - 0.5 <= self.state["t"] <= self.duration / 2 + 1.5
+        assert self.state["ready"] >= 3  # HAVE_FUTURE_DATA: it plays from the middle
+        ranges = [r for rs in self.ranges.values() for r in rs]
+        assert ranges and all(r.startswith("bytes=") for r in ranges), self.ranges
+        assert any(r != "bytes=0-" for r in ranges), self.ranges  # the seek fetched the middle
+        assert not [s for ss in self.statuses.values() for s in ss if s >= 400], self.statuses
+
+
+STREAM = "/meet/internal-api/v1/recordings/{}/stream"
+
+
+def play_and_seek(stream_url: str, cookie: str, tmp_path: Path) -> Seen:
+    """Chromium plays the recording at `stream_url` (as ADMIN), then seeks to its middle."""
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is required (make system-deps installs it)"
     html = f'<!doctype html><video id="v" src="{stream_url}" preload="metadata" muted></video>'
-    cookie = login(server)["OvMeetAccessToken"]
     pages = page_server(html)
     page_url = next(pages)
+    ranges: dict[str, list[str]] = {}
+    statuses: dict[str, list[int]] = {}
+
+    def on_request(request: Request) -> None:
+        if request.url != page_url and not request.url.endswith("favicon.ico"):
+            # A redirect's follow-up shows only provisional headers: the Range is its origin's.
+            origin = request.redirected_from
+            asked = request.headers.get("range") or (
+                origin.headers.get("range", "") if origin else ""
+            )
+            ranges.setdefault(request.url, []).append(asked)
+
+    def on_response(response: Response) -> None:
+        if response.url != page_url and not response.url.endswith("favicon.ico"):
+            statuses.setdefault(response.url, []).append(response.status)
+
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch_persistent_context(
@@ -87,21 +135,11 @@ def test_chromium_plays_and_seeks_a_recording(
                 ]
             )
             page = browser.new_page()
-            ranges: list[str] = []
-            statuses: list[int] = []
-
-            def on_request(request: Request) -> None:
-                if request.url == stream_url:
-                    ranges.append(request.headers.get("range", ""))
-
             page.on("request", on_request)
-            page.on(
-                "response", lambda r: statuses.append(r.status) if r.url == stream_url else None
-            )
+            page.on("response", on_response)
             page.goto(page_url)
             page.wait_for_function("document.getElementById('v').readyState >= 1", timeout=20_000)
             duration = page.evaluate("document.getElementById('v').duration")
-            assert 7.5 < duration < 8.5
             page.evaluate("document.getElementById('v').play()")
             page.wait_for_function("document.getElementById('v').currentTime > 0.5", timeout=20_000)
             page.evaluate(
@@ -119,10 +157,4 @@ def test_chromium_plays_and_seeks_a_recording(
             browser.close()
     finally:
         next(pages, None)
-        slow.close()
-    assert state["error"] is None
-    assert duration / 2 - 0.5 <= state["t"] <= duration / 2 + 1.5
-    assert state["ready"] >= 3  # HAVE_FUTURE_DATA: it plays from the middle
-    assert ranges and all(r.startswith("bytes=") for r in ranges), ranges
-    assert any(r != "bytes=0-" for r in ranges), ranges  # the seek fetched from the middle
-    assert 206 in statuses and not [s for s in statuses if s >= 400], statuses
+    return Seen(duration, state, ranges, statuses)

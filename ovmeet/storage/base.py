@@ -174,6 +174,12 @@ class Storage(Protocol):
     async def write_file(self, key: str, source: Path) -> ObjectInfo:
         """Store the file at `source` under `key`, atomically."""
 
+    def signed_url(
+        self, key: str, seconds: int, *, public: bool, response_headers: dict[str, str]
+    ) -> str | None:
+        """A URL that GETs `key` without other credentials for `seconds`, at the endpoint
+        browsers reach (`public`) or the one ovmeet reaches; None if the backend has none."""
+
     async def list_page(self, prefix: str, start_after: str, limit: int) -> list[str]:
         """At most `limit` keys that start with `prefix` and sort after `start_after`, in order;
         the backend reads about as many, never every key."""

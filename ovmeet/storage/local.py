@@ -102,6 +102,11 @@ class LocalStorage:
     async def supports_exclusive_create(self) -> bool:
         return True  # create_json is link(), atomic on every local file system
 
+    def signed_url(
+        self, key: str, seconds: int, *, public: bool, response_headers: dict[str, str]
+    ) -> str | None:
+        return None  # a folder has no URLs: nginx reads it itself (accel)
+
     async def stat(self, key: str) -> ObjectInfo:
         path = self.path_of(key)
         return _info(await self._run("stat", path.stat))

@@ -7,7 +7,7 @@ import json
 import os
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -66,11 +66,21 @@ class S3Storage:
             region=config.s3_region,
             http_client=self._http,
         )
+        public = urlsplit(config.s3_public_endpoint or config.s3_endpoint or "")
+        # Signs URLs only (no request goes through it): the host browsers reach is signed.
+        self.public_client = Minio(
+            public.netloc,
+            access_key=config.s3_access_key,
+            secret_key=config.s3_secret_key,
+            secure=public.scheme == "https",
+            region=config.s3_region,
+        )
         self._path_style = config.s3_path_style
-        if config.s3_path_style:
-            self.client.disable_virtual_style_endpoint()  # type: ignore[no-untyped-call]
-        else:
-            self.client.enable_virtual_style_endpoint()  # type: ignore[no-untyped-call]
+        for client in (self.client, self.public_client):
+            if config.s3_path_style:
+                client.disable_virtual_style_endpoint()  # type: ignore[no-untyped-call]
+            else:
+                client.enable_virtual_style_endpoint()  # type: ignore[no-untyped-call]
 
     def object_name(self, key: str) -> str:
         """The object name of `key` in the bucket."""
@@ -119,6 +129,18 @@ class S3Storage:
         if isinstance(reason, urllib3.exceptions.ReadTimeoutError):
             return f"no answer within {READ_TIMEOUT:g} s"
         return str(reason)
+
+    def signed_url(
+        self, key: str, seconds: int, *, public: bool, response_headers: dict[str, str]
+    ) -> str | None:
+        """A presigned GET (signature version 4, computed here: no request is made)."""
+        client = self.public_client if public else self.client
+        return client.presigned_get_object(
+            self.bucket,
+            self.object_name(key),
+            expires=timedelta(seconds=seconds),
+            response_headers=dict(response_headers),
+        )
 
     async def check(self) -> None:
         def ensure_bucket() -> None:

@@ -41,11 +41,12 @@ class ResponseHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         framing = self.embedded if is_front_end(scope["path"]) else NO_FRAMES
+        host = next((v for k, v in scope["headers"] if k == b"host"), b"").decode("latin-1")
 
         async def send_hardened(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [
-                    (name, _relative(value) if name.lower() == b"location" else value)
+                    (name, _relative(value, host) if name.lower() == b"location" else value)
                     for name, value in message.get("headers", [])
                 ]
                 message = {**message, "headers": [*headers, *SECURITY_HEADERS, *framing]}
@@ -54,10 +55,12 @@ class ResponseHeadersMiddleware:
         await self.app(scope, receive, send_hardened)
 
 
-def _relative(location: bytes) -> bytes:
-    """`https://host/a/b?c` -> `/a/b?c`; a relative location as it is."""
+def _relative(location: bytes, request_host: str) -> bytes:
+    """`https://host/a/b?c` -> `/a/b?c` when `host` is the request's own (a redirect built from
+    the Host header, which a client chooses); a relative location, or one to a host the
+    configuration names (a presigned storage URL), as it is."""
     parts = urlsplit(location.decode("latin-1"))
-    if not (parts.scheme or parts.netloc):
+    if not (parts.scheme or parts.netloc) or parts.netloc.lower() != request_host.lower():
         return location
     path = parts.path if parts.path.startswith("/") else f"/{parts.path}"
     return (path + (f"?{parts.query}" if parts.query else "")).encode("latin-1")
