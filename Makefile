@@ -8,7 +8,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 LIVEKIT_BIN := .cache/livekit/$(shell cat scripts/livekit-version)/livekit-server
 FONTS_STAMP := .cache/fonts/node_modules/.installed
 
-.PHONY: run test lint format install system-deps livekit fonts wheel-smoke bench bench-tokens bench-join node-reference bench-stream bench-soak clean
+.PHONY: run test lint format install system-deps livekit fonts wheel-smoke bench bench-tokens bench-join node-reference bench-stream bench-delivery bench-soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,7 +68,7 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff format .
 
 ## Every benchmark (about 25 minutes; the soak alone takes 10).
-bench: bench-tokens bench-stream bench-soak
+bench: bench-tokens bench-stream bench-delivery bench-soak
 
 bench-tokens: $(DEV_STAMP)
 	@./scripts/system-deps.sh wrk redis-server
@@ -85,6 +85,10 @@ node-reference:
 bench-stream: $(DEV_STAMP)
 	@./scripts/system-deps.sh wrk nginx
 	$(BIN)/python -m bench.stream
+
+bench-delivery: $(DEV_STAMP)
+	@./scripts/system-deps.sh nginx
+	$(BIN)/python -m bench.delivery
 
 bench-soak: $(DEV_STAMP)
 	@./scripts/system-deps.sh wrk

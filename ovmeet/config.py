@@ -124,7 +124,7 @@ class Config:
     storage_threads: int = 32
     # How recording media leaves: through ovmeet, a presigned S3 redirect, or nginx.
     recording_delivery: Delivery = "proxy"
-    recording_url_ttl: int = 60
+    recording_url_ttl: int = 3600  # a player seeks with the URL it was sent to: a viewing's length
     s3_public_endpoint: str | None = None  # the endpoint as browsers reach it (redirect)
     accel_prefix: str = "/_ovmeet_media"  # nginx's internal location (accel)
     docs_enabled: bool = True
@@ -177,7 +177,7 @@ class Config:
         public_endpoint = read.optional("MEET_S3_PUBLIC_ENDPOINT")
         if public_endpoint is not None:
             public_endpoint = read.endpoint("MEET_S3_PUBLIC_ENDPOINT", public_endpoint)
-        url_ttl = read.duration("MEET_RECORDING_URL_TTL", "60s")
+        url_ttl = read.duration("MEET_RECORDING_URL_TTL", "1h")
         if url_ttl > MAX_PRESIGNED_SECONDS:
             raise ConfigError("MEET_RECORDING_URL_TTL", "S3 signs URLs for at most 7 days (7d)")
         if any(egress_keys.values()):
