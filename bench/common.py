@@ -259,3 +259,30 @@ __all__ = [
     "table",
     "wrk",
 ]
+
+
+def nginx_conf(work: Path, name: str, servers: str) -> Path:
+    """`work/{name}.conf`: nginx in the foreground, its pid, logs and temp files in `work`,
+    sending files with sendfile, serving the `servers` blocks."""
+    conf = work / f"{name}.conf"
+    # As root, nginx's workers would run as nobody, who cannot read our private temp dir.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    (work / f"{name}-tmp").mkdir(exist_ok=True)
+    conf.write_text(
+        user
+        + f"""daemon off;
+worker_processes 1;
+pid {work}/{name}.pid;
+error_log {work}/{name}-error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path {work}/{name}-tmp;
+    proxy_temp_path {work}/{name}-tmp;
+{servers}
+}}
+"""
+    )
+    return conf

@@ -27,8 +27,9 @@ from urllib.parse import urlsplit
 
 from minio import Minio
 
-from bench.common import REPO, admin_cookie, cpu_seconds, free_port, running, table
-from bench.stream import MIB, _percentiles, nginx_conf, ovmeet_server
+from bench.common import REPO, admin_cookie, cpu_seconds, free_port, nginx_conf, running, table
+from bench.stream import MIB, _percentiles, ovmeet_server
+from bench.stream import nginx_conf as nginx_alone_conf
 from tests.media import make_mp4, pad_mp4
 from tests.processes import S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, SeaweedFS, base_env, run_cli
 from tests.proxy import nginx_command
@@ -145,30 +146,6 @@ def accel_site(port: int, ovmeet_port: int, data: Path) -> str:
     return text.replace("/srv/ovmeet/data/", f"{data}/")
 
 
-def nginx_front(work: Path, site: str) -> list[str]:
-    conf = work / "front.conf"
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    conf.write_text(
-        user
-        + f"""daemon off;
-worker_processes 1;
-pid {work}/front.pid;
-error_log {work}/front-error.log;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    client_body_temp_path {work}/front-tmp;
-    proxy_temp_path {work}/front-tmp;
-{site}
-}}
-"""
-    )
-    (work / "front-tmp").mkdir(exist_ok=True)
-    return [nginx_command(), "-c", str(conf), "-p", str(work)]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=256, help="recording size (MiB)")
@@ -224,14 +201,10 @@ def run(work: Path, size: int, ranges: int, rounds: int) -> None:
         )
         room_id, _, uid = ids["accel"].split("--")
         nginx_port, front_port = free_port(), free_port()
-        nginx_alone = [
-            nginx_command(),
-            "-c",
-            str(nginx_conf(work, data, nginx_port)),
-            "-p",
-            str(work),
-        ]
-        front = nginx_front(work, accel_site(front_port, int(envs["accel"]["SERVER_PORT"]), data))
+        alone = nginx_alone_conf(work, data, nginx_port)
+        nginx_alone = [nginx_command(), "-c", str(alone), "-p", str(work)]
+        site = accel_site(front_port, int(envs["accel"]["SERVER_PORT"]), data)
+        front = [nginx_command(), "-c", str(nginx_conf(work, "front", site)), "-p", str(work)]
         commands = {name: ovmeet_server(env, work, name) for name, env in envs.items()}
         rng = random.Random(7)
         offsets = [rng.randrange(0, size - MIB) for _ in range(ranges)]

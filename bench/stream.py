@@ -38,6 +38,9 @@ from bench.common import (
     running,
     table,
 )
+from bench.common import (
+    nginx_conf as common_nginx_conf,
+)
 from tests.media import make_mp4, pad_mp4
 from tests.processes import (
     S3_ACCESS_KEY,
@@ -165,31 +168,13 @@ def floor_server(env: dict[str, str]) -> tuple[list[str], str, dict[str, str]]:
 
 
 def nginx_conf(work: Path, root: Path, port: int) -> Path:
-    conf = work / "nginx.conf"
-    # As root, nginx's workers would run as nobody, who cannot read our private temp dir.
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    conf.write_text(
-        user
-        + f"""daemon off;
-worker_processes 1;
-pid {work}/nginx.pid;
-error_log {work}/nginx-error.log;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    client_body_temp_path {work}/nginx-tmp;
-    server {{
+    """nginx sending the files under `root` on `port` (the reference of local streaming)."""
+    server = f"""    server {{
         listen 127.0.0.1:{port};
         root {root};
         location /meet/health {{ return 200 "UP"; }}
-    }}
-}}
-"""
-    )
-    (work / "nginx-tmp").mkdir(exist_ok=True)
-    return conf
+    }}"""
+    return common_nginx_conf(work, "nginx", server)
 
 
 def main() -> None:

@@ -88,3 +88,9 @@ class Relay:
     def close(self) -> None:
         self.cut(refuse_new=True)
         self.listener.close()
+
+    def __enter__(self) -> Relay:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

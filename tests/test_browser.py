@@ -58,12 +58,9 @@ def test_chromium_plays_and_seeks_a_recording(
     server, recording_id = recording
     # A 4 MB/s link: half a second into playback the browser has a few MB of the 30 MB file,
     # so the seek to the middle must fetch a new range (on loopback it could have it all).
-    slow = Relay(server.port, bytes_per_second=4_000_000)
-    try:
-        stream_url = f"http://127.0.0.1:{slow.port}{STREAM.format(recording_id)}"
+    with Relay(server.port, bytes_per_second=SLOW) as slow:
+        stream_url = f"{slow.endpoint}{STREAM.format(recording_id)}"
         seen = play_and_seek(stream_url, login(server)["OvMeetAccessToken"], tmp_path)
-    finally:
-        slow.close()
     seen.assert_played_and_seeked()
     assert 206 in seen.statuses[stream_url], seen.statuses
 
@@ -89,6 +86,7 @@ class Seen:
 
 
 STREAM = "/meet/internal-api/v1/recordings/{}/stream"
+SLOW = 4_000_000  # bytes per second of the link in front of what sends the recording
 
 
 def play_and_seek(stream_url: str, cookie: str, tmp_path: Path) -> Seen:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,7 +19,7 @@ from tests.media import make_mp4
 from tests.processes import REPO, Ovmeet, SeaweedFS, base_env, run_cli
 from tests.proxy import Nginx
 from tests.relay import Relay
-from tests.test_browser import play_and_seek
+from tests.test_browser import SLOW, play_and_seek
 
 STREAM = "/meet/internal-api/v1/recordings/{}/stream"
 EXAMPLES = REPO / "docs" / "nginx"
@@ -193,13 +194,25 @@ def accel(
     return accel_local if request.param == "local" else accel_s3
 
 
-def test_through_nginx_ranges_are_byte_exact(
-    accel: tuple[Ovmeet, Nginx], clip: bytes, tmp_path: Path
-) -> None:
+@dataclass(frozen=True)
+class BehindNginx:
+    """A recording of an ovmeet in accel mode, and its stream's URL through nginx."""
+
+    server: Ovmeet
+    nginx: Nginx
+    recording_id: str
+    url: str
+
+
+@pytest.fixture
+def behind_nginx(accel: tuple[Ovmeet, Nginx], clip: bytes, tmp_path: Path) -> BehindNginx:
     server, nginx = accel
-    recording_id = _recording(server, clip, tmp_path, "ranges")
-    url = nginx.base_url + STREAM.format(recording_id)
-    admin = _admin(server)
+    recording_id = _recording(server, clip, tmp_path, "nginx")
+    return BehindNginx(server, nginx, recording_id, nginx.base_url + STREAM.format(recording_id))
+
+
+def test_through_nginx_ranges_are_byte_exact(behind_nginx: BehindNginx, clip: bytes) -> None:
+    url, admin = behind_nginx.url, _admin(behind_nginx.server)
     whole = httpx.get(url, headers=admin)
     assert whole.status_code == 200 and whole.content == clip
     assert whole.headers["content-type"] == "video/mp4"
@@ -224,30 +237,25 @@ def test_through_nginx_ranges_are_byte_exact(
     assert stale.status_code == 200 and stale.content == clip
 
 
-def test_through_nginx_the_access_check_is_ovmeets(
-    accel: tuple[Ovmeet, Nginx], clip: bytes, tmp_path: Path
-) -> None:
-    server, nginx = accel
-    recording_id = _recording(server, clip, tmp_path, "access")
-    url = nginx.base_url + STREAM.format(recording_id)
-    assert httpx.get(url).status_code == 401
+def test_through_nginx_the_access_check_is_ovmeets(behind_nginx: BehindNginx) -> None:
+    nginx, recording_id = behind_nginx.nginx, behind_nginx.recording_id
+    assert httpx.get(behind_nginx.url).status_code == 401
     assert httpx.get(nginx.base_url + "/_ovmeet_media/recordings/x.mp4").status_code == 404
     key = f"recordings/{recording_id.split('--')[0]}/"
     assert httpx.get(f"{nginx.base_url}/_ovmeet_media/{key}").status_code == 404
 
 
 def test_a_client_that_goes_away_through_nginx_leaves_it_serving(
-    accel: tuple[Ovmeet, Nginx], clip: bytes, tmp_path: Path
+    behind_nginx: BehindNginx, clip: bytes
 ) -> None:
-    server, nginx = accel
-    recording_id = _recording(server, clip, tmp_path, "gone")
-    cookie = _admin(server)["cookie"]
+    admin = _admin(behind_nginx.server)
+    path = STREAM.format(behind_nginx.recording_id)
     for _ in range(5):
-        with socket.create_connection(("127.0.0.1", nginx.port)) as sock:
-            head = f"GET {STREAM.format(recording_id)} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}"
+        with socket.create_connection(("127.0.0.1", behind_nginx.nginx.port)) as sock:
+            head = f"GET {path} HTTP/1.1\r\nHost: x\r\nCookie: {admin['cookie']}"
             sock.sendall(head.encode() + b"\r\n\r\n")
             assert sock.recv(64).startswith(b"HTTP/1.1 200")
-    again = httpx.get(nginx.base_url + STREAM.format(recording_id), headers=_admin(server))
+    again = httpx.get(behind_nginx.url, headers=admin)
     assert again.status_code == 200 and again.content == clip
 
 
@@ -281,8 +289,7 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_chromium_plays_and_seeks_through_a_presigned_redirect(
     servers: Servers, seaweed: SeaweedFS, long_clip: Path, tmp_path: Path
 ) -> None:
-    slow = Relay(seaweed.s3_port, bytes_per_second=4_000_000)  # S3 as the browser reaches it
-    try:
+    with Relay(seaweed.s3_port, bytes_per_second=SLOW) as slow:  # S3 as browsers reach it
         server = servers.start(
             "s3", MEET_RECORDING_DELIVERY="redirect", MEET_S3_PUBLIC_ENDPOINT=slow.endpoint
         )
@@ -290,8 +297,6 @@ def test_chromium_plays_and_seeks_through_a_presigned_redirect(
         recording_id = server.import_recording(long_clip, room)["recordingId"]
         stream_url = server.base_url + STREAM.format(recording_id)
         seen = play_and_seek(stream_url, login(server)["OvMeetAccessToken"], tmp_path)
-    finally:
-        slow.close()
     seen.assert_played_and_seeked()
     assert 302 in seen.statuses[stream_url], seen.statuses
     from_s3 = [s for url, ss in seen.statuses.items() if url.startswith(slow.endpoint) for s in ss]
@@ -304,11 +309,8 @@ def test_chromium_plays_and_seeks_through_nginx(
     server, nginx = accel_local
     room = server.create_room("play")["roomName"]
     recording_id = server.import_recording(long_clip, room)["recordingId"]
-    slow = Relay(nginx.port, bytes_per_second=4_000_000)
-    try:
+    with Relay(nginx.port, bytes_per_second=SLOW) as slow:
         stream_url = f"{slow.endpoint}{STREAM.format(recording_id)}"
         seen = play_and_seek(stream_url, login(server)["OvMeetAccessToken"], tmp_path)
-    finally:
-        slow.close()
     seen.assert_played_and_seeked()
     assert 206 in seen.statuses[stream_url], seen.statuses

@@ -40,7 +40,6 @@ class S3Storage:
     """Keys live under `{subbucket}/` in one bucket; every SDK call runs in a bounded pool."""
 
     def __init__(self, config: Config) -> None:
-        endpoint = urlsplit(config.s3_endpoint or "")
         self.bucket = config.s3_bucket
         self.prefix = f"{config.s3_subbucket}/" if config.s3_subbucket else ""
         self.name = f"S3 storage ({config.s3_endpoint}, bucket {self.bucket})"
@@ -58,29 +57,10 @@ class S3Storage:
             cert_reqs="CERT_REQUIRED",
             ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
         )
-        self.client = Minio(
-            endpoint.netloc,
-            access_key=config.s3_access_key,
-            secret_key=config.s3_secret_key,
-            secure=endpoint.scheme == "https",
-            region=config.s3_region,
-            http_client=self._http,
-        )
-        public = urlsplit(config.s3_public_endpoint or config.s3_endpoint or "")
+        self.client = _client(config, config.s3_endpoint, self._http)
         # Signs URLs only (no request goes through it): the host browsers reach is signed.
-        self.public_client = Minio(
-            public.netloc,
-            access_key=config.s3_access_key,
-            secret_key=config.s3_secret_key,
-            secure=public.scheme == "https",
-            region=config.s3_region,
-        )
+        self.public_client = _client(config, config.s3_public_endpoint or config.s3_endpoint)
         self._path_style = config.s3_path_style
-        for client in (self.client, self.public_client):
-            if config.s3_path_style:
-                client.disable_virtual_style_endpoint()  # type: ignore[no-untyped-call]
-            else:
-                client.enable_virtual_style_endpoint()  # type: ignore[no-untyped-call]
 
     def object_name(self, key: str) -> str:
         """The object name of `key` in the bucket."""
@@ -292,3 +272,23 @@ class S3Storage:
 
 def _type(key: str) -> str:
     return "video/mp4" if key.endswith(".mp4") else "application/octet-stream"
+
+
+def _client(
+    config: Config, endpoint: str | None, http_client: urllib3.PoolManager | None = None
+) -> Minio:
+    """A minio client of `endpoint` with the configured key, region and addressing style."""
+    parts = urlsplit(endpoint or "")
+    client = Minio(
+        parts.netloc,
+        access_key=config.s3_access_key,
+        secret_key=config.s3_secret_key,
+        secure=parts.scheme == "https",
+        region=config.s3_region,
+        http_client=http_client,
+    )
+    if config.s3_path_style:
+        client.disable_virtual_style_endpoint()  # type: ignore[no-untyped-call]
+    else:
+        client.enable_virtual_style_endpoint()  # type: ignore[no-untyped-call]
+    return client
