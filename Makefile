@@ -43,10 +43,10 @@ $(FONTS_STAMP): ovmeet/fonts.py
 	@./scripts/system-deps.sh npm
 	./scripts/install-fonts.sh
 
-## Chromium and ffmpeg for the browser test, nginx for the several-instances test (apt-get, only
-## when missing).
+## Chromium and ffmpeg for the browser test, nginx for the several-instances test, redis-server
+## for the shared-state test (apt-get, only when missing).
 system-deps:
-	@./scripts/system-deps.sh chromium ffmpeg nginx
+	@./scripts/system-deps.sh chromium ffmpeg nginx redis-server
 
 ## Every test, against real servers the tests start themselves (LiveKit, SeaweedFS, the Egress
 ## stand-in, ovmeet, Chromium).

@@ -18,7 +18,7 @@ from ovmeet.web.paths import AUTH_APIS
 
 async def login(body: dict[str, Any]) -> Response:
     s = services()
-    user = auth.login(
+    user = await auth.login(
         s.config, s.login_throttle, client_address(), body["username"], body["password"]
     )
     response = JSONResponse({"message": f"User '{user.username}' logged in"})

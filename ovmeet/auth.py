@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from ovmeet import shared_state
 from ovmeet.config import Config, User
 from ovmeet.errors import TooManyRequests, Unauthorized
 from ovmeet.recent import Recent
@@ -19,6 +25,8 @@ FIRST_LOCK_SECONDS = 30.0
 MAX_LOCK_SECONDS = 3600.0
 FORGET_AFTER_SECONDS = 3600.0
 MAX_TRACKED = 10_000  # clients, and accounts (any name tried): the least recent forgotten
+
+logger = logging.getLogger("ovmeet.auth")
 
 
 def authenticate(config: Config, username: str, password: str) -> User | None:
@@ -38,32 +46,136 @@ class _Failures:
     locked_until: float
 
 
-class _FailureCounts:
-    """Failures by key (a client or an account), each forgotten FORGET_AFTER_SECONDS after its
-    last failure; the least recently seen forgotten first beyond MAX_TRACKED."""
+class FailureCounts(Protocol):
+    """Failures by key (a client or an account) and the lock they earn."""
 
-    def __init__(self, now: Callable[[], float]) -> None:
+    async def locked_for(self, key: str) -> int:
+        """Seconds `key` stays locked (0 if it is not)."""
+
+    async def failed(self, key: str) -> None:
+        """Count one more failure of `key` (a lock from the FAILURES_BEFORE_LOCK-th on)."""
+
+    async def forget(self, key: str) -> None:
+        """Forget `key`'s failures."""
+
+
+def lock_seconds(count: int) -> float:
+    """The lock a `count`-th failure earns: none before FAILURES_BEFORE_LOCK, then doubling."""
+    if count < FAILURES_BEFORE_LOCK:
+        return 0.0
+    return float(min(FIRST_LOCK_SECONDS * 2.0 ** (count - FAILURES_BEFORE_LOCK), MAX_LOCK_SECONDS))
+
+
+class LocalFailureCounts:
+    """This process's counts, each forgotten FORGET_AFTER_SECONDS after its last failure; the
+    least recently seen forgotten first beyond MAX_TRACKED."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
         self._entries: Recent[str, _Failures] = Recent(MAX_TRACKED, now)
         self._now = now
 
-    def locked_for(self, key: str) -> int:
-        """Seconds `key` stays locked (0 if it is not)."""
+    async def locked_for(self, key: str) -> int:
         entry = self._entries.get(key, FORGET_AFTER_SECONDS)
         if entry is None or entry.locked_until <= self._now():
             return 0
         return max(1, math.ceil(entry.locked_until - self._now()))
 
-    def failed(self, key: str) -> None:
-        now = self._now()
+    async def failed(self, key: str) -> None:
         entry = self._entries.get(key, FORGET_AFTER_SECONDS) or _Failures(0, 0.0)
         entry.count += 1
-        if entry.count >= FAILURES_BEFORE_LOCK:
-            lock = FIRST_LOCK_SECONDS * 2 ** (entry.count - FAILURES_BEFORE_LOCK)
-            entry.locked_until = now + min(lock, MAX_LOCK_SECONDS)
+        if lock := lock_seconds(entry.count):
+            entry.locked_until = self._now() + lock
         self._entries.put(key, entry)  # dated now: forgotten an hour after its last failure
 
-    def forget(self, key: str) -> None:
+    async def forget(self, key: str) -> None:
         self._entries.forget(key)
+
+
+# Counted and locked in one step on Redis's own clock, so that instances agree.
+_FAIL = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local count = redis.call('HINCRBY', KEYS[1], 'count', 1)
+local lock = tonumber(ARGV[count + 1] or ARGV[#ARGV])
+if lock > 0 then redis.call('HSET', KEYS[1], 'until', tostring(now + lock)) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return count
+"""
+_LOCKED_FOR = """
+local left = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
+local t = redis.call('TIME')
+left = left - (tonumber(t[1]) + tonumber(t[2]) / 1000000)
+if left <= 0 then return 0 end
+return math.ceil(left)
+"""
+# The lock of each count, 1 to the first at MAX_LOCK_SECONDS (the last stands for the rest).
+_LOCKS = [
+    lock_seconds(count)
+    for count in range(1, FAILURES_BEFORE_LOCK + int(math.log2(MAX_LOCK_SECONDS / 30)) + 2)
+]
+
+
+class SharedFailureCounts:
+    """Counts kept in Redis, one budget for every instance. While Redis does not answer, this
+    process counts alone (and says so once): a throttle per process, never none."""
+
+    def __init__(self, config: Config, redis: Redis, job: str) -> None:
+        self._config, self._redis, self._job = config, redis, job
+        self._local = LocalFailureCounts()
+        self._fail = redis.register_script(_FAIL)
+        self._locked_for = redis.register_script(_LOCKED_FOR)
+        self._down = False
+
+    def _key(self, key: str) -> str:
+        return shared_state.key(self._config, self._job, key)
+
+    async def locked_for(self, key: str) -> int:
+        try:
+            shared = int(await self._locked_for(keys=[self._key(key)]))
+        except (RedisError, OSError) as error:
+            self._went_down(error)
+            return await self._local.locked_for(key)
+        self._came_back()
+        return max(shared, await self._local.locked_for(key))
+
+    async def failed(self, key: str) -> None:
+        await self._local.failed(key)  # what this process saw, should Redis go away
+        try:
+            await self._fail(keys=[self._key(key)], args=[int(FORGET_AFTER_SECONDS), *_LOCKS])
+        except (RedisError, OSError) as error:
+            self._went_down(error)
+            return
+        self._came_back()
+
+    async def forget(self, key: str) -> None:
+        await self._local.forget(key)
+        try:
+            await self._redis.delete(self._key(key))
+        except (RedisError, OSError) as error:
+            self._went_down(error)
+
+    def _went_down(self, error: BaseException) -> None:
+        if not self._down:
+            self._down = True
+            logger.warning(
+                "%s: failed %s are counted per process until it is back",
+                shared_state.RedisUnavailable(self._config, error).detail,
+                self._job,
+            )
+
+    def _came_back(self) -> None:
+        if self._down:
+            self._down = False
+            logger.info(
+                "%s is back: failed %s are counted for every instance again",
+                self._config.redis_where,
+                self._job,
+            )
+
+
+def failure_counts(config: Config, redis: Redis | None, job: str) -> FailureCounts:
+    """Shared counts when Redis is configured, else this process's."""
+    return SharedFailureCounts(config, redis, job) if redis is not None else LocalFailureCounts()
 
 
 class LoginThrottle:
@@ -71,57 +183,57 @@ class LoginThrottle:
     lock that doubles with each new failure. A success clears its own account's count only,
     so that knowing one password does not reset the guesses at another."""
 
-    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
-        self._clients = _FailureCounts(now)
-        self._accounts = _FailureCounts(now)
+    def __init__(self, clients: FailureCounts, accounts: FailureCounts) -> None:
+        self._clients = clients
+        self._accounts = accounts
 
-    def check(self, client: str, username: str) -> None:
+    async def check(self, client: str, username: str) -> None:
         """Raise TooManyRequests while `client` or the account `username` is locked."""
         for counts, key, what in (
             (self._clients, client, "from this client"),
             (self._accounts, username, "for this account"),
         ):
-            wait = counts.locked_for(key)
+            wait = await counts.locked_for(key)
             if wait:
                 raise TooManyRequests(f"Too many failed logins {what}; try again in {wait} s", wait)
 
-    def failed(self, client: str, username: str) -> None:
-        self._clients.failed(client)
-        self._accounts.failed(username)
+    async def failed(self, client: str, username: str) -> None:
+        await self._clients.failed(client)
+        await self._accounts.failed(username)
 
-    def succeeded(self, username: str) -> None:
-        self._accounts.forget(username)
+    async def succeeded(self, username: str) -> None:
+        await self._accounts.forget(username)
 
 
 class ApiKeyThrottle:
     """Wrong X-API-KEY values counted per client; after FAILURES_BEFORE_LOCK, the client's key
     attempts are refused (429) for a lock that doubles with each new failure, as for logins."""
 
-    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
-        self._clients = _FailureCounts(now)
+    def __init__(self, clients: FailureCounts) -> None:
+        self._clients = clients
 
-    def check(self, client: str) -> None:
-        wait = self._clients.locked_for(client)
+    async def check(self, client: str) -> None:
+        wait = await self._clients.locked_for(client)
         if wait:
             raise TooManyRequests(
                 f"Too many wrong API keys from this client; try again in {wait} s", wait
             )
 
-    def failed(self, client: str) -> None:
-        self._clients.failed(client)
+    async def failed(self, client: str) -> None:
+        await self._clients.failed(client)
 
 
-def login(
+async def login(
     config: Config, throttle: LoginThrottle, client: str, username: str, password: str
 ) -> User:
     """The user, or Unauthorized / TooManyRequests; failures count against the client and the
     account."""
-    throttle.check(client, username)
+    await throttle.check(client, username)
     user = authenticate(config, username, password)
     if user is None:
-        throttle.failed(client, username)
+        await throttle.failed(client, username)
         raise Unauthorized("Invalid username or password")
-    throttle.succeeded(username)
+    await throttle.succeeded(username)
     return user
 
 

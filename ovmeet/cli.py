@@ -97,7 +97,7 @@ def serve(config: Config, host: str, port: int | None, workers: int) -> int:
     import uvicorn
 
     from ovmeet.app import create_served_app
-    from ovmeet.services import check_livekit, prepare_storage
+    from ovmeet.services import check_livekit, check_redis, prepare_storage
     from ovmeet.web.protocol import BoundedHttpToolsProtocol
 
     wanted = config.server_port if port is None else port
@@ -116,6 +116,7 @@ def serve(config: Config, host: str, port: int | None, workers: int) -> int:
             "embedding's script is not served: set MEET_WEBCOMPONENT_FILE to the release's "
             "openvidu-meet.bundle.min.js to serve it at /meet/v1/openvidu-meet.js"
         )
+    asyncio.run(check_redis(config))
     asyncio.run(prepare_storage(config))
     asyncio.run(check_livekit(config))
     options: dict[str, Any] = {

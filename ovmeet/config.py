@@ -122,6 +122,15 @@ class Config:
     s3_egress_access_key: str | None = None
     s3_egress_secret_key: str | None = None
     storage_threads: int = 32
+    # Redis, when configured (a host, or sentinels): what several instances share.
+    redis_host: str | None = None
+    redis_port: int = 6379
+    redis_username: str | None = None
+    redis_password: str | None = None
+    redis_db: int = 0
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_password: str | None = None
+    redis_sentinel_master: str = "openvidu"
     # How recording media leaves: through ovmeet, a presigned S3 redirect, or nginx.
     recording_delivery: Delivery = "proxy"
     recording_url_ttl: int = 3600  # a player seeks with the URL it was sent to: a viewing's length
@@ -232,6 +241,14 @@ class Config:
             s3_egress_access_key=egress_keys["MEET_S3_EGRESS_ACCESS_KEY"],
             s3_egress_secret_key=egress_keys["MEET_S3_EGRESS_SECRET_KEY"],
             storage_threads=read.integer("MEET_STORAGE_THREADS", 32, low=1, high=1024),
+            redis_host=read.optional("MEET_REDIS_HOST"),
+            redis_port=read.integer("MEET_REDIS_PORT", 6379, low=1, high=65535),
+            redis_username=read.optional("MEET_REDIS_USERNAME"),
+            redis_password=read.optional("MEET_REDIS_PASSWORD"),
+            redis_db=read.integer("MEET_REDIS_DB", 0, low=0, high=1_000_000),
+            redis_sentinels=read.host_ports("MEET_REDIS_SENTINEL_HOST_LIST"),
+            redis_sentinel_password=read.optional("MEET_REDIS_SENTINEL_PASSWORD"),
+            redis_sentinel_master=read.text("MEET_REDIS_SENTINEL_MASTER_NAME", "openvidu"),
             recording_delivery=delivery,
             recording_url_ttl=url_ttl,
             s3_public_endpoint=public_endpoint,
@@ -272,7 +289,8 @@ class Config:
     def describe(self) -> dict[str, object]:
         """The effective configuration with every secret masked, for the start-up log."""
         shown = dataclasses.asdict(self)
-        for name in ("livekit_api_secret", "api_key", "s3_secret_key", "s3_egress_secret_key"):
+        secrets = ("livekit_api_secret", "api_key", "s3_secret_key", "s3_egress_secret_key")
+        for name in (*secrets, "redis_password", "redis_sentinel_password"):
             if shown[name]:
                 shown[name] = "***"
         shown["users"] = [f"{u.username} ({u.role})" for u in self.users]
@@ -280,6 +298,19 @@ class Config:
             if isinstance(value, str) and "://" in value:
                 shown[name] = without_userinfo(value)
         return shown
+
+    @property
+    def redis(self) -> bool:
+        """Whether instances share state through Redis (MEET_REDIS_HOST or sentinels set)."""
+        return self.redis_host is not None or bool(self.redis_sentinels)
+
+    @property
+    def redis_where(self) -> str:
+        """Redis as the log names it (never with a password)."""
+        if self.redis_sentinels:
+            hosts = ",".join(f"{host}:{port}" for host, port in self.redis_sentinels)
+            return f"Redis '{self.redis_sentinel_master}' through the sentinels {hosts}"
+        return f"Redis at {self.redis_host}:{self.redis_port}"
 
     @property
     def embedding(self) -> bool:
@@ -392,6 +423,18 @@ class _Reader:
             except ValueError:
                 raise ConfigError(name, f"{part!r} is not an IP address or network") from None
         return tuple(raw)
+
+    def host_ports(self, name: str) -> tuple[tuple[str, int], ...]:
+        """A comma-separated list of `host:port` (empty by default)."""
+        found = []
+        for part in (p.strip() for p in self.env.get(name, "").split(",")):
+            if not part:
+                continue
+            host, _, port = part.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError(name, f"{part!r} is not host:port, e.g. 10.0.0.5:26379")
+            found.append((host, int(port)))
+        return tuple(found)
 
     def origins(self, name: str) -> tuple[str, ...]:
         """A comma-separated list of origins (`https://host[:port]`), as browsers write them."""

@@ -4,6 +4,7 @@ being recorded is told so."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -15,7 +16,10 @@ from livekit.api import TokenVerifier, WebhookReceiver
 from livekit.protocol.egress import EgressInfo
 from livekit.protocol.models import ParticipantInfo
 from livekit.protocol.webhook import WebhookEvent
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from ovmeet import shared_state
 from ovmeet.config import Config
 from ovmeet.errors import BadRequest, RoomNotFound, Unauthorized
 from ovmeet.ids import SEPARATOR, RecordingId, is_id
@@ -44,17 +48,42 @@ MAX_REMEMBERED_EVENTS = 10_000
 
 
 class HandledEvents:
-    """The ids of the events this process has handled lately (bounded), so that a replayed
-    event is recognised; across processes, statuses that only move forward do the same."""
+    """The ids of the events handled lately, so that an event delivered again is applied once:
+    this process's memory (bounded), and with Redis every instance's. While Redis does not
+    answer, each process remembers alone (statuses that only move forward keep a second
+    delivery from changing anything)."""
 
-    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: Config | None = None,
+        redis: Redis | None = None,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ids: Recent[str, bool] = Recent(MAX_REMEMBERED_EVENTS, now)
+        self._config, self._redis = config, redis
 
-    def __contains__(self, event_id: object) -> bool:
-        return self._ids.get(str(event_id), REMEMBER_EVENTS_SECONDS) is not None
-
-    def add(self, event_id: str) -> None:
+    async def claim(self, event_id: str) -> bool:
+        """Whether this delivery is the one to apply the event (False: already handled)."""
+        if self._ids.get(event_id, REMEMBER_EVENTS_SECONDS) is not None:
+            return False
         self._ids.put(event_id, True)
+        if self._redis is None or self._config is None:
+            return True
+        key = shared_state.key(self._config, "webhook events", event_id)
+        try:
+            claimed = await self._redis.set(key, "1", nx=True, ex=int(REMEMBER_EVENTS_SECONDS))
+        except (RedisError, OSError) as error:
+            logger.warning("%s: webhook events are remembered per process", error)
+            return True
+        return bool(claimed)
+
+    async def release(self, event_id: str) -> None:
+        """Forget a claim whose event failed: LiveKit delivers it again."""
+        self._ids.forget(event_id)
+        if self._redis is not None and self._config is not None:
+            key = shared_state.key(self._config, "webhook events", event_id)
+            with contextlib.suppress(RedisError, OSError):
+                await self._redis.delete(key)
 
 
 def verify_event(config: Config, body: bytes, authorization: str | None) -> WebhookEvent:
@@ -76,12 +105,14 @@ def verify_event(config: Config, body: bytes, authorization: str | None) -> Webh
 async def handle_event(services: Services, event: WebhookEvent) -> str:
     """Act once on what an event says; a sentence on what was done."""
     handled = services.handled_events
-    if event.id and event.id in handled:
+    if event.id and not await handled.claim(event.id):
         return f"event {event.id} already handled"
-    outcome = await _apply(services, event)
-    if event.id:
-        handled.add(event.id)  # only once handled: LiveKit retries an event that failed
-    return outcome
+    try:
+        return await _apply(services, event)
+    except BaseException:
+        if event.id:
+            await handled.release(event.id)  # LiveKit retries an event that failed
+        raise
 
 
 async def _apply(services: Services, event: WebhookEvent) -> str:

@@ -8,7 +8,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from ovmeet.auth import ApiKeyThrottle, LoginThrottle
+from redis.asyncio import Redis
+
+from ovmeet import shared_state
+from ovmeet.auth import ApiKeyThrottle, LoginThrottle, failure_counts
 from ovmeet.config import Config
 from ovmeet.errors import DependencyError
 from ovmeet.livekit_events import HandledEvents
@@ -50,6 +53,7 @@ class Services:
     revocations: Revocations
     notifier: Notifier
     signals: RoomSignals
+    redis: Redis | None  # when configured: what instances share
     # A recording's status changes, one at a time: a webhook and the start's polling can
     # report the same change at once, and the application must be told it once.
     recording_changes: KeyedLocks = field(default_factory=KeyedLocks)
@@ -62,6 +66,7 @@ class Services:
         preferences = GlobalPreferences(storage, config)
         livekit = LiveKitGateway(config)
         rooms = RoomCache(storage)
+        redis = shared_state.connect(config) if config.redis else None
         return cls(
             config=config,
             storage=storage,
@@ -73,12 +78,16 @@ class Services:
             preferences=preferences,
             sessions=SessionTokens.for_config(config),
             participant_tokens=ParticipantTokens(config),
-            login_throttle=LoginThrottle(),
-            api_key_throttle=ApiKeyThrottle(),
-            handled_events=HandledEvents(),
+            login_throttle=LoginThrottle(
+                failure_counts(config, redis, "login clients"),
+                failure_counts(config, redis, "login accounts"),
+            ),
+            api_key_throttle=ApiKeyThrottle(failure_counts(config, redis, "API keys")),
+            handled_events=HandledEvents(config, redis),
             revocations=revocations_of(storage, config),
             notifier=Notifier(config, preferences),
             signals=RoomSignals(livekit),
+            redis=redis,
         )
 
     async def start(self) -> None:
@@ -95,6 +104,8 @@ class Services:
         await self.signals.aclose()
         await self.livekit.aclose()
         await self.storage.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
 def revocations_of(storage: Storage, config: Config) -> Revocations:
@@ -135,6 +146,17 @@ async def prepare_storage(config: Config) -> None:
         await storage.aclose()
 
 
+async def check_redis(config: Config) -> None:
+    """Fail at start, naming where, if a configured Redis does not answer."""
+    if not config.redis:
+        return
+    redis = shared_state.connect(config)
+    try:
+        await shared_state.check(config, redis)
+    finally:
+        await redis.aclose()
+
+
 async def check_livekit(config: Config) -> None:
     """Warn at start if LiveKit does not answer a signed call, saying why (bad credentials are
     the usual reason); ovmeet still starts, and `/meet/ready` says not ready until it does."""
@@ -149,7 +171,8 @@ async def check_livekit(config: Config) -> None:
 
 
 async def readiness(services: Services) -> dict[str, str]:
-    """For the storage and for LiveKit: UP, or what failed (checked at once, each bounded)."""
+    """For the storage, LiveKit and Redis (when configured): UP, or what failed (checked at
+    once, each bounded)."""
 
     async def storage() -> None:
         with contextlib.suppress(ObjectNotFound):  # an answer: the storage is there
@@ -167,7 +190,12 @@ async def readiness(services: Services) -> dict[str, str]:
         return "UP"
 
     timeout = services.config.livekit_timeout
-    storage_state, livekit_state = await asyncio.gather(
-        state(storage, READY_STORAGE_SECONDS), state(services.livekit.check, timeout)
-    )
-    return {"storage": storage_state, "livekit": livekit_state}
+    checks = {
+        "storage": state(storage, READY_STORAGE_SECONDS),
+        "livekit": state(services.livekit.check, timeout),
+    }
+    if (redis := services.redis) is not None:
+        config = services.config
+        checks["redis"] = state(lambda: shared_state.check(config, redis), READY_STORAGE_SECONDS)
+    states = await asyncio.gather(*checks.values())
+    return dict(zip(checks, states, strict=True))

@@ -7,6 +7,7 @@ import http.cookiejar
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -319,3 +320,50 @@ def base_env(livekit_url: str) -> dict[str, str]:
         "MEET_TRUSTED_PROXIES": "127.0.0.1",  # the tests set X-Forwarded-For to mean clients
         "MEET_VALIDATE_RESPONSES": "true",  # every answer of every test checked against the spec
     }
+
+
+class RedisServer:
+    """Debian's `redis-server` on a free loopback port, with a password, nothing on disk."""
+
+    PASSWORD = "redis-test-password-4f1c"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        """The MEET_REDIS_* variables of an ovmeet that uses this server."""
+        return {
+            "MEET_REDIS_HOST": "127.0.0.1",
+            "MEET_REDIS_PORT": str(self.port),
+            "MEET_REDIS_PASSWORD": self.PASSWORD,
+        }
+
+    def start(self) -> RedisServer:
+        executable = shutil.which("redis-server") or "/usr/bin/redis-server"
+        assert Path(executable).exists(), "redis-server is required (make system-deps)"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        command = [executable, "--bind", "127.0.0.1", "--port", str(self.port)]
+        command += ["--requirepass", self.PASSWORD, "--save", "", "--appendonly", "no"]
+        command += ["--dir", str(self.workdir)]
+        log = (self.workdir / "redis.log").open("ab")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(self._answers, 20, f"redis-server on port {self.port}", self.process)
+        return self
+
+    def _answers(self) -> bool:
+        answer = b""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(f"AUTH {self.PASSWORD}\r\nPING\r\n".encode())
+                while b"+PONG" not in answer and (part := sock.recv(64)):
+                    answer += part
+        except OSError:
+            return False
+        return b"+PONG" in answer
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None

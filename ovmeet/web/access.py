@@ -66,19 +66,19 @@ async def principal_of(services: Services, headers: Headers, client: str) -> Pri
         access=await _session(services, cookies.get(ACCESS_COOKIE), "access"),
         refresh=await _session(services, cookies.get(REFRESH_COOKIE), "refresh"),
         participant=services.participant_tokens.verify(participant) if participant else None,
-        api_key=_api_key_holds(services, headers.get(API_KEY_HEADER), client),
+        api_key=await _api_key_holds(services, headers.get(API_KEY_HEADER), client),
     )
 
 
-def _api_key_holds(services: Services, given: str | None, client: str) -> bool:
+async def _api_key_holds(services: Services, given: str | None, client: str) -> bool:
     """Whether `given` is MEET_API_KEY (constant time); a wrong one counts against `client`."""
     if given is None:
         return False
-    services.api_key_throttle.check(client)
+    await services.api_key_throttle.check(client)
     expected = services.config.api_key
     if expected is not None and hmac.compare_digest(given.encode(), expected.encode()):
         return True
-    services.api_key_throttle.failed(client)
+    await services.api_key_throttle.failed(client)
     return False
 
 
