@@ -111,7 +111,9 @@ return math.ceil(left)
 # The lock of each count, 1 to the first at MAX_LOCK_SECONDS (the last stands for the rest).
 _LOCKS = [
     lock_seconds(count)
-    for count in range(1, FAILURES_BEFORE_LOCK + int(math.log2(MAX_LOCK_SECONDS / 30)) + 2)
+    for count in range(
+        1, FAILURES_BEFORE_LOCK + int(math.log2(MAX_LOCK_SECONDS / FIRST_LOCK_SECONDS)) + 2
+    )
 ]
 
 
