@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import logging
 import math
 import time
 from collections.abc import Callable
@@ -11,7 +10,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from ovmeet import shared_state
 from ovmeet.config import Config, User
@@ -25,8 +23,6 @@ FIRST_LOCK_SECONDS = 30.0
 MAX_LOCK_SECONDS = 3600.0
 FORGET_AFTER_SECONDS = 3600.0
 MAX_TRACKED = 10_000  # clients, and accounts (any name tried): the least recent forgotten
-
-logger = logging.getLogger("ovmeet.auth")
 
 
 def authenticate(config: Config, username: str, password: str) -> User | None:
@@ -126,7 +122,7 @@ class SharedFailureCounts:
         self._local = LocalFailureCounts()
         self._fail = redis.register_script(_FAIL)
         self._locked_for = redis.register_script(_LOCKED_FOR)
-        self._down = False
+        self._outage = shared_state.Outage(config, f"failed {job}", "are counted per process")
 
     def _key(self, key: str) -> str:
         return shared_state.key(self._config, self._job, key)
@@ -134,45 +130,28 @@ class SharedFailureCounts:
     async def locked_for(self, key: str) -> int:
         try:
             shared = int(await self._locked_for(keys=[self._key(key)]))
-        except (RedisError, OSError) as error:
-            self._went_down(error)
+        except shared_state.FAILURES as error:
+            self._outage.went_down(error)
             return await self._local.locked_for(key)
-        self._came_back()
+        self._outage.came_back()
+        # A lock this process saw outlasts a Redis that came back empty.
         return max(shared, await self._local.locked_for(key))
 
     async def failed(self, key: str) -> None:
         await self._local.failed(key)  # what this process saw, should Redis go away
         try:
             await self._fail(keys=[self._key(key)], args=[int(FORGET_AFTER_SECONDS), *_LOCKS])
-        except (RedisError, OSError) as error:
-            self._went_down(error)
+        except shared_state.FAILURES as error:
+            self._outage.went_down(error)
             return
-        self._came_back()
+        self._outage.came_back()
 
     async def forget(self, key: str) -> None:
         await self._local.forget(key)
         try:
             await self._redis.delete(self._key(key))
-        except (RedisError, OSError) as error:
-            self._went_down(error)
-
-    def _went_down(self, error: BaseException) -> None:
-        if not self._down:
-            self._down = True
-            logger.warning(
-                "%s: failed %s are counted per process until it is back",
-                shared_state.RedisUnavailable(self._config, error).detail,
-                self._job,
-            )
-
-    def _came_back(self) -> None:
-        if self._down:
-            self._down = False
-            logger.info(
-                "%s is back: failed %s are counted for every instance again",
-                self._config.redis_where,
-                self._job,
-            )
+        except shared_state.FAILURES as error:
+            self._outage.went_down(error)
 
 
 def failure_counts(config: Config, redis: Redis | None, job: str) -> FailureCounts:

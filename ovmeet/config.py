@@ -171,7 +171,7 @@ class Config:
                     "MEET_S3_SERVICE_ENDPOINT",
                     "required when MEET_STORAGE=s3 (e.g. http://127.0.0.1:9000)",
                 )
-            s3_endpoint = read.endpoint("MEET_S3_SERVICE_ENDPOINT", s3_endpoint)
+            s3_endpoint = read.endpoint("MEET_S3_SERVICE_ENDPOINT")
         egress_keys = {
             name: read.optional(name)
             for name in ("MEET_S3_EGRESS_ACCESS_KEY", "MEET_S3_EGRESS_SECRET_KEY")
@@ -183,9 +183,7 @@ class Config:
                 "redirect hands out presigned S3 URLs: it needs MEET_STORAGE=s3 (with local "
                 "storage use proxy, or accel behind nginx)",
             )
-        public_endpoint = read.optional("MEET_S3_PUBLIC_ENDPOINT")
-        if public_endpoint is not None:
-            public_endpoint = read.endpoint("MEET_S3_PUBLIC_ENDPOINT", public_endpoint)
+        public_endpoint = read.endpoint("MEET_S3_PUBLIC_ENDPOINT")
         url_ttl = read.duration("MEET_RECORDING_URL_TTL", "1h")
         if url_ttl > MAX_PRESIGNED_SECONDS:
             raise ConfigError("MEET_RECORDING_URL_TTL", "S3 signs URLs for at most 7 days (7d)")
@@ -523,11 +521,11 @@ class _Reader:
         if raw is None:
             return None
         folder = str(Path(raw).expanduser().resolve())
-        if missing_stylesheets(folder):
+        if missing := missing_stylesheets(folder):
             packages = " ".join(f"{name}@{version}" for name, version in FONT_PACKAGES.items())
             raise ConfigError(
                 name,
-                f"{raw!r} lacks {missing_stylesheets(folder)[0]}: name a node_modules folder "
+                f"{raw!r} lacks {missing[0]}: name a node_modules folder "
                 f"with {packages} (`make fonts` installs them in .cache/fonts/node_modules)",
             )
         return folder
@@ -539,8 +537,11 @@ class _Reader:
         except ValueError as error:
             raise ConfigError(name, str(error)) from None
 
-    def endpoint(self, name: str, raw: str) -> str:
-        """An S3 endpoint: `scheme://host[:port]`, nothing after it."""
+    def endpoint(self, name: str) -> str | None:
+        """An S3 endpoint: `scheme://host[:port]`, nothing after it (None if unset)."""
+        raw = self.optional(name)
+        if raw is None:
+            return None
         url = self.url(name, raw, ("http", "https"))
         parts = urlsplit(url)
         if parts.path or parts.query or parts.fragment:

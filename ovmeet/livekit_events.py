@@ -17,7 +17,6 @@ from livekit.protocol.egress import EgressInfo
 from livekit.protocol.models import ParticipantInfo
 from livekit.protocol.webhook import WebhookEvent
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from ovmeet import shared_state
 from ovmeet.config import Config
@@ -54,36 +53,39 @@ class HandledEvents:
     delivery from changing anything)."""
 
     def __init__(
-        self,
-        config: Config | None = None,
-        redis: Redis | None = None,
-        now: Callable[[], float] = time.monotonic,
+        self, config: Config, redis: Redis | None, now: Callable[[], float] = time.monotonic
     ) -> None:
         self._ids: Recent[str, bool] = Recent(MAX_REMEMBERED_EVENTS, now)
         self._config, self._redis = config, redis
+        self._outage = shared_state.Outage(config, "handled webhook events", "are kept per process")
 
     async def claim(self, event_id: str) -> bool:
-        """Whether this delivery is the one to apply the event (False: already handled)."""
+        """Whether this delivery is the one to apply the event (False: already handled). With
+        Redis, Redis alone decides: a claim another instance released is free again here."""
+        if self._redis is not None:
+            try:
+                claimed = await self._redis.set(
+                    self._key(event_id), "1", nx=True, ex=int(REMEMBER_EVENTS_SECONDS)
+                )
+            except shared_state.FAILURES as error:
+                self._outage.went_down(error)
+            else:
+                self._outage.came_back()
+                return bool(claimed)
         if self._ids.get(event_id, REMEMBER_EVENTS_SECONDS) is not None:
             return False
         self._ids.put(event_id, True)
-        if self._redis is None or self._config is None:
-            return True
-        key = shared_state.key(self._config, "webhook events", event_id)
-        try:
-            claimed = await self._redis.set(key, "1", nx=True, ex=int(REMEMBER_EVENTS_SECONDS))
-        except (RedisError, OSError) as error:
-            logger.warning("%s: webhook events are remembered per process", error)
-            return True
-        return bool(claimed)
+        return True
 
     async def release(self, event_id: str) -> None:
         """Forget a claim whose event failed: LiveKit delivers it again."""
         self._ids.forget(event_id)
-        if self._redis is not None and self._config is not None:
-            key = shared_state.key(self._config, "webhook events", event_id)
-            with contextlib.suppress(RedisError, OSError):
-                await self._redis.delete(key)
+        if self._redis is not None:
+            with contextlib.suppress(*shared_state.FAILURES):
+                await self._redis.delete(self._key(event_id))
+
+    def _key(self, event_id: str) -> str:
+        return shared_state.key(self._config, "webhook events", event_id)
 
 
 def verify_event(config: Config, body: bytes, authorization: str | None) -> WebhookEvent:

@@ -7,6 +7,7 @@ is, so that deployments sharing one Redis database never mix their state.
 from __future__ import annotations
 
 import hashlib
+import logging
 
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import Sentinel
@@ -16,6 +17,9 @@ from ovmeet.config import Config
 from ovmeet.errors import DependencyError
 
 TIMEOUT_SECONDS = 2.0  # a Redis that does not answer within this is treated as down
+FAILURES = (RedisError, OSError)  # what a Redis call raises when Redis does not answer
+
+logger = logging.getLogger("ovmeet.shared_state")
 
 
 class RedisUnavailable(DependencyError):
@@ -61,7 +65,7 @@ async def check(config: Config, redis: Redis) -> None:
     """Prove Redis answers (PING); RedisUnavailable if it does not."""
     try:
         await redis.ping()
-    except (RedisError, OSError) as error:
+    except FAILURES as error:
         raise RedisUnavailable(config, error) from None
 
 
@@ -79,3 +83,22 @@ def key(config: Config, job: str, identifier: str) -> str:
     """The Redis key of `identifier` for `job`; identifiers are hashed (names, addresses)."""
     digest = hashlib.sha256(identifier.encode()).hexdigest()[:32]
     return f"ovmeet:{deployment(config)}:{job}:{digest}"
+
+
+class Outage:
+    """Says once that Redis went away and what `job` does meanwhile, and once that it is back."""
+
+    def __init__(self, config: Config, job: str, meanwhile: str) -> None:
+        self._config, self._job, self._meanwhile = config, job, meanwhile
+        self._down = False
+
+    def went_down(self, error: BaseException) -> None:
+        if not self._down:
+            self._down = True
+            detail = RedisUnavailable(self._config, error).detail
+            logger.warning("%s: %s %s until it is back", detail, self._job, self._meanwhile)
+
+    def came_back(self) -> None:
+        if self._down:
+            self._down = False
+            logger.info("%s is back: %s are shared again", self._config.redis_where, self._job)

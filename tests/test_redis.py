@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis import Redis as SyncRedis
 
 from tests.conftest import Servers
 from tests.livekit_webhooks import ovmeet_egress_event, signed
@@ -118,6 +119,11 @@ def test_while_redis_is_down_each_instance_still_throttles_then_shares_again(
         assert "counted per process until it is back" in one.log()
         ready = httpx.get(f"{one.base_url}/meet/ready")
         assert ready.status_code == 503 and ready.json()["redis"] == "Redis is not available"
+        room = one.create_room("down")["roomName"]
+        event = ovmeet_egress_event(one, "egress_started", room, "EG_dn", "u1", "EGRESS_STARTING")
+        body, headers = signed(event)
+        hook = httpx.post(f"{one.base_url}/livekit/webhook", content=body, headers=headers)
+        assert hook.status_code == 200 and "already handled" not in hook.json()["message"]
         redis.start()  # the same port and password: the instances reconnect
         other = _client()
         assert [_wrong_login([one, two][n % 2], other, f"m{n}") for n in range(5)] == [401] * 5
@@ -140,3 +146,33 @@ def test_a_webhook_sent_to_every_instance_is_applied_once(three: list[Ovmeet]) -
     assert [a.status_code for a in answers] == [200] * 3
     messages = [a.json()["message"] for a in answers]
     assert messages.count(f"event {started.id} already handled") == 2, messages
+
+
+def test_an_event_another_instance_released_is_applied_where_it_comes_next(
+    three: list[Ovmeet], redis: RedisServer
+) -> None:
+    """A claim released (its event failed on the instance that held it) is free on every other
+    instance: only Redis decides, not what an instance heard of the event before."""
+    room = three[0].create_room("retried")["roomName"]
+    started = ovmeet_egress_event(
+        three[0], "egress_started", room, "EG_re", "u1", "EGRESS_STARTING"
+    )
+    body, headers = signed(started)
+
+    def deliver(server: Ovmeet) -> str:
+        answer = server.client.post(
+            f"{server.base_url}/livekit/webhook", content=body, headers=headers
+        )
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["message"])
+
+    deliver(three[0])
+    assert deliver(three[1]) == f"event {started.id} already handled"
+    client = SyncRedis(host="127.0.0.1", port=redis.port, password=RedisServer.PASSWORD)
+    try:
+        claims = list(client.scan_iter("ovmeet:*:webhook events:*"))
+        assert len(claims) >= 1
+        client.delete(*claims)  # what a release does when the event failed
+    finally:
+        client.close()
+    assert deliver(three[1]) != f"event {started.id} already handled"

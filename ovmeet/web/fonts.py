@@ -19,6 +19,7 @@ from ovmeet.fonts import FONT_PACKAGES, STYLESHEETS
 from ovmeet.web.paths import FONTS
 
 _SERVED_SUFFIXES = (".css", ".woff2", ".woff")
+_SERVED_PACKAGES = tuple(f"{package}/" for package in FONT_PACKAGES)
 _GOOGLE_LINK = re.compile(
     r"<link\b[^>]*https://fonts\.(?:googleapis|gstatic)\.com[^>]*>\s*", re.IGNORECASE
 )
@@ -42,9 +43,7 @@ class Fonts:
 
     async def file(self, request: Request) -> Response:
         path = request.path_params["path"]
-        if not path.endswith(_SERVED_SUFFIXES) or not path.startswith(
-            tuple(f"{package}/" for package in FONT_PACKAGES)
-        ):
+        if not path.endswith(_SERVED_SUFFIXES) or not path.startswith(_SERVED_PACKAGES):
             raise NotFound(f"'{path[:200]}' is not one of the front end's fonts")
         response = await self.files.get_response(path, request.scope)
         response.headers["Cache-Control"] = "public, max-age=86400"

@@ -26,6 +26,7 @@ class FrontEnd:
         self.files = StaticFiles(directory=folder)
         self.index = (Path(folder) / "index.html").resolve()
         self.local_fonts = local_fonts
+        self._rewritten: tuple[int, str] | None = None  # index.html's mtime, and the page
 
     async def page(self, request: Request) -> Response:
         path = request.url.path
@@ -47,9 +48,16 @@ class FrontEnd:
         """index.html names the current build's files: never let a browser keep an old one."""
         headers = {"Cache-Control": "no-cache"}
         if self.local_fonts:
-            page = with_local_fonts(self.index.read_text(encoding="utf-8"))
-            return HTMLResponse(page, headers=headers)
+            return HTMLResponse(self._page_with_local_fonts(), headers=headers)
         return FileResponse(self.index, headers=headers)
+
+    def _page_with_local_fonts(self) -> str:
+        """index.html rewritten once per version of the file (a new build is seen at once)."""
+        version = self.index.stat().st_mtime_ns
+        if self._rewritten is None or self._rewritten[0] != version:
+            page = with_local_fonts(self.index.read_text(encoding="utf-8"))
+            self._rewritten = (version, page)
+        return self._rewritten[1]
 
 
 async def no_front_end(_request: Request) -> Response:

@@ -1,9 +1,10 @@
 """What every response carries (browser hardening, framing rules), and redirects that never
-name a host.
+name a host the request chose.
 
 Starlette's routers answer a path with a trailing slash with a redirect built from the request's
-Host header (and scheme); a redirect here keeps only its path and query, so no request header
-can send a browser elsewhere.
+Host header (and scheme); such a redirect keeps only its path and query here, so no request
+header can send a browser elsewhere. A redirect to a host of the configuration (a presigned
+storage URL) stays as it is.
 """
 
 from __future__ import annotations
