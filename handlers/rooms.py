@@ -14,7 +14,7 @@ from ovmeet.web.context import client_address, services
 async def create_room(body: dict[str, Any], principal: Principal) -> Response:
     s = services()
     options = rooms.options_from_api(body)
-    s.room_creation_quota.spend(principal, client_address())
+    await s.room_creation_quota.spend(principal, client_address())
     room = await rooms.create_room(s.storage, s.config, body.get("roomNamePrefix", ""), **options)
     return JSONResponse(room.to_json(s.config.base_url))
 

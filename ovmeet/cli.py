@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from ovmeet import logs, recorder, recordings, rooms
+from ovmeet import logs, recorder, recordings, rooms, shared_state
 from ovmeet.config import Config, ConfigError, parse_duration
 from ovmeet.errors import ApiError, UnprocessableEntity
 from ovmeet.livekit_gateway import LiveKitGateway
@@ -151,19 +151,20 @@ def serve(config: Config, host: str, port: int | None, workers: int) -> int:
 
 
 async def _run(config: Config, args: argparse.Namespace) -> Any:
-    if args.command == "gc":
-        return await _collect_garbage(config)
     storage = open_storage(config)
     try:
-        await storage.check()
-        if args.command == "rooms":
-            return await _rooms(config, storage, args)
-        if args.command == "preferences":
-            return await _preferences(config, storage, args)
-        recording = await recordings.import_recording(
-            storage, args.file, room_name=args.room, egress_id=args.egress_id
-        )
-        return recording.to_json()
+        async with shared_state.changes_told(config, storage.name):
+            if args.command == "gc":
+                return await _collect_garbage(config)
+            await storage.check()
+            if args.command == "rooms":
+                return await _rooms(config, storage, args)
+            if args.command == "preferences":
+                return await _preferences(config, storage, args)
+            recording = await recordings.import_recording(
+                storage, args.file, room_name=args.room, egress_id=args.egress_id
+            )
+            return recording.to_json()
     finally:
         await storage.aclose()
 

@@ -148,7 +148,7 @@ class GlobalPreferences:
             document = updated((await self._read()).document, section, change)
             preferences = _checked(document)
             await self._storage.write_json(PREFERENCES_KEY, document)
-            self._marker.touch()
+            await self._marker.touch()
             self._cached, self._read_at = preferences, time.monotonic()
             self._read_version = self._marker.version()
             return preferences

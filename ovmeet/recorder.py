@@ -1,14 +1,14 @@
 """Recording through LiveKit Egress: start, stop, every status change, and the periodic clean-up.
 
-One recording per room, across processes, without a lock server: a recording in progress holds
-`recordings/.locks/{roomId}.json`, created with the storage's exclusive create (a link() on local
-storage, an S3 conditional write: `If-None-Match: *`). Of two starts for one room, in any
-processes, exactly one creates it; the other is a 409. The lock goes when the recording ends
-(whoever learns it: a webhook, a stop, the clean-up), or when it is stale: older than the start
-timeout and naming no egress LiveKit still runs. An S3 server that ignores conditional writes
-(`Storage.supports_exclusive_create`; `ovmeet serve` warns) leaves only LiveKit's list of the
-room's active egresses, checked before each start: two starts within the same few milliseconds
-could then both succeed. Taking over a stale lock (delete, create) has the same window.
+One recording per room, across processes: a recording holds its room's lock
+(`ovmeet.recording_locks`: in Redis when configured, else in the storage) from its start to its
+end. Of concurrent starts for one room, in any processes, one takes it; the others are a 409.
+The lock goes when the recording ends (whoever learns it: a webhook, a stop, the clean-up), or
+when it is stale: older than the start timeout and naming no egress LiveKit still runs. LiveKit's
+list of the room's active egresses is checked before each start as well (a lock store that
+forgot, a Redis restarted empty or an S3 server that ignores conditional writes, still refuses
+a second recording of a room being recorded), and a start that lost its lock while LiveKit
+answered stops the egress it got.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from livekit.protocol.egress import EgressInfo, EgressStatus
 
@@ -26,6 +26,7 @@ from ovmeet.config import Config
 from ovmeet.errors import DependencyError, Forbidden, RoomNotFound
 from ovmeet.ids import RecordingId, random_id
 from ovmeet.livekit_gateway import file_output
+from ovmeet.recording_locks import RecordingLock
 from ovmeet.recordings import (
     Recording,
     RecordingConflict,
@@ -37,7 +38,7 @@ from ovmeet.recordings import (
 from ovmeet.room_index import read_index
 from ovmeet.rooms import delete_room, get_room
 from ovmeet.storage import ObjectNotFound
-from ovmeet.storage.keys import media_key, recording_lock_key, recording_media_key
+from ovmeet.storage.keys import media_key, recording_media_key
 from ovmeet.tokens import Participant
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("ovmeet.recorder")
 
 POLL_SECONDS = 0.2
-LOCKS = "recordings/.locks/"
 
 STATUS_OF_EGRESS = {
     EgressStatus.EGRESS_STARTING: RecordingStatus.STARTING,
@@ -141,8 +141,11 @@ async def started_by_ovmeet(services: Services, recording_id: RecordingId) -> bo
     room's lock names the egress (between LiveKit's answer and the first write)."""
     if await read_recording(services.storage, recording_id) is not None:
         return True
-    lock = await _read_lock(services, recording_id.room_id) or {}
-    return lock.get("egressId") == recording_id.egress_id and lock.get("uid") == recording_id.uid
+    lock = await services.recording_locks.read(recording_id.room_id)
+    return lock is not None and (lock.egress_id, lock.uid) == (
+        recording_id.egress_id,
+        recording_id.uid,
+    )
 
 
 async def _settle(services: Services, text: str) -> None:
@@ -165,11 +168,11 @@ async def _settle(services: Services, text: str) -> None:
 
 async def is_recording_active(services: Services, room_id: str) -> bool:
     """Whether the room's recording in progress is ACTIVE (as its lock and metadata say)."""
-    lock = await _read_lock(services, room_id)
-    egress_id, uid = (lock or {}).get("egressId"), (lock or {}).get("uid")
-    if not (egress_id and uid):
+    lock = await services.recording_locks.read(room_id)
+    if lock is None or not (lock.egress_id and lock.uid):
         return False
-    recording = await read_recording(services.storage, RecordingId(room_id, egress_id, uid))
+    recording_id = RecordingId(room_id, lock.egress_id, lock.uid)
+    recording = await read_recording(services.storage, recording_id)
     return recording is not None and recording.status == RecordingStatus.ACTIVE
 
 
@@ -181,14 +184,14 @@ async def start_recording(
     _require_moderator(participant, room.room_name)
     if not room.preferences.recording:
         raise Forbidden(f"Recording is disabled in room '{room.room_name}'", name="Recording Error")
-    uid = random_id()
-    lock = {"roomId": room.room_name, "uid": uid, "since": _now_ms(), "egressId": None}
-    if not await _take_lock(services, room.room_name, lock):
-        raise RecordingConflict(f"The room '{room.room_name}' is already being recorded")
+    lock = RecordingLock(room.room_name, random_id(), _now_ms())
+    being_recorded = RecordingConflict(f"The room '{room.room_name}' is already being recorded")
+    if not await _take_lock(services, lock):
+        raise being_recorded
     try:
         if await services.livekit.active_egresses(room.room_name):
-            raise RecordingConflict(f"The room '{room.room_name}' is already being recorded")
-        output = file_output(services.config, media_key(room.room_name, uid))
+            raise being_recorded
+        output = file_output(services.config, media_key(room.room_name, lock.uid))
         info = await services.livekit.start_recording(room.room_name, output)
         if info is None:
             raise RecordingConflict(
@@ -196,14 +199,36 @@ async def start_recording(
                 "has joined"
             )
     except BaseException:
-        await services.storage.delete(recording_lock_key(room.room_name))
+        await _free(services, lock)
         raise
-    recording_id = RecordingId(room.room_name, info.egress_id, uid)
-    await services.storage.write_json(
-        recording_lock_key(room.room_name), {**lock, "egressId": info.egress_id}
-    )
+    try:
+        still_held = await services.recording_locks.update(lock.with_egress(info.egress_id))
+    except BaseException:
+        await _stop_unrecorded(services, info.egress_id, "its room's lock could not be updated")
+        raise
+    if not still_held:  # the start took longer than its lease, and another start took over
+        await _stop_unrecorded(services, info.egress_id, "another start took the room over")
+        raise being_recorded
+    recording_id = RecordingId(room.room_name, info.egress_id, lock.uid)
     await record(services, replace(recording_of_egress(info, recording_id), start_date=_now_ms()))
     return await _until_active(services, recording_id)
+
+
+async def _stop_unrecorded(services: Services, egress_id: str, why: str) -> None:
+    """Stop an egress this start got but cannot record as the room's recording."""
+    logger.warning("stopping egress %s, which no recording will name: %s", egress_id, why)
+    try:
+        await services.livekit.stop_recording(egress_id)
+    except DependencyError as error:
+        logger.warning("egress %s could not be stopped: %s", egress_id, error.detail)
+
+
+async def _free(services: Services, lock: RecordingLock) -> None:
+    """Free the room of a start that failed (a lock store that fails leaves it to the clean-up)."""
+    try:
+        await services.recording_locks.remove(lock)
+    except DependencyError as error:
+        logger.warning("room %s stays locked until the clean-up: %s", lock.room_id, error.detail)
 
 
 async def _until_active(services: Services, recording_id: RecordingId) -> Recording:
@@ -270,9 +295,9 @@ async def collect_garbage(services: Services) -> dict[str, list[str] | int]:
     aborted: list[str] = []
     ended: list[str] = []
     released: list[str] = []
-    for key in await services.storage.list(LOCKS):
-        room_id = key.removeprefix(LOCKS).removesuffix(".json")
-        lock = await _read_lock(services, room_id)
+    locks = services.recording_locks
+    for room_id in await locks.rooms():
+        lock = await locks.read(room_id)
         try:
             stale, info = (False, None) if lock is None else await _stale(services, lock)
         except DependencyError as error:  # the next round asks again; the rooms go on
@@ -280,12 +305,13 @@ async def collect_garbage(services: Services) -> dict[str, list[str] | int]:
             continue
         if lock is None or not stale:
             continue
-        final = await _retire(services, room_id, lock, info)
+        final = await _retire(services, lock, info)
         if final is not None:
             recording, status = final
             (aborted if status == RecordingStatus.ABORTED else ended).append(str(recording))
-        await services.storage.delete(key)
-        released.append(room_id)
+        # The recording's end frees its room; a lock naming no recording is freed here.
+        if await locks.remove(lock) or final is not None:
+            released.append(room_id)
     removed = []
     now_ms = time.time_ns() // 1_000_000
     for entry in await read_index(services.storage):  # the index names expiry: no room is read
@@ -330,39 +356,30 @@ def _require_moderator(participant: Participant | None, room_id: str) -> None:
         )
 
 
-async def _take_lock(services: Services, room_id: str, lock: dict[str, Any]) -> bool:
-    """Create the room's lock; a stale one is removed once, first (its recording ended)."""
-    key = recording_lock_key(room_id)
-    if await services.storage.create_json(key, lock):
+async def _take_lock(services: Services, lock: RecordingLock) -> bool:
+    """Take the room's lock; a stale one is taken over (its recording ended first)."""
+    locks = services.recording_locks
+    if await locks.create(lock):
         return True
-    held = await _read_lock(services, room_id)
-    if held is not None:
-        stale, info = await _stale(services, held)
-        if not stale:
-            return False
-        await _retire(services, room_id, held, info)
-    await services.storage.delete(key)
-    return await services.storage.create_json(key, lock)
+    held = await locks.read(lock.room_id)
+    if held is None:  # freed meanwhile
+        return await locks.create(lock)
+    stale, info = await _stale(services, held)
+    if not stale:
+        return False
+    await _retire(services, held, info)
+    return await locks.take_over(held, lock)
 
 
-async def _read_lock(services: Services, room_id: str) -> dict[str, Any] | None:
-    try:
-        lock = await services.storage.read_json(recording_lock_key(room_id))
-    except ObjectNotFound:
-        return None
-    return lock if isinstance(lock, dict) else {}
-
-
-async def _stale(services: Services, lock: dict[str, Any]) -> tuple[bool, EgressInfo | None]:
+async def _stale(services: Services, lock: RecordingLock) -> tuple[bool, EgressInfo | None]:
     """Whether a lock no longer guards a recording (old enough that its start is over, and
     naming no egress LiveKit still runs), and what LiveKit knows of its egress."""
-    age_ms = _now_ms() - int(lock.get("since") or 0)
+    age_ms = _now_ms() - lock.since
     if age_ms < services.config.recording_started_timeout * 1000 + 5_000:
         return False, None
-    egress_id = lock.get("egressId")
-    if not egress_id:
+    if not lock.egress_id:
         return True, None
-    info = await services.livekit.egress(str(egress_id))
+    info = await services.livekit.egress(lock.egress_id)
     return info is None or _is_final(info), info
 
 
@@ -371,13 +388,12 @@ def _is_final(info: EgressInfo) -> bool:
 
 
 async def _retire(
-    services: Services, room_id: str, lock: dict[str, Any], info: EgressInfo | None
+    services: Services, lock: RecordingLock, info: EgressInfo | None
 ) -> tuple[RecordingId, RecordingStatus] | None:
     """End the recording of a stale lock, if it had not ended (see `_finish`)."""
-    egress_id, uid = lock.get("egressId"), lock.get("uid")
-    if not (egress_id and uid):
+    if not (lock.egress_id and lock.uid):
         return None
-    return await _finish(services, RecordingId(room_id, str(egress_id), str(uid)), info)
+    return await _finish(services, RecordingId(lock.room_id, lock.egress_id, lock.uid), info)
 
 
 async def _finish(
@@ -403,9 +419,7 @@ async def _finish(
 
 async def _release(services: Services, recording_id: RecordingId) -> None:
     """Free the room of an ended recording (only its own lock)."""
-    lock = await _read_lock(services, recording_id.room_id)
-    if lock is not None and lock.get("uid") == recording_id.uid:
-        await services.storage.delete(recording_lock_key(recording_id.room_id))
+    await _free(services, RecordingLock(recording_id.room_id, recording_id.uid, 0))
 
 
 async def _end(

@@ -1,11 +1,14 @@
 """Sessions ended before their time (logout), kept in storage so that every process honours them.
 
 A revoked token is one object in its user's folder (`storage.keys.revoked_session_key`). A
-request looks up its own token's object, at most once per REFRESH_SECONDS: the check costs the
-same whatever the number of revoked sessions. When a user has more than `max_per_user` revoked
-tokens alive, they are folded into one mark, "every session issued before T": what one user can
-make the server store stays bounded. The periodic clean-up forgets what has expired, in the
-folders of the configured users (a user no longer configured has no valid token to refuse).
+request looks up its own token's object, at most once per REFRESH_SECONDS, and again at once
+when a logout is told through the "revocations" change marker (every process of this host; with
+Redis, every instance): the check costs the same whatever the number of revoked sessions. While
+a configured relay does not listen, each request looks its token up: a logout elsewhere is
+never missed. When a user has more than `max_per_user` revoked tokens alive, they are folded
+into one mark, "every session issued before T": what one user can make the server store stays
+bounded. The periodic clean-up forgets what has expired, in the folders of the configured users
+(a user no longer configured has no valid token to refuse).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from ovmeet.freshness import ChangeMarker
 from ovmeet.recent import Recent, SharedLoads
 from ovmeet.storage import ObjectNotFound, Storage, keys_after
 from ovmeet.storage.keys import (
@@ -29,7 +33,7 @@ from ovmeet.tokens import Session
 
 logger = logging.getLogger(__name__)
 
-REFRESH_SECONDS = 1.0  # how long another process may still accept a token revoked elsewhere
+REFRESH_SECONDS = 1.0  # how long another host may accept a token revoked elsewhere, untold
 MAX_PER_USER = 1000
 MAX_REMEMBERED = 16384  # token ids (and users) a process remembers the answer for
 
@@ -52,26 +56,48 @@ class Revocations:
         self._revoked: Recent[str, bool] = Recent(MAX_REMEMBERED)  # for good: a token id
         self._valid: Recent[str, bool] = Recent(MAX_REMEMBERED, monotonic)
         self._before: Recent[str, int] = Recent(MAX_REMEMBERED, monotonic)
-        self._token_loads: SharedLoads[str, bool] = SharedLoads()
-        self._mark_loads: SharedLoads[str, tuple[int, int] | None] = SharedLoads()
+        self._token_loads: SharedLoads[tuple[str, int], bool] = SharedLoads()
+        self._mark_loads: SharedLoads[tuple[str, int], tuple[int, int] | None] = SharedLoads()
+        self._marker = ChangeMarker(storage.name, "revocations")
+        self._version = self._marker.version()
 
     async def revoke(self, session: Session) -> None:
-        """End `session` now, here; everywhere within REFRESH_SECONDS."""
+        """End `session` now on this host; on other hosts as soon as Redis relays it, else
+        within REFRESH_SECONDS."""
         if session.expires_at <= self._now():
             return
         await self._storage.write_json(_key_of(session), {})
         self._revoked.put(session.token_id, True)
         self._valid.forget(session.token_id)
         await self._keep_bounded(session.user.username)
+        await self._marker.touch()
 
     async def is_revoked(self, session: Session) -> bool:
         if self._revoked.get(session.token_id):
             return True
-        if self._valid.get(session.token_id, REFRESH_SECONDS):
+        version = self._fresh_version()
+        if version is not None and self._valid.get(session.token_id, REFRESH_SECONDS):
             return False
-        revoked = await self._token_loads.load(session.token_id, lambda: self._look_up(session))
-        (self._revoked if revoked else self._valid).put(session.token_id, True)
+        if version is None:  # a load already running may have read before a logout
+            revoked = await self._look_up(session)
+        else:
+            load = (session.token_id, version)
+            revoked = await self._token_loads.load(load, lambda: self._look_up(session))
+        if revoked:
+            self._revoked.put(session.token_id, True)
+        elif version is not None and version == self._version:  # nothing told meanwhile
+            self._valid.put(session.token_id, True)
         return revoked
+
+    def _fresh_version(self) -> int | None:
+        """The marker's version, with what was remembered before a change forgotten; None
+        when nothing remembered may be trusted (a relay that does not listen)."""
+        version = self._marker.version()
+        if version != self._version:
+            self._valid.clear()
+            self._before.clear()
+            self._version = version
+        return None if self._marker.may_miss_changes() else version
 
     async def forget_expired(self) -> int:
         """Delete the revocations of tokens that have expired (nothing left to refuse), and the
@@ -125,12 +151,17 @@ class Revocations:
 
     async def _revoked_before(self, user: str) -> int:
         """The user's mark: sessions issued before it are revoked (0: none is)."""
-        known = self._before.get(user, REFRESH_SECONDS)
+        version = self._fresh_version()
+        known = None if version is None else self._before.get(user, REFRESH_SECONDS)
         if known is not None:
             return known
-        mark = await self._mark_loads.load(user, lambda: self._read_mark(user))
+        if version is None:
+            mark = await self._read_mark(user)
+        else:
+            mark = await self._mark_loads.load((user, version), lambda: self._read_mark(user))
         before = 0 if mark is None else mark[0]
-        self._before.put(user, before)
+        if version is not None and version == self._version:
+            self._before.put(user, before)
         return before
 
     async def _read_mark(self, user: str) -> tuple[int, int] | None:
@@ -172,6 +203,7 @@ class Revocations:
         mark = {"before": before, "expiresAt": before + self._lifetime}
         await self._storage.write_json(revoked_before_key(user), mark)
         self._before.put(user, before)
+        await self._marker.touch()
         return before
 
 

@@ -200,7 +200,7 @@ async def store_room(storage: Storage, room: Room) -> None:
     missing is skipped (and dropped) by listings, while a room without one would not be listed."""
     await storage.write_json(_index_key(room), {})
     await storage.write_json(room_key(room.room_name), room.to_json())
-    added_marker(storage).touch()
+    await added_marker(storage).touch()
 
 
 def options_from_api(body: dict[str, Any], now_ms: int | None = None) -> dict[str, Any]:
@@ -246,7 +246,7 @@ async def update_preferences(storage: Storage, room_name: str, change: dict[str,
     room = await get_room(storage, room_name)
     updated = replace(room, preferences=RoomPreferences.from_json(change, room.preferences))
     await storage.write_json(room_key(room_name), updated.to_json())
-    _changed(storage)
+    await _changed(storage)
     return updated
 
 
@@ -331,8 +331,8 @@ async def delete_room(storage: Storage, livekit: LiveKitGateway, room_name: str)
     await storage.delete(room_key(room_name))
     if room is not None:
         await storage.delete(_index_key(room))
-    _changed(storage)
-    removed_marker(storage).touch()
+    await _changed(storage)
+    await removed_marker(storage).touch()
 
 
 class RoomCache:
@@ -377,9 +377,9 @@ def _index_key(room: Room) -> str:
     return room_index_key(room.room_name, room.creation_date, room.expiration_date)
 
 
-def _changed(storage: Storage) -> None:
-    """Tell this host's room caches that a stored room changed or went."""
-    _marker(storage).touch()
+async def _changed(storage: Storage) -> None:
+    """Tell the room caches that a stored room changed or went."""
+    await _marker(storage).touch()
 
 
 def _parse_room(name: str, data: Any) -> Room:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from ovmeet import shared_state
+from ovmeet import freshness, shared_state
 from ovmeet.auth import ApiKeyThrottle, LoginThrottle, failure_counts
 from ovmeet.config import Config
 from ovmeet.errors import DependencyError
@@ -20,8 +20,9 @@ from ovmeet.locks import KeyedLocks
 from ovmeet.notifier import Notifier
 from ovmeet.playback import PlayableMedia
 from ovmeet.preferences import GlobalPreferences
-from ovmeet.quotas import RoomCreationQuota
+from ovmeet.quotas import RoomCreationQuota, buckets
 from ovmeet.recorder import run_collector
+from ovmeet.recording_locks import RecordingLocks, recording_locks
 from ovmeet.recordings import index_stored_recordings
 from ovmeet.revocations import Revocations
 from ovmeet.room_index import RoomIndex
@@ -50,10 +51,12 @@ class Services:
     login_throttle: LoginThrottle
     api_key_throttle: ApiKeyThrottle
     handled_events: HandledEvents
+    recording_locks: RecordingLocks
     revocations: Revocations
     notifier: Notifier
     signals: RoomSignals
     redis: Redis | None  # when configured: what instances share
+    relay: shared_state.ChangeRelay | None  # with Redis: changes told to every instance
     # A recording's status changes, one at a time: a webhook and the start's polling can
     # report the same change at once, and the application must be told it once.
     recording_changes: KeyedLocks = field(default_factory=KeyedLocks)
@@ -73,7 +76,7 @@ class Services:
             livekit=livekit,
             rooms=rooms,
             room_index=RoomIndex(storage, rooms.get),
-            room_creation_quota=RoomCreationQuota(),
+            room_creation_quota=RoomCreationQuota(buckets(config, redis, "rooms created")),
             media=PlayableMedia(storage),
             preferences=preferences,
             sessions=SessionTokens.for_config(config),
@@ -84,22 +87,30 @@ class Services:
             ),
             api_key_throttle=ApiKeyThrottle(failure_counts(config, redis, "API keys")),
             handled_events=HandledEvents(config, redis),
+            recording_locks=recording_locks(config, storage, redis),
             revocations=revocations_of(storage, config),
             notifier=Notifier(config, preferences),
             signals=RoomSignals(livekit),
             redis=redis,
+            relay=shared_state.ChangeRelay(config, redis, storage.name) if redis else None,
         )
 
     async def start(self) -> None:
-        """Open the HTTP sessions (aiohttp binds them to the running loop); start the periodic
-        clean-up of recordings and rooms."""
+        """Open the HTTP sessions (aiohttp binds them to the running loop); with Redis, hear the
+        changes other instances make; start the periodic clean-up of recordings and rooms."""
         self.livekit.start()
         self.notifier.start()
+        if self.relay is not None:
+            freshness.relay_changes(self.storage.name, self.relay)
+            await self.relay.start()
         self.background.append(asyncio.create_task(run_collector(self)))
 
     async def aclose(self) -> None:
         for task in self.background:
             task.cancel()
+        if self.relay is not None:
+            freshness.stop_relaying(self.storage.name, self.relay)
+            await self.relay.aclose()
         await self.notifier.aclose()
         await self.signals.aclose()
         await self.livekit.aclose()

@@ -61,6 +61,14 @@ def egress_event(
     )
 
 
+def room_finished(room: str) -> WebhookEvent:
+    """LiveKit's word that everyone left `room` (an event id of its own)."""
+    event = WebhookEvent(event="room_finished", id=f"EV_{secrets.token_hex(6)}")
+    event.created_at = int(time.time())
+    event.room.name = room
+    return event
+
+
 def output_of(server: Ovmeet, room: str, uid: str) -> str:
     """Where `server` asks the egress of a recording to write (an absolute path on local
     storage, a key under the sub-bucket on S3), as LiveKit reports it back."""

@@ -75,9 +75,16 @@ def media_key(room_id: str, uid: str) -> str:
     return f"recordings/{room_id}/{room_id}{SEPARATOR}{uid}.mp4"
 
 
+RECORDING_LOCKS = "recordings/.locks/"
+
+
 def recording_lock_key(room_id: str) -> str:
     """Present while `room_id` has a recording in progress (created exclusively)."""
-    return f"recordings/.locks/{room_id}.json"
+    return f"{RECORDING_LOCKS}{room_id}.json"
+
+
+def room_of_lock_key(key: str) -> str:
+    return key.removeprefix(RECORDING_LOCKS).removesuffix(".json")
 
 
 # The index lists recordings newest first in key order: {13 digits counting down}--{id}.json.
