@@ -8,7 +8,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 LIVEKIT_BIN := .cache/livekit/$(shell cat scripts/livekit-version)/livekit-server
 FONTS_STAMP := .cache/fonts/node_modules/.installed
 
-.PHONY: run test lint format install system-deps livekit fonts wheel-smoke bench bench-tokens bench-join node-reference bench-stream bench-delivery bench-soak clean
+.PHONY: run test lint format install system-deps livekit fonts wheel-smoke bench bench-tokens bench-join node-reference bench-stream bench-delivery bench-redis bench-soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,8 +67,8 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## Every benchmark (about 25 minutes; the soak alone takes 10).
-bench: bench-tokens bench-stream bench-delivery bench-soak
+## Every benchmark (about 27 minutes; the soak alone takes 10).
+bench: bench-tokens bench-stream bench-delivery bench-redis bench-soak
 
 bench-tokens: $(DEV_STAMP)
 	@./scripts/system-deps.sh wrk redis-server
@@ -89,6 +89,10 @@ bench-stream: $(DEV_STAMP)
 bench-delivery: $(DEV_STAMP)
 	@./scripts/system-deps.sh nginx
 	$(BIN)/python -m bench.delivery
+
+bench-redis: $(DEV_STAMP) livekit
+	@./scripts/system-deps.sh wrk redis-server
+	$(BIN)/python -m bench.redis
 
 bench-soak: $(DEV_STAMP)
 	@./scripts/system-deps.sh wrk
