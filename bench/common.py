@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import threading
@@ -138,21 +139,41 @@ def serve_each(
     return started
 
 
-def best_of_interleaved(
+def interleaved_rounds(
     urls: dict[str, str], scripts: dict[str, Path], seconds: int, rounds: int
-) -> dict[str, WrkResult]:
-    """wrk on every url in turn, `rounds` times (after a warm-up); each one's best round. Any
-    error response or socket error stops the benchmark."""
+) -> dict[str, list[WrkResult]]:
+    """wrk on every url in turn, `rounds` times (after a warm-up), the order reversed every
+    other round; every round of each. Any error response or socket error stops the benchmark."""
     for name, url in urls.items():
         wrk(url, scripts[name], 2)
     results: dict[str, list[WrkResult]] = {name: [] for name in urls}
-    for _ in range(rounds):
-        for name, url in urls.items():
-            result = wrk(url, scripts[name], seconds)
+    for number in range(rounds):
+        order = list(urls) if number % 2 == 0 else list(reversed(urls))
+        for name in order:
+            result = wrk(urls[name], scripts[name], seconds)
             if result.errors or result.socket_errors:
                 sys.exit(f"{name}: {result.errors + result.socket_errors} errors (HTTP or socket)")
             results[name].append(result)
+    return results
+
+
+def best_of_interleaved(
+    urls: dict[str, str], scripts: dict[str, Path], seconds: int, rounds: int
+) -> dict[str, WrkResult]:
+    """Each one's best round of `interleaved_rounds`."""
+    results = interleaved_rounds(urls, scripts, seconds, rounds)
     return {name: max(runs, key=lambda r: r.requests_per_second) for name, runs in results.items()}
+
+
+def median_of_rounds(runs: list[WrkResult]) -> WrkResult:
+    """Each figure's median over the rounds (steadier than one best round's percentiles)."""
+    return WrkResult(
+        statistics.median(r.requests_per_second for r in runs),
+        statistics.median(r.p50_ms for r in runs),
+        statistics.median(r.p99_ms for r in runs),
+        sum(r.errors for r in runs),
+        sum(r.requests for r in runs),
+    )
 
 
 def get_script(work: Path, name: str, headers: dict[str, str]) -> Path:

@@ -3,7 +3,8 @@ Redis, and how long a change made through one host takes to be in force on anoth
 
 Costs: `POST /participants/token` (the real LiveKit server answers its 409 check) and
 `GET /auth/profile` (a session cookie: the revocation check), wrk, one thread, 16 connections,
-one worker each, local storage, rounds interleaving the two servers.
+one worker each, local storage, rounds interleaving the servers, the median of each figure over
+the rounds; a twin of the server without Redis is measured too, as what noise alone gives.
 Reach: two instances as two hosts (a temporary folder each: no shared change-marker file), one
 with Redis beside them and one pair without; `--changes` times, the security preferences change
 through the first, and the second is asked every 5 ms until it answers the new policy.
@@ -24,9 +25,10 @@ import httpx
 
 from bench.common import (
     admin_cookie,
-    best_of_interleaved,
     get_script,
+    interleaved_rounds,
     latency_table,
+    median_of_rounds,
     serve_each,
     table,
 )
@@ -110,8 +112,9 @@ def main() -> None:
                     "TMPDIR": str(tmp),
                 }
         serve_each(stack, envs, work)
-        measured = {"without": envs["without-a"], "with": envs["with-a"]}
-        labels = {"without": "without Redis", "with": "with Redis"}
+        # The twin is a second server without Redis: its ratio is what noise alone gives.
+        measured = {"without": envs["without-a"], "twin": envs["without-b"], "with": envs["with-a"]}
+        labels = {"without": "without Redis", "twin": "without Redis (twin)", "with": "with Redis"}
 
         def profile_script(name: str, env: dict[str, str]) -> Path:
             return get_script(work, name, admin_cookie(env["MEET_BENCH_URL"]))
@@ -122,15 +125,20 @@ def main() -> None:
         for path, script_of in ((TOKEN, room_token_script), (PROFILE, profile_script)):
             urls = {name: env["MEET_BENCH_URL"] + path for name, env in measured.items()}
             scripts = {name: script_of(name, env) for name, env in measured.items()}
-            best = best_of_interleaved(urls, scripts, args.seconds, args.rounds)
-            print(f"\n{path}, wrk 16 connections, best of {args.rounds} rounds x {args.seconds} s")
-            print(latency_table(labels, best))
-            with_redis, without = best["with"], best["without"]
+            rounds = interleaved_rounds(urls, scripts, args.seconds, args.rounds)
+            median = {name: median_of_rounds(runs) for name, runs in rounds.items()}
             print(
-                f"with / without Redis: p50 {with_redis.p50_ms / without.p50_ms:.2f}x, "
-                f"p99 {with_redis.p99_ms / without.p99_ms:.2f}x, "
-                f"req/s {with_redis.requests_per_second / without.requests_per_second:.2f}x"
+                f"\n{path}, wrk 16 connections, median of {args.rounds} rounds x {args.seconds} s"
             )
+            print(latency_table(labels, median))
+            without = median["without"]
+            for name in ("with", "twin"):
+                other = median[name]
+                print(
+                    f"{labels[name]} / without Redis: p50 {other.p50_ms / without.p50_ms:.2f}x, "
+                    f"p99 {other.p99_ms / without.p99_ms:.2f}x, "
+                    f"req/s {other.requests_per_second / without.requests_per_second:.2f}x"
+                )
         rows: list[tuple[str, ...]] = [("two hosts", "p50 ms", "p99 ms", "max ms")]
         for name in ("without", "with"):
             delays = reach(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, Protocol
@@ -148,3 +149,17 @@ def metric(text: str, name: str, **labels: str) -> float:
             if wanted <= found and sample.split("{")[0] == name:
                 return float(value)
     return 0.0
+
+
+# What instances are told through Redis, they act on within this of the change's answer
+# (measured: a few ms; without Redis, the caches' own bound is a second).
+RELAYED_WITHIN = 0.25
+
+
+def until(check: Callable[[], bool], within: float) -> float:
+    """Seconds until `check()` holds (asked at once, then every 10 ms); fails after `within`."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < within, f"not within {within} s"
+        time.sleep(0.01)
+    return time.monotonic() - started

@@ -86,6 +86,7 @@ class EgressFaults:
     twice: bool = False  # every webhook delivered twice
     ended_first: bool = False  # on stop, egress_ended is delivered before egress_updated (ENDING)
     active_after: float = 0.3  # seconds in STARTING
+    start_delay: float = 0.0  # seconds StartRoomCompositeEgress takes to answer
     lists_failing: int = 0  # so many ListEgress calls answer 503 before it behaves again
 
 
@@ -283,6 +284,7 @@ class LiveKitStandIn:
                 ask = RoomCompositeEgressRequest.FromString(body)
                 if self.room_is_live is not None and not await self.room_is_live(ask.room_name):
                     return _error(404, "not_found", "requested room does not exist")
+                await asyncio.sleep(self.egress_faults.start_delay)
             return handler(body)
         except DecodeError:
             return _error(400, "malformed", "the body is not a protobuf message")

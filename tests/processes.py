@@ -367,3 +367,57 @@ class RedisServer:
         if self.process is not None:
             stop_process(self.process)
             self.process = None
+
+
+class RedisSentinel:
+    """Debian's `redis-server --sentinel` on a free loopback port, watching `master` as
+    "openvidu" (the release's master name), with a password of its own."""
+
+    PASSWORD = "sentinel-test-password-7a2e"
+
+    def __init__(self, workdir: Path, master: RedisServer) -> None:
+        self.workdir = workdir
+        self.master = master
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        """The MEET_REDIS_* variables of an ovmeet that finds its Redis through this sentinel."""
+        return {
+            "MEET_REDIS_SENTINEL_HOST_LIST": f"127.0.0.1:{self.port}",
+            "MEET_REDIS_SENTINEL_PASSWORD": self.PASSWORD,
+            "MEET_REDIS_PASSWORD": RedisServer.PASSWORD,
+        }
+
+    def start(self) -> RedisSentinel:
+        executable = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = self.workdir / "sentinel.conf"  # the sentinel rewrites it: a file of its own
+        config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.workdir}\n"
+            f"sentinel monitor openvidu 127.0.0.1 {self.master.port} 1\n"
+            f"sentinel auth-pass openvidu {RedisServer.PASSWORD}\n"
+            f"requirepass {self.PASSWORD}\n"
+        )
+        log = (self.workdir / "sentinel.log").open("ab")
+        command = [executable, str(config), "--sentinel"]
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(self._names_the_master, 20, f"sentinel on port {self.port}", self.process)
+        return self
+
+    def _names_the_master(self) -> bool:
+        from redis import Redis
+
+        client = Redis(host="127.0.0.1", port=self.port, password=self.PASSWORD)
+        try:
+            named = client.execute_command(  # type: ignore[no-untyped-call]
+                "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "openvidu"
+            )
+            return named is not None
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None

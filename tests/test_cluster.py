@@ -8,7 +8,7 @@ import hashlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import pytest
 from ovmeet.freshness import CACHE_SECONDS
 from ovmeet.revocations import REFRESH_SECONDS
 from tests.conftest import Servers
-from tests.helpers import access_cookie, cookie_header, livekit_token, token_body
+from tests.helpers import access_cookie, cookie_header, livekit_token, token_body, until
 from tests.livekit_standin import LiveKitStandIn
 from tests.media import make_mp4, pad_mp4
 from tests.processes import ADMIN, Ovmeet
@@ -59,15 +59,6 @@ def cluster(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 def upstreams(responses: list[httpx.Response]) -> set[str]:
     return {r.headers["x-upstream"] for r in responses}
-
-
-def eventually(check: Callable[[], bool], within: float) -> float:
-    """Seconds until `check()` holds; fails after `within`."""
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < within, f"not within {within} s"
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
 def test_rooms_logins_and_tokens_work_through_any_instance(
@@ -192,7 +183,7 @@ def test_streams_and_recordings_through_any_instance(
         ]
         return all(a.status_code == 200 and a.json()["status"] == "COMPLETE" for a in answers)
 
-    eventually(complete_everywhere, 30)
+    until(complete_everywhere, 30)
 
 
 def test_changes_through_one_instance_are_seen_by_the_others_within_the_bound(
@@ -215,7 +206,7 @@ def test_changes_through_one_instance_are_seen_by_the_others_within_the_bound(
             for i in others
         )
 
-    assert eventually(policy_seen, BOUND) <= BOUND
+    assert until(policy_seen, BOUND) <= BOUND
 
     room = one.create_room("gone")
     for instance in cluster.instances:  # cached everywhere
@@ -237,7 +228,7 @@ def test_changes_through_one_instance_are_seen_by_the_others_within_the_bound(
             for i in others
         )
 
-    eventually(refused_everywhere, BOUND)
+    until(refused_everywhere, BOUND)
 
     assert one.client.post(f"{one.api}/auth/logout", headers=admin).status_code == 200
 
@@ -246,7 +237,7 @@ def test_changes_through_one_instance_are_seen_by_the_others_within_the_bound(
             i.client.get(f"{i.api}/auth/profile", headers=admin).status_code == 401 for i in others
         )
 
-    eventually(logged_out_everywhere, BOUND)
+    until(logged_out_everywhere, BOUND)
 
 
 def test_login_throttling_is_per_instance(cluster: Cluster) -> None:

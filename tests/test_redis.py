@@ -14,8 +14,17 @@ from redis import Redis as SyncRedis
 
 from ovmeet.quotas import ROOMS_PER_HOUR
 from tests.conftest import Servers
+from tests.helpers import RELAYED_WITHIN, until
 from tests.livekit_webhooks import ovmeet_egress_event, room_finished, signed
-from tests.processes import ADMIN, Ovmeet, RedisServer, base_env, free_port, run_cli
+from tests.processes import (
+    ADMIN,
+    Ovmeet,
+    RedisSentinel,
+    RedisServer,
+    base_env,
+    free_port,
+    run_cli,
+)
 
 _clients = itertools.count(1)
 
@@ -93,6 +102,38 @@ def test_the_password_is_never_logged(three: list[Ovmeet]) -> None:
     log = three[0].log()
     assert RedisServer.PASSWORD not in log
     assert '"redis_password": "***"' in log
+
+
+def test_through_a_sentinel_as_the_release_configured_it(
+    servers: Servers, redis: RedisServer, tmp_path: Path
+) -> None:
+    sentinel = RedisSentinel(tmp_path / "sentinel", redis).start()
+    try:
+        hosts = []
+        for n in range(2):  # as two hosts: a temporary folder each
+            (tmp := tmp_path / f"host-{n}").mkdir()
+            env = {**sentinel.env(), "MEET_DATA_DIR": str(tmp_path / "data"), "TMPDIR": str(tmp)}
+            hosts.append(servers.start("local", (), **env))
+        one, two = hosts
+        assert httpx.get(f"{one.base_url}/meet/ready").json()["redis"] == "UP"
+        client = _client()
+        assert [_wrong_login([one, two][n % 2], client, f"s{n}") for n in range(5)] == [401] * 5
+        assert _wrong_login(two, client) == 429  # one budget, through the master it named
+        room = one.create_room("sentinel")
+        body = {"roomName": room["roomName"], "participantName": "early"}
+        body["secret"] = room["publisherRoomUrl"].split("secret=")[1]
+        assert two.client.post(f"{two.api}/participants/token", json=body).status_code == 200
+        assert one.cli("rooms", "delete", room["roomName"]).returncode == 0
+        # Relayed: without it, `two` would serve its cached room for up to a second.
+        until(
+            lambda: two.client.post(f"{two.api}/participants/token", json=body).status_code == 404,
+            RELAYED_WITHIN,
+        )
+        for server in (one, two):
+            assert RedisSentinel.PASSWORD not in server.log()
+            assert RedisServer.PASSWORD not in server.log()
+    finally:
+        sentinel.stop()
 
 
 def test_an_unreachable_redis_stops_the_start_in_one_line(tmp_path: Path) -> None:

@@ -24,17 +24,14 @@ from redis import Redis as SyncRedis
 from ovmeet import shared_state
 from ovmeet.freshness import CACHE_SECONDS
 from tests.conftest import Servers
-from tests.helpers import access_cookie, cookie_header, token_body
-from tests.livekit_standin import LiveKitStandIn
+from tests.helpers import RELAYED_WITHIN, access_cookie, cookie_header, token_body, until
+from tests.livekit_standin import EgressFaults, LiveKitStandIn
 from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet, RedisServer
 from tests.proxy import Nginx
 
 T = TypeVar("T")
 API_KEY = "redis-cluster-test-key-8e2d"
 KEY = {"x-api-key": API_KEY}
-# What the instances are told through Redis, they act on within this of the change's answer
-# (measured: a few ms; the caches' own bound, without Redis, is CACHE_SECONDS).
-RELAYED_WITHIN = 0.25
 PUBLIC = "/meet/api/v1"
 verifier = TokenVerifier(LIVEKIT_KEY, LIVEKIT_SECRET)
 INTERNAL = "/meet/internal-api/v1"
@@ -88,15 +85,6 @@ def cluster(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Itera
     redis.stop()
 
 
-def until(check: Callable[[], bool], within: float) -> float:
-    """Seconds until `check()` holds (asked at once, then every 10 ms); fails after `within`."""
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < within, f"not within {within} s"
-        time.sleep(0.01)
-    return time.monotonic() - started
-
-
 def creation_allowed(instance: Ovmeet) -> bool:
     answer = instance.client.get(f"{instance.base_url}{PUBLIC}/preferences/security")
     assert answer.status_code == 200, answer.text
@@ -131,6 +119,17 @@ def token_status(instance: Ovmeet, room: dict[str, Any], name: str) -> int:
     return instance.client.post(
         f"{instance.api}/participants/token", json=token_body(room, name)
     ).status_code
+
+
+def test_failed_logins_through_the_proxy_count_against_one_budget(cluster: Cluster) -> None:
+    client = {"X-Forwarded-For": "198.51.100.200"}  # nginx appends itself; ovmeet trusts it
+    wrong = {"username": "nobody-proxied", "password": "guess"}
+    answers = [
+        cluster.via_proxy("POST", f"{INTERNAL}/auth/login", json=wrong, headers=client)
+        for _ in range(6)
+    ]
+    assert [a.status_code for a in answers] == [401] * 5 + [429]
+    assert len({a.headers["x-upstream"] for a in answers[:5]}) == 3  # every instance counted
 
 
 # ---- what one instance changes, the others act on as soon as Redis relays it ----
@@ -272,6 +271,51 @@ def test_eight_concurrent_starts_over_a_stale_lock_make_one_recording_every_time
             ]
             outcomes.append((statuses, sorted(r["status"] for r in listed), len(starts)))
     assert outcomes == [([200] + [409] * 7, ["ABORTED", "ACTIVE"], 2)] * 20
+
+
+def test_a_start_that_outlived_its_lock_stops_its_egress_and_records_nothing(
+    cluster: Cluster, livekit: LiveKitStandIn
+) -> None:
+    """A start whose LiveKit call took so long that its lock went stale and another start took
+    the room over: of the two egresses, one is the room's recording, the other is stopped."""
+    one, two, _ = cluster.instances
+    livekit.webhook_urls = [f"{cluster.nginx.base_url}/livekit/webhook"]
+    room = one.create_room("outlived")
+    cookie = _moderator_cookie(cluster, room)
+    livekit.egress_faults = EgressFaults(start_delay=1.0)  # within MEET_LIVEKIT_TIMEOUT
+    body = {"roomId": room["roomName"]}
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(
+            one.client.post, f"{one.base_url}{PUBLIC}/recordings", json=body, headers=cookie
+        )
+        until(partial(_locked, cluster, room["roomName"]), 5)
+        _age_lock(cluster, room["roomName"])  # as if this start had hung for minutes
+        livekit.egress_faults = EgressFaults()
+        fast = two.client.post(f"{two.base_url}{PUBLIC}/recordings", json=body, headers=cookie)
+        assert fast.status_code == 200, fast.text
+        late = slow.result()
+    assert late.status_code == 409, late.text
+    assert late.json()["message"] == f"The room '{room['roomName']}' is already being recorded"
+    started = [c for c in livekit.calls if c[:2] == ("StartRoomCompositeEgress", room["roomName"])]
+    assert len(started) == 2
+    recorded = fast.json()["recordingId"].split("--")[1]
+    [stopped] = [c[2] for c in livekit.calls if c[0] == "StopEgress"]
+    assert stopped != recorded and stopped in livekit.egresses
+    listed = cluster.via_proxy(
+        "GET", f"{PUBLIC}/recordings", params={"roomId": room["roomName"]}, headers=KEY
+    ).json()["recordings"]
+    assert [(r["recordingId"], r["status"]) for r in listed] == [
+        (fast.json()["recordingId"], "ACTIVE")
+    ]
+
+
+def _locked(cluster: Cluster, room: str) -> bool:
+    client = cluster.redis_client()
+    try:
+        locks = shared_state.key(cluster.instances[0].config(), "recording locks")
+        return bool(client.hexists(locks, room))
+    finally:
+        client.close()
 
 
 # ---- Redis restarting under load ----
