@@ -165,6 +165,11 @@ def best_of_interleaved(
     return {name: max(runs, key=lambda r: r.requests_per_second) for name, runs in results.items()}
 
 
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
 def median_of_rounds(runs: list[WrkResult]) -> WrkResult:
     """Each figure's median over the rounds (steadier than one best round's percentiles)."""
     return WrkResult(

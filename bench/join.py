@@ -25,7 +25,7 @@ import httpx
 from livekit import api, rtc
 
 from bench import node_reference
-from bench.common import REPO, running, table
+from bench.common import REPO, percentile, running, table
 from tests.helpers import token_body
 from tests.livekit_server import LiveKitServer
 from tests.processes import (
@@ -39,11 +39,6 @@ from tests.processes import (
 
 NODE = f"Node reference ({node_reference.COMMIT})"
 FLOOR_ROOM = "join-floor"
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 async def connect(url: str, token: str) -> None:

@@ -14,7 +14,6 @@ Usage: python -m bench.redis [--seconds 8] [--rounds 3] [--changes 40]
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -29,30 +28,18 @@ from bench.common import (
     interleaved_rounds,
     latency_table,
     median_of_rounds,
+    percentile,
     serve_each,
     table,
 )
+from bench.tokens import token_script
 from tests.livekit_server import LiveKitServer
-from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, RedisServer, base_env, run_cli
+from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, RedisServer, base_env
 
 TOKEN = "/meet/internal-api/v1/participants/token"
 PROFILE = "/meet/internal-api/v1/auth/profile"
 SECURITY = "/meet/api/v1/preferences/security"
 API_KEY = "bench-redis-key-5b3e9d0c7a1f4e2b8c6d"
-
-
-def token_script(work: Path, env: dict[str, str], name: str) -> Path:
-    """A wrk script asking for a publisher token of a fresh room of that server's storage."""
-    room = json.loads(run_cli(env, "rooms", "create", "--prefix", "bench").stdout)
-    secret = room["publisherRoomUrl"].split("secret=")[1]
-    body = json.dumps({"roomName": room["roomName"], "participantName": "bench", "secret": secret})
-    script = work / f"token-{name}.lua"
-    script.write_text(
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = {json.dumps(body)}\n"
-    )
-    return script
 
 
 def reach(first: str, second: str, changes: int) -> list[float]:
@@ -74,11 +61,6 @@ def reach(first: str, second: str, changes: int) -> list[float]:
             delays.append(time.monotonic() - answered)
             time.sleep(0.05)
     return delays
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def main() -> None:
