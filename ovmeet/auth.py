@@ -128,30 +128,22 @@ class SharedFailureCounts:
         return shared_state.key(self._config, self._job, key)
 
     async def locked_for(self, key: str) -> int:
-        try:
-            shared = int(await self._locked_for(keys=[self._key(key)]))
-        except shared_state.FAILURES as error:
-            self._outage.went_down(error)
-            return await self._local.locked_for(key)
-        self._outage.came_back()
-        # A lock this process saw outlasts a Redis that came back empty.
-        return max(shared, await self._local.locked_for(key))
+        here = await self._local.locked_for(key)
+        shared = await self._outage.answer(self._locked_for(keys=[self._key(key)]), _zero)
+        return max(int(shared), here)  # a lock this process saw outlasts a Redis restarted empty
 
     async def failed(self, key: str) -> None:
         await self._local.failed(key)  # what this process saw, should Redis go away
-        try:
-            await self._fail(keys=[self._key(key)], args=[int(FORGET_AFTER_SECONDS), *_LOCKS])
-        except shared_state.FAILURES as error:
-            self._outage.went_down(error)
-            return
-        self._outage.came_back()
+        args = [int(FORGET_AFTER_SECONDS), *_LOCKS]
+        await self._outage.attempt(self._fail(keys=[self._key(key)], args=args))
 
     async def forget(self, key: str) -> None:
         await self._local.forget(key)
-        try:
-            await self._redis.delete(self._key(key))
-        except shared_state.FAILURES as error:
-            self._outage.went_down(error)
+        await self._outage.attempt(self._redis.delete(self._key(key)))
+
+
+async def _zero() -> int:
+    return 0
 
 
 def failure_counts(config: Config, redis: Redis | None, job: str) -> FailureCounts:

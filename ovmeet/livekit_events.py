@@ -4,7 +4,6 @@ being recorded is told so."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -62,16 +61,13 @@ class HandledEvents:
     async def claim(self, event_id: str) -> bool:
         """Whether this delivery is the one to apply the event (False: already handled). With
         Redis, Redis alone decides: a claim another instance released is free again here."""
-        if self._redis is not None:
-            try:
-                claimed = await self._redis.set(
-                    self._key(event_id), "1", nx=True, ex=int(REMEMBER_EVENTS_SECONDS)
-                )
-            except shared_state.FAILURES as error:
-                self._outage.went_down(error)
-            else:
-                self._outage.came_back()
-                return bool(claimed)
+        if self._redis is None:
+            return await self._claim_here(event_id)
+        claim = self._redis.set(self._key(event_id), "1", nx=True, ex=int(REMEMBER_EVENTS_SECONDS))
+        return bool(await self._outage.answer(claim, lambda: self._claim_here(event_id)))
+
+    async def _claim_here(self, event_id: str) -> bool:
+        """This process's claim (without Redis, or while it does not answer)."""
         if self._ids.get(event_id, REMEMBER_EVENTS_SECONDS) is not None:
             return False
         self._ids.put(event_id, True)
@@ -81,8 +77,7 @@ class HandledEvents:
         """Forget a claim whose event failed: LiveKit delivers it again."""
         self._ids.forget(event_id)
         if self._redis is not None:
-            with contextlib.suppress(*shared_state.FAILURES):
-                await self._redis.delete(self._key(event_id))
+            await self._outage.attempt(self._redis.delete(self._key(event_id)))
 
     def _key(self, event_id: str) -> str:
         return shared_state.key(self._config, "webhook events", event_id)

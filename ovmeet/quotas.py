@@ -73,18 +73,10 @@ class SharedBuckets:
         self._outage = shared_state.Outage(config, job, "are counted per process")
 
     async def take(self, key: str, size: int) -> int:
-        try:
-            wait = int(
-                await self._take(
-                    keys=[shared_state.key(self._config, self._job, key)],
-                    args=[size, BUCKET_SECONDS],
-                )
-            )
-        except shared_state.FAILURES as error:
-            self._outage.went_down(error)
-            return await self._local.take(key, size)
-        self._outage.came_back()
-        return wait
+        shared = self._take(
+            keys=[shared_state.key(self._config, self._job, key)], args=[size, BUCKET_SECONDS]
+        )
+        return int(await self._outage.answer(shared, lambda: self._local.take(key, size)))
 
 
 def buckets(config: Config, redis: Redis | None, job: str) -> Buckets:

@@ -98,8 +98,7 @@ class StorageLocks:
         return RecordingLock.from_json(room_id, data)
 
     async def update(self, lock: RecordingLock) -> bool:
-        held = await self.read(lock.room_id)
-        if held is None or held.uid != lock.uid:
+        if not await self._holds(lock):
             return False
         await self._storage.write_json(recording_lock_key(lock.room_id), lock.to_json())
         return True
@@ -109,11 +108,15 @@ class StorageLocks:
         return await self.create(lock)
 
     async def remove(self, lock: RecordingLock) -> bool:
-        held = await self.read(lock.room_id)
-        if held is None or held.uid != lock.uid:
+        if not await self._holds(lock):
             return False
         await self._storage.delete(recording_lock_key(lock.room_id))
         return True
+
+    async def _holds(self, lock: RecordingLock) -> bool:
+        """Whether the room's lock names `lock`'s holder (read, then acted on: not atomic)."""
+        held = await self.read(lock.room_id)
+        return held is not None and held.uid == lock.uid
 
     async def rooms(self) -> list[str]:
         return [room_of_lock_key(key) for key in await self._storage.list(RECORDING_LOCKS)]

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from ovmeet.freshness import ChangeMarker
 from ovmeet.recent import Recent, SharedLoads
@@ -31,6 +32,7 @@ from ovmeet.storage.keys import (
 )
 from ovmeet.tokens import Session
 
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 1.0  # how long another host may accept a token revoked elsewhere, untold
@@ -78,11 +80,9 @@ class Revocations:
         version = self._fresh_version()
         if version is not None and self._valid.get(session.token_id, REFRESH_SECONDS):
             return False
-        if version is None:  # a load already running may have read before a logout
-            revoked = await self._look_up(session)
-        else:
-            load = (session.token_id, version)
-            revoked = await self._token_loads.load(load, lambda: self._look_up(session))
+        revoked = await _read(
+            self._token_loads, session.token_id, version, lambda: self._look_up(session, version)
+        )
         if revoked:
             self._revoked.put(session.token_id, True)
         elif version is not None and version == self._version:  # nothing told meanwhile
@@ -136,9 +136,9 @@ class Revocations:
         await asyncio.gather(*(self._storage.delete(key) for key, _ in found))
         return len(found)
 
-    async def _look_up(self, session: Session) -> bool:
+    async def _look_up(self, session: Session, version: int | None) -> bool:
         own, before = await asyncio.gather(
-            self._exists(_key_of(session)), self._revoked_before(session.user.username)
+            self._exists(_key_of(session)), self._revoked_before(session.user.username, version)
         )
         return own or session.issued_at < before
 
@@ -149,16 +149,12 @@ class Revocations:
             return False
         return True
 
-    async def _revoked_before(self, user: str) -> int:
+    async def _revoked_before(self, user: str, version: int | None) -> int:
         """The user's mark: sessions issued before it are revoked (0: none is)."""
-        version = self._fresh_version()
         known = None if version is None else self._before.get(user, REFRESH_SECONDS)
         if known is not None:
             return known
-        if version is None:
-            mark = await self._read_mark(user)
-        else:
-            mark = await self._mark_loads.load((user, version), lambda: self._read_mark(user))
+        mark = await _read(self._mark_loads, user, version, lambda: self._read_mark(user))
         before = 0 if mark is None else mark[0]
         if version is not None and version == self._version:
             self._before.put(user, before)
@@ -205,6 +201,19 @@ class Revocations:
         self._before.put(user, before)
         await self._marker.touch()
         return before
+
+
+async def _read(
+    loads: SharedLoads[tuple[str, int], T],
+    name: str,
+    version: int | None,
+    read: Callable[[], Awaitable[T]],
+) -> T:
+    """`read()`, shared with the reads of `name` running at this version; alone when nothing
+    may be trusted (a read already running may have started before a logout told elsewhere)."""
+    if version is None:
+        return await read()
+    return await loads.load((name, version), read)
 
 
 def _key_of(session: Session) -> str:

@@ -13,7 +13,8 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -32,6 +33,7 @@ FAILURES = (RedisError, OSError, TimeoutError)  # what a Redis call raises when 
 RETRIES = 1
 HEARTBEAT_SECONDS = 1.0  # a relay that hears nothing pings; no answer in 3 of these: reconnect
 
+T = TypeVar("T")
 logger = logging.getLogger("ovmeet.shared_state")
 
 
@@ -130,6 +132,26 @@ class Outage:
             self._down = False
             logger.info("%s is back: %s are shared again", self._config.redis_where, self._job)
 
+    async def answer(self, call: Awaitable[T], otherwise: Callable[[], Awaitable[T]]) -> T:
+        """Redis's answer to `call` within TIMEOUT_SECONDS; else what `otherwise` gives (the
+        job's way without Redis), the outage said once."""
+        try:
+            async with asyncio.timeout(TIMEOUT_SECONDS):
+                answer = await call
+        except FAILURES as error:
+            self.went_down(error)
+            return await otherwise()
+        self.came_back()
+        return answer
+
+    async def attempt(self, call: Awaitable[object]) -> None:
+        """`call` within TIMEOUT_SECONDS, if Redis answers (the outage said once)."""
+        await self.answer(call, _nothing)
+
+
+async def _nothing() -> None:
+    return None
+
 
 class ChangeRelay:
     """Tells every instance of the deployment what changed (Redis publish/subscribe), and
@@ -167,11 +189,7 @@ class ChangeRelay:
 
     async def tell(self, topic: str) -> None:
         message = json.dumps({"from": self._me, "topic": topic})
-        try:
-            async with asyncio.timeout(TIMEOUT_SECONDS):
-                await self._redis.publish(self._channel, message)
-        except FAILURES as error:
-            self._outage.went_down(error)
+        await self._outage.attempt(self._redis.publish(self._channel, message))
 
     async def _listen(self) -> None:
         while True:
