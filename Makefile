@@ -39,7 +39,7 @@ $(LIVEKIT_BIN): scripts/livekit-version
 ## The front end's web fonts (npm), for MEET_FRONTEND_FONTS_DIR: icons without Google Fonts.
 fonts: $(FONTS_STAMP)
 
-$(FONTS_STAMP): ovmeet/fonts.py
+$(FONTS_STAMP): ovmeet/support/fonts.py
 	@./scripts/system-deps.sh npm
 	./scripts/install-fonts.sh
 

@@ -12,9 +12,9 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 
-from ovmeet.config import Config
-from ovmeet.preferences import GlobalPreferences
+from ovmeet.preferences.store import GlobalPreferences
 from ovmeet.storage.local import LocalStorage
+from ovmeet.support.config import Config
 
 
 async def per_call(calls: int, work: Callable[[], Awaitable[object]]) -> float:

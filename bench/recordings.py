@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 
 from bench.common import free_port, running, table
-from ovmeet.config import Config
-from ovmeet.ids import RecordingId
-from ovmeet.recordings import Recording, RecordingStatus, write_recording
-from ovmeet.rooms import create_room
+from ovmeet.recordings.store import Recording, RecordingStatus, write_recording
+from ovmeet.rooms.store import create_room
 from ovmeet.storage import open_storage
+from ovmeet.support.config import Config
+from ovmeet.support.ids import RecordingId
 from tests.processes import S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, SeaweedFS, base_env
 
 API_KEY = "bench-recordings-key"

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from bench.common import best_of_interleaved, free_port, get_script, latency_table, serve_each
 from bench.revocations import storage_env
-from ovmeet.config import Config
-from ovmeet.rooms import new_room, store_room
+from ovmeet.rooms.store import new_room, store_room
 from ovmeet.storage import open_storage
+from ovmeet.support.config import Config
 from tests.processes import SeaweedFS, base_env, run_cli
 
 PATH = "/meet/api/v1/rooms?limit=10"

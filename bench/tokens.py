@@ -37,9 +37,9 @@ from bench.common import (
     table,
     wrk,
 )
-from ovmeet.config import Config
-from ovmeet.rooms import new_room, store_room
+from ovmeet.rooms.store import new_room, store_room
 from ovmeet.storage import open_storage
+from ovmeet.support.config import Config
 from tests.livekit_server import LiveKitServer
 from tests.processes import (
     LIVEKIT_KEY,

@@ -7,10 +7,10 @@ from typing import Any
 from connexion import request
 from starlette.responses import JSONResponse, Response
 
-from ovmeet import auth
-from ovmeet.access import Principal
-from ovmeet.config import User
-from ovmeet.errors import BadRequest
+from ovmeet.auth import login as auth
+from ovmeet.auth.access import Principal
+from ovmeet.support.config import User
+from ovmeet.support.errors import BadRequest
 from ovmeet.web.context import client_address, services
 from ovmeet.web.cookies import ACCESS_COOKIE, REFRESH_COOKIE, clear_cookie, set_cookie
 from ovmeet.web.paths import AUTH_APIS

@@ -5,7 +5,7 @@ from __future__ import annotations
 from connexion import request
 from starlette.responses import JSONResponse, Response
 
-from ovmeet.livekit_events import handle_event, verify_event
+from ovmeet.events import handle_event, verify_event
 from ovmeet.web.context import services
 
 

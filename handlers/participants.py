@@ -7,9 +7,9 @@ from typing import Any
 from connexion import request
 from starlette.responses import JSONResponse, Response
 
-from ovmeet import participants
-from ovmeet.access import Principal
-from ovmeet.participants import TokenOptions
+from ovmeet.auth import participants
+from ovmeet.auth.access import Principal
+from ovmeet.auth.participants import TokenOptions
 from ovmeet.web.context import services
 from ovmeet.web.cookies import PARTICIPANT_COOKIE, request_cookies, set_cookie
 

@@ -7,9 +7,10 @@ from typing import Any
 from connexion import request
 from starlette.responses import JSONResponse, Response
 
-from ovmeet import recorder, recordings
-from ovmeet.access import Principal
-from ovmeet.playback import hand_over, open_playback
+from ovmeet.auth.access import Principal
+from ovmeet.recordings import recorder
+from ovmeet.recordings import store as recordings
+from ovmeet.recordings.playback import hand_over, open_playback
 from ovmeet.web.context import services
 from ovmeet.web.paths import PUBLIC_API
 from ovmeet.web.streaming import ByteStreamResponse

@@ -6,8 +6,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from ovmeet import rooms
-from ovmeet.access import Principal
+from ovmeet.auth.access import Principal
+from ovmeet.rooms import store as rooms
 from ovmeet.web.context import client_address, services
 
 

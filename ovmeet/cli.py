@@ -15,14 +15,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from ovmeet import logs, recorder, recordings, rooms, shared_state
-from ovmeet.config import Config, ConfigError, parse_duration
-from ovmeet.errors import ApiError, UnprocessableEntity
-from ovmeet.livekit_gateway import LiveKitGateway
-from ovmeet.metrics import MULTIPROCESS_DIR
-from ovmeet.preferences import SECTIONS, GlobalPreferences
+from ovmeet.livekit.gateway import LiveKitGateway
+from ovmeet.preferences.store import SECTIONS, GlobalPreferences
+from ovmeet.recordings import recorder
+from ovmeet.recordings import store as recordings
+from ovmeet.rooms import store as rooms
 from ovmeet.services import Services
+from ovmeet.shared import redis_state as shared_state
 from ovmeet.storage import Storage, open_storage
+from ovmeet.support import logs
+from ovmeet.support.config import Config, ConfigError, parse_duration
+from ovmeet.support.errors import ApiError, UnprocessableEntity
+from ovmeet.support.metrics import MULTIPROCESS_DIR
 
 logger = logging.getLogger("ovmeet")
 
@@ -96,8 +100,8 @@ def serve(config: Config, host: str, port: int | None, workers: int) -> int:
     """Check configuration and storage, then run uvicorn (one app per worker)."""
     import uvicorn
 
-    from ovmeet.app import create_served_app
     from ovmeet.services import check_livekit, check_redis, prepare_storage
+    from ovmeet.web.app import create_served_app
     from ovmeet.web.protocol import BoundedHttpToolsProtocol
 
     wanted = config.server_port if port is None else port
@@ -123,7 +127,7 @@ def serve(config: Config, host: str, port: int | None, workers: int) -> int:
         "host": host,
         "port": port,
         "access_log": False,  # ovmeet's own access log (ovmeet.web.observe) replaces uvicorn's
-        "log_config": None,  # the logging of ovmeet.logs, in every worker
+        "log_config": None,  # the logging of ovmeet.support.logs, in every worker
         "http": BoundedHttpToolsProtocol,
         # SIGTERM: stop accepting, let what is in flight finish for up to this long, then close.
         "timeout_graceful_shutdown": config.shutdown_grace,
@@ -143,7 +147,7 @@ def serve(config: Config, host: str, port: int | None, workers: int) -> int:
         metrics_dir = tempfile.mkdtemp(prefix="ovmeet-metrics-")
         os.environ[MULTIPROCESS_DIR] = metrics_dir
     try:
-        uvicorn.run("ovmeet.app:create_served_app", factory=True, workers=workers, **options)
+        uvicorn.run("ovmeet.web.app:create_served_app", factory=True, workers=workers, **options)
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -217,7 +221,7 @@ async def _collect_garbage(config: Config) -> dict[str, list[str] | int]:
 
 def _validated_preferences(section: str, text: str) -> dict[str, Any]:
     """`text` as the body of the API's update operation for `section`, checked by its schema."""
-    from ovmeet.app import request_validator
+    from ovmeet.web.app import request_validator
 
     try:
         change = json.loads(text)

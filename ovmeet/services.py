@@ -10,27 +10,28 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from ovmeet import freshness, shared_state
-from ovmeet.auth import ApiKeyThrottle, LoginThrottle, failure_counts
-from ovmeet.config import Config
-from ovmeet.errors import DependencyError
-from ovmeet.livekit_events import HandledEvents
-from ovmeet.livekit_gateway import LiveKitGateway
-from ovmeet.locks import KeyedLocks
-from ovmeet.notifier import Notifier
-from ovmeet.playback import PlayableMedia
-from ovmeet.preferences import GlobalPreferences
-from ovmeet.quotas import RoomCreationQuota, buckets
-from ovmeet.recorder import run_collector
-from ovmeet.recording_locks import RecordingLocks, recording_locks
-from ovmeet.recordings import index_stored_recordings
-from ovmeet.revocations import Revocations
-from ovmeet.room_index import RoomIndex
-from ovmeet.rooms import Room, RoomCache, index_stored_rooms
-from ovmeet.signals import RoomSignals
+from ovmeet.auth.login import ApiKeyThrottle, LoginThrottle, failure_counts
+from ovmeet.auth.quotas import RoomCreationQuota, buckets
+from ovmeet.auth.revocations import Revocations
+from ovmeet.auth.tokens import ParticipantTokens, SessionTokens
+from ovmeet.events import HandledEvents
+from ovmeet.livekit.gateway import LiveKitGateway
+from ovmeet.preferences.notifier import Notifier
+from ovmeet.preferences.store import GlobalPreferences
+from ovmeet.recordings.locks import RecordingLocks, recording_locks
+from ovmeet.recordings.playback import PlayableMedia
+from ovmeet.recordings.recorder import run_collector
+from ovmeet.recordings.signals import RoomSignals
+from ovmeet.recordings.store import index_stored_recordings
+from ovmeet.rooms.index import RoomIndex
+from ovmeet.rooms.store import Room, RoomCache, index_stored_rooms
+from ovmeet.shared import change_markers as freshness
+from ovmeet.shared import redis_state as shared_state
 from ovmeet.storage import ObjectNotFound, Storage, open_storage
 from ovmeet.storage.keys import PREFERENCES_KEY
-from ovmeet.tokens import ParticipantTokens, SessionTokens
+from ovmeet.support.config import Config
+from ovmeet.support.errors import DependencyError
+from ovmeet.support.keyed_locks import KeyedLocks
 
 logger = logging.getLogger("ovmeet.services")
 READY_STORAGE_SECONDS = 5.0

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 import httpx
 from starlette.testclient import TestClient
 
-from ovmeet.app import create_app
-from ovmeet.config import Config
 from ovmeet.services import prepare_storage
+from ovmeet.support.config import Config
+from ovmeet.web.app import create_app
 from tests.processes import RoomMaker, without_cookie_jar
 
 

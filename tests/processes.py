@@ -19,9 +19,10 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ovmeet import recordings, rooms
-from ovmeet.config import Config
+from ovmeet.recordings import store as recordings
+from ovmeet.rooms import store as rooms
 from ovmeet.storage import open_storage
+from ovmeet.support.config import Config
 
 REPO = Path(__file__).resolve().parent.parent
 ADMIN = ("ovadmin", "admin-pass-Xk39sQ")

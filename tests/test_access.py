@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ovmeet.access import (
+from ovmeet.auth.access import (
     RULES,
     Credential,
     Principal,
@@ -20,11 +20,11 @@ from ovmeet.access import (
     in_force,
     only,
 )
-from ovmeet.app import load_spec
-from ovmeet.config import Config, User
-from ovmeet.errors import BadRequest, Forbidden, Unauthorized
-from ovmeet.preferences import Preferences, initial_document
-from ovmeet.tokens import Participant, Session
+from ovmeet.auth.tokens import Participant, Session
+from ovmeet.preferences.store import Preferences, initial_document
+from ovmeet.support.config import Config, User
+from ovmeet.support.errors import BadRequest, Forbidden, Unauthorized
+from ovmeet.web.app import load_spec
 from ovmeet.web.paths import SPECS
 from tests.conftest import AppFactory, storage_env
 from tests.helpers import cookie_header, livekit_token, login, request_token, secret, token_body

@@ -12,9 +12,9 @@ import jwt
 import pytest
 from livekit.api import AccessToken, VideoGrants
 
-from ovmeet.config import Config
-from ovmeet.revocations import REFRESH_SECONDS
-from ovmeet.tokens import SessionTokens
+from ovmeet.auth.revocations import REFRESH_SECONDS
+from ovmeet.auth.tokens import SessionTokens
+from ovmeet.support.config import Config
 from tests.conftest import AppFactory, Servers
 from tests.helpers import Target, cookie_header, login, set_cookies
 from tests.inprocess import App

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ovmeet.app import load_spec
+from ovmeet.web.app import load_spec
 from ovmeet.web.paths import SPECS
 from tests.conftest import Servers
 from tests.helpers import access_cookie, cookie_header

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ovmeet.freshness import CACHE_SECONDS
-from ovmeet.revocations import REFRESH_SECONDS
+from ovmeet.auth.revocations import REFRESH_SECONDS
+from ovmeet.shared.change_markers import CACHE_SECONDS
 from tests.conftest import Servers
 from tests.helpers import access_cookie, cookie_header, livekit_token, token_body, until
 from tests.livekit_standin import LiveKitStandIn

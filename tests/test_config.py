@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ovmeet.config import Config, ConfigError, parse_duration
+from ovmeet.support.config import Config, ConfigError, parse_duration
 from tests.helpers import request_token, token_body
 from tests.processes import LIVEKIT_SECRET, REPO, Ovmeet, base_env, run_cli
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import yaml
 
-from ovmeet.app import handler_for, load_spec
+from ovmeet.web.app import handler_for, load_spec
 from ovmeet.web.paths import INTERNAL_API, PUBLIC_API, SPECS
 from tests.conftest import Servers
 from tests.processes import REPO

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ovmeet.app import load_spec
 from ovmeet.cli import build_parser
+from ovmeet.web.app import load_spec
 from ovmeet.web.paths import FONTS, HEALTH, METRICS, READY, SPECS, WEBCOMPONENT
 from tests.processes import REPO
 
@@ -18,8 +18,8 @@ SETTING = re.compile(r"\b(MEET_[A-Z0-9_]+|LIVEKIT_[A-Z0-9_]+|SERVER_PORT)\b")
 
 
 def settings_read_by_config() -> set[str]:
-    """Every variable name `ovmeet/config.py` reads: the one place settings are declared."""
-    source = (REPO / "ovmeet" / "config.py").read_text()
+    """Every variable name `ovmeet/support/config.py` reads: the one place settings are declared."""
+    source = (REPO / "ovmeet" / "support" / "config.py").read_text()
     return set(re.findall(r'"((?:MEET_|LIVEKIT_)[A-Z0-9_]+|SERVER_PORT)"', source))
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser
 
-from ovmeet.fonts import STYLESHEETS
+from ovmeet.support.fonts import STYLESHEETS
 from tests.conftest import Servers
 from tests.helpers import CHROMIUM_FLAGS, chromium
 from tests.processes import REPO, Ovmeet, base_env, run_cli

@@ -12,13 +12,13 @@ import httpx
 import pytest
 from livekit.api import TokenVerifier, VideoGrants
 
-from ovmeet.config import Config
-from ovmeet.errors import RoomNotFound
-from ovmeet.freshness import CACHE_SECONDS
-from ovmeet.livekit_gateway import CallTokens
-from ovmeet.preferences import GlobalPreferences
-from ovmeet.recent import SharedLoads
+from ovmeet.livekit.gateway import CallTokens
+from ovmeet.preferences.store import GlobalPreferences
+from ovmeet.shared.change_markers import CACHE_SECONDS
 from ovmeet.storage.local import LocalStorage
+from ovmeet.support.cache import SharedLoads
+from ovmeet.support.config import Config
+from ovmeet.support.errors import RoomNotFound
 from tests.conftest import Servers
 from tests.helpers import metric, request_token, secret, token_body
 from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet, base_env

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ovmeet.config import Config, ConfigError
+from ovmeet.support.config import Config, ConfigError
 from tests.conftest import Servers
 from tests.processes import Ovmeet
 

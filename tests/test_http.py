@@ -11,8 +11,8 @@ import httpx
 import pytest
 from connexion.lifecycle import ConnexionRequest
 
-from ovmeet.app import MIDDLEWARES, create_app
-from ovmeet.config import Config
+from ovmeet.support.config import Config
+from ovmeet.web.app import MIDDLEWARES, create_app
 from ovmeet.web.errors import on_unexpected
 from ovmeet.web.operations import parameter_cannot_fail
 from tests.conftest import Servers

@@ -26,12 +26,12 @@ from livekit.protocol.webhook import WebhookEvent
 from minio import Minio
 from minio.error import S3Error
 
-from ovmeet.config import Config
-from ovmeet.ids import RecordingId
-from ovmeet.recorder import record, recording_of_egress
-from ovmeet.recordings import Recording, RecordingStatus, write_recording
+from ovmeet.recordings.recorder import record, recording_of_egress
+from ovmeet.recordings.store import Recording, RecordingStatus, write_recording
 from ovmeet.services import Services
 from ovmeet.storage.keys import recording_lock_key, recording_media_key
+from ovmeet.support.config import Config
+from ovmeet.support.ids import RecordingId
 from tests.conftest import Servers
 from tests.helpers import access_cookie, cookie_header, request_token, token_body
 from tests.livekit_standin import EgressFaults, LiveKitStandIn

@@ -1,4 +1,4 @@
-"""The two stores of recording locks (`ovmeet.recording_locks`), on a real Redis and on real local
+"""The two stores of recording locks (`ovmeet.recordings.locks`), on a real Redis and on real local
 storage: who may take, change, take over and free a room's lock; exactly one of many concurrent
 take-overs of a stale lock wins in Redis; a Redis that does not answer refuses (503)."""
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ovmeet import shared_state
-from ovmeet.config import Config
-from ovmeet.recording_locks import RecordingLock, RecordingLocks, RedisLocks, StorageLocks
+from ovmeet.recordings.locks import RecordingLock, RecordingLocks, RedisLocks, StorageLocks
+from ovmeet.shared import redis_state as shared_state
 from ovmeet.storage import open_storage
+from ovmeet.support.config import Config
 from tests.processes import RedisServer, base_env, free_port
 
 pytestmark = pytest.mark.anyio

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from redis import Redis as SyncRedis
 
-from ovmeet.quotas import ROOMS_PER_HOUR
+from ovmeet.auth.quotas import ROOMS_PER_HOUR
 from tests.conftest import Servers
 from tests.helpers import RELAYED_WITHIN, until
 from tests.livekit_webhooks import ovmeet_egress_event, room_finished, signed

@@ -21,8 +21,8 @@ import pytest
 from livekit.api import TokenVerifier
 from redis import Redis as SyncRedis
 
-from ovmeet import shared_state
-from ovmeet.freshness import CACHE_SECONDS
+from ovmeet.shared import redis_state as shared_state
+from ovmeet.shared.change_markers import CACHE_SECONDS
 from tests.conftest import Servers
 from tests.helpers import RELAYED_WITHIN, access_cookie, cookie_header, token_body, until
 from tests.livekit_standin import EgressFaults, LiveKitStandIn

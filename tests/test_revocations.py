@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from ovmeet.config import Config, User
-from ovmeet.revocations import MAX_PER_USER, Revocations
+from ovmeet.auth.revocations import MAX_PER_USER, Revocations
+from ovmeet.auth.tokens import Session
 from ovmeet.services import prepare_storage
 from ovmeet.storage.keys import revoked_sessions_prefix
 from ovmeet.storage.local import LocalStorage
-from ovmeet.tokens import Session
+from ovmeet.support.config import Config, User
 from tests.helpers import cookie_header, login
 from tests.inprocess import App
 from tests.processes import ADMIN, USER, base_env, run_cli

@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from ovmeet.config import Config
-from ovmeet.freshness import CACHE_SECONDS
-from ovmeet.quotas import ROOMS_PER_HOUR
-from ovmeet.rooms import new_room
+from ovmeet.auth.quotas import ROOMS_PER_HOUR
+from ovmeet.rooms.store import new_room
+from ovmeet.shared.change_markers import CACHE_SECONDS
 from ovmeet.storage.keys import room_index_key, room_key
+from ovmeet.support.config import Config
 from tests.conftest import Servers
 from tests.helpers import cookie_header, login
 from tests.processes import USER, Ovmeet

@@ -10,10 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from ovmeet.config import Config
-from ovmeet.ids import is_id
-from ovmeet.room_index import page_of
-from ovmeet.rooms import Room, new_room, role_for_secret, sanitize_prefix
+from ovmeet.rooms.index import page_of
+from ovmeet.rooms.store import Room, new_room, role_for_secret, sanitize_prefix
+from ovmeet.support.config import Config
+from ovmeet.support.ids import is_id
 from tests.livekit_standin import Fault, LiveKitStandIn
 from tests.processes import Ovmeet
 

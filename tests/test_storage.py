@@ -13,11 +13,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from ovmeet.config import Config
 from ovmeet.storage import MAX_CHUNK, ObjectNotFound, Storage, StorageError
 from ovmeet.storage.base import STREAM_BUFFER_BUDGET
 from ovmeet.storage.local import LocalStorage
 from ovmeet.storage.s3 import S3Storage
+from ovmeet.support.config import Config
 from tests.conftest import BACKENDS
 from tests.media import make_mp4
 from tests.processes import S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, SeaweedFS, base_env, run_cli

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ovmeet.config import Config
 from ovmeet.storage.base import (
     MAX_CHUNK,
     ByteStream,
@@ -13,6 +12,7 @@ from ovmeet.storage.base import (
     StorageError,
     keys_after,
 )
+from ovmeet.support.config import Config
 
 __all__ = [
     "MAX_CHUNK",

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ovmeet.errors import DependencyError
+from ovmeet.support.errors import DependencyError
 
 MIN_CHUNK = 64 * 1024
 MAX_CHUNK = 4 * 1024 * 1024

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from ovmeet.ids import SEPARATOR, RecordingId
 from ovmeet.storage.base import StorageError
+from ovmeet.support.ids import SEPARATOR, RecordingId
 
 PREFERENCES_KEY = "openvidu-meet-preferences.json"
 

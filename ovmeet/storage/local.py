@@ -13,7 +13,6 @@ from typing import Any, BinaryIO, TypeVar
 
 import anyio
 
-from ovmeet.metrics import STORAGE_CALLS
 from ovmeet.storage.base import (
     ByteStream,
     ObjectChanged,
@@ -22,6 +21,7 @@ from ovmeet.storage.base import (
     StorageError,
 )
 from ovmeet.storage.keys import check_key, check_prefix
+from ovmeet.support.metrics import STORAGE_CALLS
 
 _T = TypeVar("_T")
 _TEMP_SUFFIX = ".tmp"

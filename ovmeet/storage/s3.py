@@ -18,8 +18,6 @@ import urllib3
 from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 
-from ovmeet.config import Config
-from ovmeet.metrics import STORAGE_CALLS
 from ovmeet.storage.base import (
     ByteStream,
     ObjectChanged,
@@ -28,6 +26,8 @@ from ovmeet.storage.base import (
     StorageError,
 )
 from ovmeet.storage.keys import check_key, check_prefix
+from ovmeet.support.config import Config
+from ovmeet.support.metrics import STORAGE_CALLS
 
 _T = TypeVar("_T")
 _MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket"}

@@ -1,1 +1,3 @@
-"""The HTTP edge: Connexion plumbing (errors, cookie security, body checks) and cookies."""
+"""The HTTP edge, the only package that knows Connexion, Starlette and uvicorn: the app, its
+middleware, error shapes, cookie security, body checks, streaming and the front end's files. May
+import every domain layer and `services`; handlers import from here, never the reverse."""

@@ -1,7 +1,7 @@
 """The access check at the HTTP edge: a request's credentials, checked against access.RULES.
 
 It takes the place of Connexion's SecurityMiddleware (right after routing, before validation),
-so the table in ovmeet/access.py is the only thing that decides who may call an operation. The
+so the table in ovmeet/auth/access.py is the only thing that decides who may call an operation. The
 `Principal` it builds reaches every handler that has a `principal` parameter.
 """
 
@@ -13,10 +13,10 @@ from connexion.lifecycle import ConnexionRequest
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ovmeet.access import RULES, Principal, Rule, authorize, in_force
-from ovmeet.errors import Unauthorized
+from ovmeet.auth.access import RULES, Principal, Rule, authorize, in_force
+from ovmeet.auth.tokens import Session, SessionKind
 from ovmeet.services import Services
-from ovmeet.tokens import Session, SessionKind
+from ovmeet.support.errors import Unauthorized
 from ovmeet.web.context import client_of, routed_operation
 from ovmeet.web.cookies import (
     ACCESS_COOKIE,

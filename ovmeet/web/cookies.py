@@ -7,7 +7,7 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.responses import Response
 
-from ovmeet.config import Config
+from ovmeet.support.config import Config
 
 ACCESS_COOKIE = "OvMeetAccessToken"
 REFRESH_COOKIE = "OvMeetRefreshToken"

@@ -11,7 +11,7 @@ from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
-from ovmeet.errors import ApiError
+from ovmeet.support.errors import ApiError
 from ovmeet.web.paths import INTERNAL_API
 
 logger = logging.getLogger("ovmeet.errors")

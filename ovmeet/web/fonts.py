@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
-from ovmeet.errors import NotFound
-from ovmeet.fonts import FONT_PACKAGES, STYLESHEETS
+from ovmeet.support.errors import NotFound
+from ovmeet.support.fonts import FONT_PACKAGES, STYLESHEETS
 from ovmeet.web.paths import FONTS
 
 _SERVED_SUFFIXES = (".css", ".woff2", ".woff")

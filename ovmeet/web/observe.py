@@ -11,8 +11,8 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ovmeet.logs import REQUEST_ID
-from ovmeet.metrics import REQUEST_SECONDS, REQUESTS
+from ovmeet.support.logs import REQUEST_ID
+from ovmeet.support.metrics import REQUEST_SECONDS, REQUESTS
 from ovmeet.web.context import routed_operation
 from ovmeet.web.paths import HEALTH, METRICS, READY
 

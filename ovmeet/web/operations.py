@@ -34,7 +34,7 @@ from connexion.operations import AbstractOperation
 from connexion.utils import inspect_function_arguments, is_nullable
 from starlette.types import Receive, Scope, Send
 
-from ovmeet.recent import Recent
+from ovmeet.support.cache import Recent
 from ovmeet.web.validation import PARSED_BODY
 
 

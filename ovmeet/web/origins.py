@@ -13,8 +13,8 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ovmeet.config import origin_of
-from ovmeet.errors import Forbidden
+from ovmeet.support.config import origin_of
+from ovmeet.support.errors import Forbidden
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

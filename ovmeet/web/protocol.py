@@ -26,7 +26,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from ovmeet.config import Config
+from ovmeet.support.config import Config
 from ovmeet.web.errors import sentence
 from ovmeet.web.headers import NO_FRAMES, SECURITY_HEADERS
 

@@ -8,8 +8,8 @@ import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from ovmeet.metrics import BYTES_STREAMED, OPEN_STREAMS
 from ovmeet.storage import ByteStream
+from ovmeet.support.metrics import BYTES_STREAMED, OPEN_STREAMS
 
 
 class ByteStreamResponse(StreamingResponse):

@@ -21,7 +21,7 @@ from connexion.validators import (
 from jsonschema import Draft4Validator, ValidationError
 from starlette.types import Scope
 
-from ovmeet.errors import UnprocessableEntity
+from ovmeet.support.errors import UnprocessableEntity
 from ovmeet.web.bodies import bounded
 
 # Far below Python's recursion limit, which validating, storing or answering a deeper value

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
-from ovmeet.errors import NotFound
+from ovmeet.support.errors import NotFound
 
 CROSS_ORIGIN = {
     "Access-Control-Allow-Origin": "*",

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-from ovmeet.errors import BadRequest, RangeNotSatisfiable
 from ovmeet.storage import ObjectInfo
+from ovmeet.support.errors import BadRequest, RangeNotSatisfiable
 
 _SINGLE_RANGE = re.compile(r"bytes=(\d{1,20})?-(\d{1,20})?", re.IGNORECASE)
 _OTHER_UNIT = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+=.*", re.DOTALL)

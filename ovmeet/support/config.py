@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from ovmeet.logs import without_userinfo
+from ovmeet.support.logs import without_userinfo
 
 logger = logging.getLogger("ovmeet.config")
 MIN_API_KEY_LENGTH = 32
@@ -515,7 +515,7 @@ class _Reader:
 
     def fonts_dir(self, name: str) -> str | None:
         """A node_modules folder with the front end's font packages (unset: Google Fonts)."""
-        from ovmeet.fonts import FONT_PACKAGES, missing_stylesheets
+        from ovmeet.support.fonts import FONT_PACKAGES, missing_stylesheets
 
         raw = self.optional(name)
         if raw is None:

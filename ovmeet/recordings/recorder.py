@@ -1,7 +1,7 @@
 """Recording through LiveKit Egress: start, stop, every status change, and the periodic clean-up.
 
 One recording per room, across processes: a recording holds its room's lock
-(`ovmeet.recording_locks`: in Redis when configured, else in the storage) from its start to its
+(`ovmeet.recordings.locks`: in Redis when configured, else in the storage) from its start to its
 end. Of concurrent starts for one room, in any processes, one takes it; the others are a 409.
 The lock goes when the recording ends (whoever learns it: a webhook, a stop, the clean-up), or
 when it is stale: older than the start timeout and naming no egress LiveKit still runs. LiveKit's
@@ -21,13 +21,11 @@ from typing import TYPE_CHECKING
 
 from livekit.protocol.egress import EgressInfo, EgressStatus
 
-from ovmeet import recordings
-from ovmeet.config import Config
-from ovmeet.errors import DependencyError, Forbidden, RoomNotFound
-from ovmeet.ids import RecordingId, random_id
-from ovmeet.livekit_gateway import file_output
-from ovmeet.recording_locks import RecordingLock
-from ovmeet.recordings import (
+from ovmeet.auth.tokens import Participant
+from ovmeet.livekit.gateway import file_output
+from ovmeet.recordings import store as recordings
+from ovmeet.recordings.locks import RecordingLock
+from ovmeet.recordings.store import (
     Recording,
     RecordingConflict,
     RecordingStatus,
@@ -35,11 +33,13 @@ from ovmeet.recordings import (
     read_recording,
     write_recording,
 )
-from ovmeet.room_index import read_index
-from ovmeet.rooms import delete_room, get_room
+from ovmeet.rooms.index import read_index
+from ovmeet.rooms.store import delete_room, get_room
 from ovmeet.storage import ObjectNotFound
 from ovmeet.storage.keys import media_key, recording_media_key
-from ovmeet.tokens import Participant
+from ovmeet.support.config import Config
+from ovmeet.support.errors import DependencyError, Forbidden, RoomNotFound
+from ovmeet.support.ids import RecordingId, random_id
 
 if TYPE_CHECKING:
     from ovmeet.services import Services

@@ -6,8 +6,11 @@ from dataclasses import dataclass
 
 from livekit.protocol.models import ParticipantInfo
 
-from ovmeet.config import User
-from ovmeet.errors import (
+from ovmeet.auth.tokens import Participant
+from ovmeet.rooms.store import Role, Room, role_for_secret
+from ovmeet.services import Services
+from ovmeet.support.config import User
+from ovmeet.support.errors import (
     BadRequest,
     Forbidden,
     ParticipantConflict,
@@ -15,9 +18,6 @@ from ovmeet.errors import (
     RoomFull,
     Unauthorized,
 )
-from ovmeet.rooms import Role, Room, role_for_secret
-from ovmeet.services import Services
-from ovmeet.tokens import Participant
 
 
 @dataclass(frozen=True)

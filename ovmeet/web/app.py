@@ -25,12 +25,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ovmeet import logs
-from ovmeet.config import Config
-from ovmeet.errors import ApiError
-from ovmeet.metrics import exposition, worker_stopped
-from ovmeet.process import settle_garbage_collector, tune_malloc
 from ovmeet.services import Services, readiness
+from ovmeet.support import logs
+from ovmeet.support.config import Config
+from ovmeet.support.errors import ApiError
+from ovmeet.support.metrics import exposition, worker_stopped
+from ovmeet.support.runtime import settle_garbage_collector, tune_malloc
 from ovmeet.web import errors
 from ovmeet.web.access import AccessMiddleware
 from ovmeet.web.bodies import RequestBodyMiddleware

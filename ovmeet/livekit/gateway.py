@@ -36,10 +36,10 @@ from livekit.protocol.room import (
     SendDataResponse,
 )
 
-from ovmeet.config import Config
-from ovmeet.errors import DependencyError
-from ovmeet.metrics import LIVEKIT_CALLS
-from ovmeet.recent import Recent
+from ovmeet.support.cache import Recent
+from ovmeet.support.config import Config
+from ovmeet.support.errors import DependencyError
+from ovmeet.support.metrics import LIVEKIT_CALLS
 
 
 class LiveKitError(DependencyError):

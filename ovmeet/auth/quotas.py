@@ -11,11 +11,11 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-from ovmeet import shared_state
-from ovmeet.access import Principal
-from ovmeet.config import Config
-from ovmeet.errors import TooManyRequests
-from ovmeet.recent import Recent
+from ovmeet.auth.access import Principal
+from ovmeet.shared import redis_state as shared_state
+from ovmeet.support.cache import Recent
+from ovmeet.support.config import Config
+from ovmeet.support.errors import TooManyRequests
 
 ROOMS_PER_HOUR = 60  # a burst of this many, then one a minute
 MAX_TRACKED = 10_000

@@ -8,11 +8,8 @@ from dataclasses import dataclass
 from email.utils import format_datetime
 from urllib.parse import urlsplit
 
-from ovmeet.config import Delivery
-from ovmeet.ids import RecordingId
-from ovmeet.ranges import ByteRange, if_range_holds, parse_range
-from ovmeet.recent import Recent
-from ovmeet.recordings import (
+from ovmeet.recordings.ranges import ByteRange, if_range_holds, parse_range
+from ovmeet.recordings.store import (
     Recording,
     RecordingNotFound,
     RecordingStatus,
@@ -21,6 +18,9 @@ from ovmeet.recordings import (
 )
 from ovmeet.storage import ByteStream, ObjectChanged, ObjectInfo, ObjectNotFound, Storage
 from ovmeet.storage.keys import recording_media_key
+from ovmeet.support.cache import Recent
+from ovmeet.support.config import Delivery
+from ovmeet.support.ids import RecordingId
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from ovmeet import freshness
-from ovmeet.config import Config
-from ovmeet.errors import DependencyError
-from ovmeet.ids import random_id
+from ovmeet.shared import change_markers as freshness
+from ovmeet.support.config import Config
+from ovmeet.support.errors import DependencyError
+from ovmeet.support.ids import random_id
 
 TIMEOUT_SECONDS = 2.0  # a Redis that does not answer within this is treated as down
 FAILURES = (RedisError, OSError, TimeoutError)  # what a Redis call raises when Redis is away
@@ -155,7 +155,7 @@ async def _nothing() -> None:
 
 class ChangeRelay:
     """Tells every instance of the deployment what changed (Redis publish/subscribe), and
-    touches this host's change markers for what the others changed (`ovmeet.freshness`).
+    touches this host's change markers for what the others changed (`ovmeet.shared.change_markers`).
 
     While it does not listen (Redis away, or a subscription lost), changes made elsewhere go
     untold: caches fall back to their own bound, and when it listens again every marker is

@@ -24,9 +24,9 @@ from livekit.api import VideoGrants
 from livekit.api.access_token import Claims
 from livekit.protocol.room import RoomConfiguration
 
-from ovmeet.config import Config, User
-from ovmeet.recent import Recent
-from ovmeet.rooms import Role, Room, RoomPreferences
+from ovmeet.rooms.store import Role, Room, RoomPreferences
+from ovmeet.support.cache import Recent
+from ovmeet.support.config import Config, User
 
 SessionKind = Literal["access", "refresh"]
 ISSUER = "ovmeet"
@@ -82,7 +82,7 @@ class SessionTokens:
 
     def verify(self, token: str, kind: SessionKind) -> Session | None:
         """The session a valid, unexpired token of this kind opens; None for anything else
-        (revocation is checked by the caller: ovmeet.revocations)."""
+        (revocation is checked by the caller: ovmeet.auth.revocations)."""
         checked = self.check(token, kind)
         return checked if isinstance(checked, Session) else None
 

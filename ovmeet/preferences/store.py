@@ -1,7 +1,7 @@
 """Global preferences (openvidu-meet-preferences.json): security, webhooks and appearance.
 
-Every process reads them from storage and keeps them as `ovmeet.freshness` says: a change
-made through any worker is honoured by every worker of the host on the next request, and by
+Every process reads them from storage and keeps them as `ovmeet.shared.change_markers` says: a
+change made through any worker is honoured by every worker of the host on the next request, and by
 other hosts sharing the bucket within CACHE_SECONDS.
 """
 
@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, cast
 
-from ovmeet.config import AUTH_MODES, AuthMode, Config
-from ovmeet.freshness import CACHE_SECONDS, ChangeMarker
-from ovmeet.recent import SharedLoads
+from ovmeet.shared.change_markers import CACHE_SECONDS, ChangeMarker
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
 from ovmeet.storage.keys import PREFERENCES_KEY
+from ovmeet.support.cache import SharedLoads
+from ovmeet.support.config import AUTH_MODES, AuthMode, Config
 
 SECTIONS = ("security", "webhooks", "appearance")
 # Each section of the API and where it lives in the stored document (OpenVidu Meet's names).

@@ -10,9 +10,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ovmeet.errors import DependencyError
-from ovmeet.livekit_gateway import LiveKitGateway
-from ovmeet.recordings import Recording, RecordingStatus
+from ovmeet.livekit.gateway import LiveKitGateway
+from ovmeet.recordings.store import Recording, RecordingStatus
+from ovmeet.support.errors import DependencyError
 
 logger = logging.getLogger("ovmeet.signals")
 

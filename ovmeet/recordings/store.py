@@ -11,10 +11,8 @@ from typing import Any
 
 import anyio
 
-from ovmeet.errors import BadRequest, Conflict, NotFound, UnprocessableEntity
-from ovmeet.ids import RecordingId, is_id, random_id
-from ovmeet.mp4 import NotMp4, duration_seconds
-from ovmeet.rooms import get_room
+from ovmeet.recordings.mp4 import NotMp4, duration_seconds
+from ovmeet.rooms.store import get_room
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
 from ovmeet.storage.keys import (
     recording_index_keys,
@@ -23,6 +21,8 @@ from ovmeet.storage.keys import (
     recording_metadata_key,
     recording_of_index_key,
 )
+from ovmeet.support.errors import BadRequest, Conflict, NotFound, UnprocessableEntity
+from ovmeet.support.ids import RecordingId, is_id, random_id
 
 
 class RecordingStatus(StrEnum):

@@ -11,12 +11,12 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-from ovmeet import shared_state
-from ovmeet.config import Config, User
-from ovmeet.errors import TooManyRequests, Unauthorized
-from ovmeet.recent import Recent
-from ovmeet.revocations import Revocations
-from ovmeet.tokens import Session
+from ovmeet.auth.revocations import Revocations
+from ovmeet.auth.tokens import Session
+from ovmeet.shared import redis_state as shared_state
+from ovmeet.support.cache import Recent
+from ovmeet.support.config import Config, User
+from ovmeet.support.errors import TooManyRequests, Unauthorized
 
 FAILURES_BEFORE_LOCK = 5
 FIRST_LOCK_SECONDS = 30.0

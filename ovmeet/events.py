@@ -17,19 +17,19 @@ from livekit.protocol.models import ParticipantInfo
 from livekit.protocol.webhook import WebhookEvent
 from redis.asyncio import Redis
 
-from ovmeet import shared_state
-from ovmeet.config import Config
-from ovmeet.errors import BadRequest, RoomNotFound, Unauthorized
-from ovmeet.ids import SEPARATOR, RecordingId, is_id
-from ovmeet.recent import Recent
-from ovmeet.recorder import (
+from ovmeet.recordings.recorder import (
     is_expected_output,
     is_recording_active,
     record,
     recording_of_egress,
     started_by_ovmeet,
 )
-from ovmeet.rooms import get_room, room_is_stored
+from ovmeet.rooms.store import get_room, room_is_stored
+from ovmeet.shared import redis_state as shared_state
+from ovmeet.support.cache import Recent
+from ovmeet.support.config import Config
+from ovmeet.support.errors import BadRequest, RoomNotFound, Unauthorized
+from ovmeet.support.ids import SEPARATOR, RecordingId, is_id
 
 if TYPE_CHECKING:
     from ovmeet.services import Services

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from ovmeet.config import User
-from ovmeet.errors import BadRequest, Forbidden, Unauthorized
-from ovmeet.preferences import Preferences
-from ovmeet.tokens import Participant, Session
+from ovmeet.auth.tokens import Participant, Session
+from ovmeet.preferences.store import Preferences
+from ovmeet.support.config import User
+from ovmeet.support.errors import BadRequest, Forbidden, Unauthorized
 
 
 class Credential(StrEnum):
@@ -80,7 +80,7 @@ def in_force(rule: Rule, preferences: Preferences) -> Rule:
 
 
 RULES: dict[str, Rule] = {
-    # Internal API (the seed). The token operations' auth mode: ovmeet.participants.
+    # Internal API (the seed). The token operations' auth mode: ovmeet.auth.participants.
     "generateParticipantToken": anyone(),
     "refreshParticipantToken": anyone(),
     "disconnectParticipant": only(Credential.MODERATOR, room_parameter="roomName"),
@@ -103,7 +103,7 @@ RULES: dict[str, Rule] = {
     "updateWebhookPreferences": only(Credential.API_KEY, Credential.ADMIN),
     "getAppearancePreferences": only(Credential.API_KEY, Credential.ADMIN),
     # A moderator of the recording's room, named in the body or inside the recording id:
-    # ovmeet.recorder checks role and room.
+    # ovmeet.recordings.recorder checks role and room.
     "createRecording": only(Credential.PARTICIPANT),
     "stopRecording": only(Credential.PARTICIPANT),
     "getRecordings": only(Credential.API_KEY, Credential.ADMIN),
@@ -111,14 +111,14 @@ RULES: dict[str, Rule] = {
     "deleteRecording": only(Credential.API_KEY, Credential.ADMIN),
     "bulkDeleteRecordings": only(Credential.API_KEY, Credential.ADMIN),
     "updateAppearancePreferences": only(Credential.API_KEY, Credential.ADMIN),
-    # Auth (companion, at both APIs). Failed logins are throttled: ovmeet.auth. A refresh
+    # Auth (companion, at both APIs). Failed logins are throttled: ovmeet.auth.login. A refresh
     # without a valid refresh cookie is a 400 (handlers.auth): the release's front end answers
     # every 401 with a refresh, so a 401 there would loop.
     "login": anyone(),
     "logout": anyone(),
     "refreshAccessToken": anyone(),
     "getProfile": only(Credential.ADMIN, Credential.USER),
-    # LiveKit webhooks (companion). LiveKit's signature on the body: ovmeet.livekit_events.
+    # LiveKit webhooks (companion). LiveKit's signature on the body: ovmeet.events.
     "receiveWebhook": anyone(),
 }
 

@@ -23,10 +23,10 @@ from typing import Any, Protocol, TypeVar, cast
 
 from redis.asyncio import Redis
 
-from ovmeet import shared_state
-from ovmeet.config import Config
+from ovmeet.shared import redis_state as shared_state
 from ovmeet.storage import ObjectNotFound, Storage
 from ovmeet.storage.keys import RECORDING_LOCKS, recording_lock_key, room_of_lock_key
+from ovmeet.support.config import Config
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
-from ovmeet.errors import RoomNotFound
-from ovmeet.freshness import CACHE_SECONDS, ChangeMarker
+from ovmeet.shared.change_markers import CACHE_SECONDS, ChangeMarker
 from ovmeet.storage import ObjectNotFound, Storage, keys_after
 from ovmeet.storage.keys import ROOM_INDEX, room_key, room_of_index_key
+from ovmeet.support.errors import RoomNotFound
 
 logger = logging.getLogger(__name__)
 

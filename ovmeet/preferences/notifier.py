@@ -20,9 +20,9 @@ from typing import Any
 
 import aiohttp
 
-from ovmeet.config import Config
-from ovmeet.logs import without_userinfo
-from ovmeet.preferences import GlobalPreferences
+from ovmeet.preferences.store import GlobalPreferences
+from ovmeet.support.config import Config
+from ovmeet.support.logs import without_userinfo
 
 logger = logging.getLogger("ovmeet.notifier")
 

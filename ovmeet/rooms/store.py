@@ -11,21 +11,21 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from ovmeet.config import Config
-from ovmeet.errors import BadRequest, RoomNotFound, UnprocessableEntity
-from ovmeet.freshness import CACHE_SECONDS, ChangeMarker
-from ovmeet.ids import MAX_ID_LENGTH, is_id, random_id
-from ovmeet.livekit_gateway import LiveKitError, LiveKitGateway
-from ovmeet.recent import Recent, SharedLoads
-from ovmeet.room_index import RoomIndex, added_marker, removed_marker
+from ovmeet.livekit.gateway import LiveKitError, LiveKitGateway
+from ovmeet.rooms.index import RoomIndex, added_marker, removed_marker
+from ovmeet.shared.change_markers import CACHE_SECONDS, ChangeMarker
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
 from ovmeet.storage.keys import ROOM_INDEX_BUILT, ROOMS, room_index_key, room_key
+from ovmeet.support.cache import Recent, SharedLoads
+from ovmeet.support.config import Config
+from ovmeet.support.errors import BadRequest, RoomNotFound, UnprocessableEntity
+from ovmeet.support.ids import MAX_ID_LENGTH, is_id, random_id
 
 logger = logging.getLogger("ovmeet.rooms")
 
 Role = Literal["moderator", "publisher"]
 
-# Names are `{prefix}-{random}`, an id of ovmeet.ids: single dashes only.
+# Names are `{prefix}-{random}`, an id of ovmeet.support.ids: single dashes only.
 MAX_PREFIX = 64
 DEFAULT_PREFIX = "room"
 
@@ -337,7 +337,7 @@ async def delete_room(storage: Storage, livekit: LiveKitGateway, room_name: str)
 
 class RoomCache:
     """Rooms read in the last CACHE_SECONDS, for the token path and the participant role (see
-    `ovmeet.freshness`).
+    `ovmeet.shared.change_markers`).
 
     Only rooms that exist are kept, at most `size` of them (least recently used go first):
     unknown names always reach the storage, cannot push real rooms out, and a room created

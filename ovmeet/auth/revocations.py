@@ -19,8 +19,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from ovmeet.freshness import ChangeMarker
-from ovmeet.recent import Recent, SharedLoads
+from ovmeet.auth.tokens import Session
+from ovmeet.shared.change_markers import ChangeMarker
 from ovmeet.storage import ObjectNotFound, Storage, keys_after
 from ovmeet.storage.keys import (
     REVOKED_SESSIONS,
@@ -30,7 +30,7 @@ from ovmeet.storage.keys import (
     revoked_session_of_key,
     revoked_sessions_prefix,
 )
-from ovmeet.tokens import Session
+from ovmeet.support.cache import Recent, SharedLoads
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
