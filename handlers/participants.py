@@ -7,7 +7,6 @@ from typing import Any
 from connexion import request
 from starlette.responses import JSONResponse, Response
 
-from ovmeet.auth import participants
 from ovmeet.auth.access import Principal
 from ovmeet.auth.participants import TokenOptions
 from ovmeet.web.context import services
@@ -15,20 +14,20 @@ from ovmeet.web.cookies import PARTICIPANT_COOKIE, request_cookies, set_cookie
 
 
 async def generate_participant_token(body: dict[str, Any], principal: Principal) -> Response:
-    token = await participants.issue_token(
-        services(), _options(body), principal.user, principal.participant
+    token = await services().participants.issue_token(
+        _options(body), principal.user, principal.participant
     )
     return _token_response(token)
 
 
 async def refresh_participant_token(body: dict[str, Any], principal: Principal) -> Response:
     previous = request_cookies(request.headers).get(PARTICIPANT_COOKIE)
-    token = await participants.refresh_token(services(), _options(body), principal.user, previous)
+    token = await services().participants.refresh_token(_options(body), principal.user, previous)
     return _token_response(token)
 
 
 async def disconnect_participant(participant_name: str, room_name: str) -> Response:
-    await participants.disconnect(services(), room_name, participant_name)
+    await services().participants.disconnect(room_name, participant_name)
     return Response(status_code=204)
 
 

@@ -8,7 +8,6 @@ from connexion import request
 from starlette.responses import JSONResponse, Response
 
 from ovmeet.auth.access import Principal
-from ovmeet.recordings import recorder
 from ovmeet.recordings import store as recordings
 from ovmeet.recordings.playback import hand_over, open_playback
 from ovmeet.web.context import services
@@ -43,12 +42,12 @@ async def get_recording_stream(recording_id: str) -> Response:
 
 
 async def create_recording(body: dict[str, Any], principal: Principal) -> Response:
-    started = await recorder.start_recording(services(), body["roomId"], principal.participant)
+    started = await services().recorder.start(body["roomId"], principal.participant)
     return JSONResponse(started.to_json())
 
 
 async def stop_recording(recording_id: str, principal: Principal) -> Response:
-    stopped = await recorder.stop_recording(services(), recording_id, principal.participant)
+    stopped = await services().recorder.stop(recording_id, principal.participant)
     location = f"{PUBLIC_API}/recordings/{stopped.id}"
     return JSONResponse(stopped.to_json(), headers={"Location": location})
 
@@ -71,13 +70,13 @@ async def get_recording(recording_id: str) -> Response:
 
 
 async def delete_recording(recording_id: str) -> Response:
-    await recorder.delete_recording(services(), recording_id)
+    await services().recorder.delete(recording_id)
     return Response(status_code=204)
 
 
 async def bulk_delete_recordings(recording_ids: str) -> Response:
     ids = [part.strip() for part in recording_ids.split(",") if part.strip()]
-    deleted, not_deleted = await recorder.delete_recordings(services(), ids)
+    deleted, not_deleted = await services().recorder.delete_many(ids)
     return JSONResponse(
         {
             "deleted": deleted,

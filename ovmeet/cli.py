@@ -17,7 +17,6 @@ from typing import Any, cast
 
 from ovmeet.livekit.gateway import LiveKitGateway
 from ovmeet.preferences.store import SECTIONS, GlobalPreferences
-from ovmeet.recordings import recorder
 from ovmeet.recordings import store as recordings
 from ovmeet.rooms import store as rooms
 from ovmeet.services import Services
@@ -214,7 +213,7 @@ async def _collect_garbage(config: Config) -> dict[str, list[str] | int]:
     services.notifier.start()
     try:
         await services.storage.check()
-        return await recorder.collect_garbage(services)
+        return await services.housekeeping.collect_garbage()
     finally:
         await services.aclose()
 

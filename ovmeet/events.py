@@ -1,166 +1,105 @@
-"""LiveKit's webhooks (events in): verified egress events of the recordings ovmeet started move
-them through their statuses; a finished room is told to the application; someone joining a room
-being recorded is told so."""
+"""LiveKit's events, applied: verified egress events of the recordings ovmeet started move them
+through their statuses; a finished room is told to the application; someone joining a room
+being recorded is told so. Events flow one way: LiveKit's webhook, here, then the recorder and
+the rooms."""
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
-from datetime import timedelta
-from typing import TYPE_CHECKING
 
-from google.protobuf.json_format import ParseError
-from livekit.api import TokenVerifier, WebhookReceiver
 from livekit.protocol.egress import EgressInfo
 from livekit.protocol.models import ParticipantInfo
 from livekit.protocol.webhook import WebhookEvent
-from redis.asyncio import Redis
 
-from ovmeet.recordings.recorder import (
-    is_expected_output,
-    is_recording_active,
-    record,
-    recording_of_egress,
-    started_by_ovmeet,
-)
+from ovmeet.livekit.webhooks import HandledEvents
+from ovmeet.preferences.notifier import Notifier
+from ovmeet.recordings.recorder import Recorder, recording_of_egress
+from ovmeet.recordings.signals import RoomSignals
 from ovmeet.rooms.store import get_room, room_is_stored
-from ovmeet.shared import redis_state as shared_state
-from ovmeet.support.cache import Recent
-from ovmeet.support.config import Config
-from ovmeet.support.errors import BadRequest, RoomNotFound, Unauthorized
+from ovmeet.storage import Storage
+from ovmeet.support.errors import RoomNotFound
 from ovmeet.support.ids import SEPARATOR, RecordingId, is_id
-
-if TYPE_CHECKING:
-    from ovmeet.services import Services
 
 logger = logging.getLogger("ovmeet.livekit_events")
 
 EGRESS_EVENTS = frozenset(("egress_started", "egress_updated", "egress_ended"))
-# LiveKit signs each webhook with a short-lived token; a replay while it is still valid is
-# recognised by its event id (remembered for longer than such a token lives). Clock skew
-# allowed between LiveKit and ovmeet on the token's expiry:
-SIGNATURE_LEEWAY = timedelta(seconds=5)
-REMEMBER_EVENTS_SECONDS = 600.0
-MAX_REMEMBERED_EVENTS = 10_000
 
 
-class HandledEvents:
-    """The ids of the events handled lately, so that an event delivered again is applied once:
-    this process's memory (bounded), and with Redis every instance's. While Redis does not
-    answer, each process remembers alone (statuses that only move forward keep a second
-    delivery from changing anything)."""
+class LiveKitEvents:
+    """Acts once on each event LiveKit reports."""
 
     def __init__(
-        self, config: Config, redis: Redis | None, now: Callable[[], float] = time.monotonic
+        self,
+        storage: Storage,
+        recorder: Recorder,
+        notifier: Notifier,
+        signals: RoomSignals,
+        handled: HandledEvents,
+        base_url: str,
     ) -> None:
-        self._ids: Recent[str, bool] = Recent(MAX_REMEMBERED_EVENTS, now)
-        self._config, self._redis = config, redis
-        self._outage = shared_state.Outage(config, "handled webhook events", "are kept per process")
+        self._storage, self._recorder = storage, recorder
+        self._notifier, self._signals, self._handled = notifier, signals, handled
+        self._base_url = base_url
 
-    async def claim(self, event_id: str) -> bool:
-        """Whether this delivery is the one to apply the event (False: already handled). With
-        Redis, Redis alone decides: a claim another instance released is free again here."""
-        if self._redis is None:
-            return await self._claim_here(event_id)
-        claim = self._redis.set(self._key(event_id), "1", nx=True, ex=int(REMEMBER_EVENTS_SECONDS))
-        return bool(await self._outage.answer(claim, lambda: self._claim_here(event_id)))
+    async def handle(self, event: WebhookEvent) -> str:
+        """Act once on what an event says; a sentence on what was done."""
+        handled = self._handled
+        if event.id and not await handled.claim(event.id):
+            return f"event {event.id} already handled"
+        try:
+            return await self._apply(event)
+        except BaseException:
+            if event.id:
+                await handled.release(event.id)  # LiveKit retries an event that failed
+            raise
 
-    async def _claim_here(self, event_id: str) -> bool:
-        """This process's claim (without Redis, or while it does not answer)."""
-        if self._ids.get(event_id, REMEMBER_EVENTS_SECONDS) is not None:
-            return False
-        self._ids.put(event_id, True)
-        return True
+    async def _apply(self, event: WebhookEvent) -> str:
+        if event.event == "room_finished":
+            return await self._room_finished(event.room.name)
+        if event.event == "participant_joined":
+            return await self._participant_joined(event.room.name, event.participant)
+        if event.event not in EGRESS_EVENTS:
+            return f"{event.event or 'event'} ignored"
+        info = event.egress_info
+        recording_id = _recording_id(info)
+        if recording_id is None:
+            return f"{event.event} ignored: not a file recording ovmeet can place"
+        if not await self._recorder.started_by_ovmeet(recording_id):
+            return f"{event.event} ignored: ovmeet did not start egress '{info.egress_id}'"
+        filename = _filename(info)
+        if not self._recorder.is_expected_output(recording_id, filename):
+            logger.warning("egress %s writes %r, not where ovmeet asked", info.egress_id, filename)
+            return f"{event.event} ignored: egress '{info.egress_id}' writes elsewhere"
+        # Applied whether or not the room still exists: a recording outlives its room.
+        recording = recording_of_egress(info, recording_id)
+        stored, changed = await self._recorder.apply_status(recording)
+        if not changed:
+            return f"{event.event} ignored: recording '{recording_id}' is already {stored.status}"
+        return f"recording '{recording_id}' is {recording.status}"
 
-    async def release(self, event_id: str) -> None:
-        """Forget a claim whose event failed: LiveKit delivers it again."""
-        self._ids.forget(event_id)
-        if self._redis is not None:
-            await self._outage.attempt(self._redis.delete(self._key(event_id)))
+    async def _room_finished(self, room_name: str) -> str:
+        """LiveKit closed the room (everyone left): tell the application, if it is ours."""
+        try:
+            room = await get_room(self._storage, room_name)
+        except RoomNotFound:
+            return "room_finished ignored: not an ovmeet room"
+        await self._notifier.notify("roomFinished", room.to_json(self._base_url))
+        return f"room '{room_name}' finished"
 
-    def _key(self, event_id: str) -> str:
-        return shared_state.key(self._config, "webhook events", event_id)
+    async def _participant_joined(self, room_name: str, joined: ParticipantInfo) -> str:
+        """Someone joined an ovmeet room: if it is being recorded, tell them (alone)."""
+        if joined.kind == ParticipantInfo.Kind.EGRESS or not joined.sid:
+            return "participant_joined ignored: not a person"
+        if not await room_is_stored(self._storage, room_name):
+            return "participant_joined ignored: not an ovmeet room"
 
+        async def still_recording() -> bool:
+            return await self._recorder.is_active(room_name)
 
-def verify_event(config: Config, body: bytes, authorization: str | None) -> WebhookEvent:
-    """The event, if LiveKit signed this exact body; Unauthorized otherwise."""
-    if not authorization:
-        raise Unauthorized("The webhook has no Authorization header")
-    verifier = TokenVerifier(
-        config.livekit_api_key, config.livekit_api_secret, leeway=SIGNATURE_LEEWAY
-    )
-    receiver = WebhookReceiver(verifier)
-    try:
-        return receiver.receive(body.decode("utf-8"), authorization)
-    except (ParseError, UnicodeDecodeError) as error:
-        raise BadRequest(f"The webhook body is not a LiveKit event: {error}") from None
-    except Exception:  # the verifier raises bare Exceptions (bad JWT, hash mismatch)
-        raise Unauthorized("The webhook signature is not valid") from None
-
-
-async def handle_event(services: Services, event: WebhookEvent) -> str:
-    """Act once on what an event says; a sentence on what was done."""
-    handled = services.handled_events
-    if event.id and not await handled.claim(event.id):
-        return f"event {event.id} already handled"
-    try:
-        return await _apply(services, event)
-    except BaseException:
-        if event.id:
-            await handled.release(event.id)  # LiveKit retries an event that failed
-        raise
-
-
-async def _apply(services: Services, event: WebhookEvent) -> str:
-    if event.event == "room_finished":
-        return await _room_finished(services, event.room.name)
-    if event.event == "participant_joined":
-        return await _participant_joined(services, event.room.name, event.participant)
-    if event.event not in EGRESS_EVENTS:
-        return f"{event.event or 'event'} ignored"
-    info = event.egress_info
-    recording_id = _recording_id(info)
-    if recording_id is None:
-        return f"{event.event} ignored: not a file recording ovmeet can place"
-    if not await started_by_ovmeet(services, recording_id):
-        return f"{event.event} ignored: ovmeet did not start egress '{info.egress_id}'"
-    filename = _filename(info)
-    if not is_expected_output(services.config, recording_id, filename):
-        logger.warning("egress %s writes %r, not where ovmeet asked", info.egress_id, filename)
-        return f"{event.event} ignored: egress '{info.egress_id}' writes elsewhere"
-    # Applied whether or not the room still exists: a recording outlives its room.
-    recording = recording_of_egress(info, recording_id)
-    stored, changed = await record(services, recording)
-    if not changed:
-        return f"{event.event} ignored: recording '{recording_id}' is already {stored.status}"
-    return f"recording '{recording_id}' is {recording.status}"
-
-
-async def _room_finished(services: Services, room_name: str) -> str:
-    """LiveKit closed the room (everyone left): tell the application, if it is ours."""
-    try:
-        room = await get_room(services.storage, room_name)
-    except RoomNotFound:
-        return "room_finished ignored: not an ovmeet room"
-    await services.notifier.notify("roomFinished", room.to_json(services.config.base_url))
-    return f"room '{room_name}' finished"
-
-
-async def _participant_joined(services: Services, room_name: str, joined: ParticipantInfo) -> str:
-    """Someone joined an ovmeet room: if it is being recorded, tell them (alone)."""
-    if joined.kind == ParticipantInfo.Kind.EGRESS or not joined.sid:
-        return "participant_joined ignored: not a person"
-    if not await room_is_stored(services.storage, room_name):
-        return "participant_joined ignored: not an ovmeet room"
-
-    async def still_recording() -> bool:
-        return await is_recording_active(services, room_name)
-
-    if not await still_recording():
-        return f"participant '{joined.identity}' joined room '{room_name}'"
-    services.signals.room_status(room_name, joined.sid, still_recording)
-    return f"participant '{joined.identity}' joined room '{room_name}', told it is recorded"
+        if not await still_recording():
+            return f"participant '{joined.identity}' joined room '{room_name}'"
+        self._signals.room_status(room_name, joined.sid, still_recording)
+        return f"participant '{joined.identity}' joined room '{room_name}', told it is recorded"
 
 
 def _filename(info: EgressInfo) -> str:

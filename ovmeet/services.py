@@ -11,16 +11,19 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from ovmeet.auth.login import ApiKeyThrottle, LoginThrottle, failure_counts
+from ovmeet.auth.participants import Participants
 from ovmeet.auth.quotas import RoomCreationQuota, buckets
 from ovmeet.auth.revocations import Revocations
 from ovmeet.auth.tokens import ParticipantTokens, SessionTokens
-from ovmeet.events import HandledEvents
+from ovmeet.events import LiveKitEvents
+from ovmeet.housekeeping import Housekeeping
 from ovmeet.livekit.gateway import LiveKitGateway
+from ovmeet.livekit.webhooks import HandledEvents
 from ovmeet.preferences.notifier import Notifier
 from ovmeet.preferences.store import GlobalPreferences
 from ovmeet.recordings.locks import RecordingLocks, recording_locks
 from ovmeet.recordings.playback import PlayableMedia
-from ovmeet.recordings.recorder import run_collector
+from ovmeet.recordings.recorder import Recorder
 from ovmeet.recordings.signals import RoomSignals
 from ovmeet.recordings.store import index_stored_recordings
 from ovmeet.rooms.index import RoomIndex
@@ -31,7 +34,6 @@ from ovmeet.storage import ObjectNotFound, Storage, open_storage
 from ovmeet.storage.keys import PREFERENCES_KEY
 from ovmeet.support.config import Config
 from ovmeet.support.errors import DependencyError
-from ovmeet.support.keyed_locks import KeyedLocks
 
 logger = logging.getLogger("ovmeet.services")
 READY_STORAGE_SECONDS = 5.0
@@ -51,16 +53,16 @@ class Services:
     participant_tokens: ParticipantTokens
     login_throttle: LoginThrottle
     api_key_throttle: ApiKeyThrottle
-    handled_events: HandledEvents
     recording_locks: RecordingLocks
     revocations: Revocations
     notifier: Notifier
     signals: RoomSignals
+    participants: Participants
+    recorder: Recorder
+    events: LiveKitEvents
+    housekeeping: Housekeeping
     redis: Redis | None  # when configured: what instances share
     relay: shared_state.ChangeRelay | None  # with Redis: changes told to every instance
-    # A recording's status changes, one at a time: a webhook and the start's polling can
-    # report the same change at once, and the application must be told it once.
-    recording_changes: KeyedLocks = field(default_factory=KeyedLocks)
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -71,6 +73,12 @@ class Services:
         livekit = LiveKitGateway(config)
         rooms = RoomCache(storage)
         redis = shared_state.connect(config) if config.redis else None
+        participant_tokens = ParticipantTokens(config)
+        notifier = Notifier(config, preferences)
+        signals = RoomSignals(livekit)
+        locks = recording_locks(config, storage, redis)
+        revocations = revocations_of(storage, config)
+        recorder = Recorder(config, storage, livekit, locks, notifier, signals)
         return cls(
             config=config,
             storage=storage,
@@ -81,17 +89,28 @@ class Services:
             media=PlayableMedia(storage),
             preferences=preferences,
             sessions=SessionTokens.for_config(config),
-            participant_tokens=ParticipantTokens(config),
+            participant_tokens=participant_tokens,
             login_throttle=LoginThrottle(
                 failure_counts(config, redis, "login clients"),
                 failure_counts(config, redis, "login accounts"),
             ),
             api_key_throttle=ApiKeyThrottle(failure_counts(config, redis, "API keys")),
-            handled_events=HandledEvents(config, redis),
-            recording_locks=recording_locks(config, storage, redis),
-            revocations=revocations_of(storage, config),
-            notifier=Notifier(config, preferences),
-            signals=RoomSignals(livekit),
+            recording_locks=locks,
+            revocations=revocations,
+            notifier=notifier,
+            signals=signals,
+            participants=Participants(
+                rooms,
+                livekit,
+                participant_tokens,
+                preferences,
+                config.participant_refresh_window,
+            ),
+            recorder=recorder,
+            events=LiveKitEvents(
+                storage, recorder, notifier, signals, HandledEvents(config, redis), config.base_url
+            ),
+            housekeeping=Housekeeping(storage, livekit, recorder, revocations, config.gc_interval),
             redis=redis,
             relay=shared_state.ChangeRelay(config, redis, storage.name) if redis else None,
         )
@@ -104,7 +123,7 @@ class Services:
         if self.relay is not None:
             freshness.relay_changes(self.storage.name, self.relay)
             await self.relay.start()
-        self.background.append(asyncio.create_task(run_collector(self)))
+        self.background.append(asyncio.create_task(self.housekeeping.run()))
 
     async def aclose(self) -> None:
         for task in self.background:

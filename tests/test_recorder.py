@@ -26,7 +26,7 @@ from livekit.protocol.webhook import WebhookEvent
 from minio import Minio
 from minio.error import S3Error
 
-from ovmeet.recordings.recorder import record, recording_of_egress
+from ovmeet.recordings.recorder import recording_of_egress
 from ovmeet.recordings.store import Recording, RecordingStatus, write_recording
 from ovmeet.services import Services
 from ovmeet.storage.keys import recording_lock_key, recording_media_key
@@ -694,12 +694,15 @@ async def test_one_status_change_reported_at_once_is_recorded_and_told_once(
         info = EgressInfo(egress_id="EG_race", room_name="race-room", status=status, updated_at=1)
         return recording_of_egress(info, recording_id)
 
-    await record(services, reported(EgressStatus.EGRESS_STARTING))
+    await services.recorder.apply_status(reported(EgressStatus.EGRESS_STARTING))
     with caplog.at_level(logging.INFO, logger="ovmeet.recorder"):
         results = await asyncio.gather(
-            *(record(services, reported(EgressStatus.EGRESS_ACTIVE)) for _ in range(5))
+            *(
+                services.recorder.apply_status(reported(EgressStatus.EGRESS_ACTIVE))
+                for _ in range(5)
+            )
         )
     assert [changed for _, changed in results].count(True) == 1
     assert all(stored.status == RecordingStatus.ACTIVE for stored, _ in results)
     assert sum("is ACTIVE" in r.getMessage() for r in caplog.records) == 1
-    assert len(services.recording_changes) == 0  # no lock is kept once nobody waits
+    assert len(services.recorder._changes) == 0  # no lock is kept once nobody waits

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import re
 
 from ovmeet.storage.base import StorageError
-from ovmeet.support.ids import SEPARATOR, RecordingId
+from ovmeet.support.ids import SEPARATOR, RecordingId, is_plain_path
 
 PREFERENCES_KEY = "openvidu-meet-preferences.json"
-
-# One path segment of a key: no separators, no NUL, no control characters, not "." or "..".
-_SEGMENT = re.compile(r"^[^/\\\x00-\x1f\x7f]+$")
+MAX_KEY_LENGTH = 1024
 
 
 class InvalidKey(StorageError):
@@ -21,11 +18,10 @@ class InvalidKey(StorageError):
 
 def check_key(key: str) -> str:
     """Return `key` if it is a safe relative key (`a/b/c.json`), else raise InvalidKey."""
-    if not key or len(key) > 1024:
-        raise InvalidKey("a key must have 1 to 1024 characters")
-    for segment in key.split("/"):
-        if segment in ("", ".", "..") or not _SEGMENT.match(segment):
-            raise InvalidKey(f"unsafe storage key {key!r}")
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidKey(f"a key must have 1 to {MAX_KEY_LENGTH} characters")
+    if not is_plain_path(key):
+        raise InvalidKey(f"unsafe storage key {key!r}")
     return key
 
 

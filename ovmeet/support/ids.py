@@ -50,3 +50,16 @@ class RecordingId:
 
     def __str__(self) -> str:
         return SEPARATOR.join((self.room_id, self.egress_id, self.uid))
+
+
+# One segment of a relative path: no separators, no NUL, no control characters.
+_PATH_SEGMENT = re.compile(r"^[^/\\\x00-\x1f\x7f]+$")
+
+
+def is_plain_path(path: str) -> bool:
+    """Whether `path` is a plain relative path (`a/b/c.json`): segments separated by '/', none
+    of them empty, '.' or '..', without backslashes or control characters."""
+    return all(
+        segment not in ("", ".", "..") and _PATH_SEGMENT.match(segment)
+        for segment in path.split("/")
+    )
