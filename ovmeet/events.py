@@ -17,8 +17,9 @@ from ovmeet.recordings.recorder import Recorder, recording_of_egress
 from ovmeet.recordings.signals import RoomSignals
 from ovmeet.rooms.store import get_room, room_is_stored
 from ovmeet.storage import Storage
+from ovmeet.storage.keys import media_filename, uid_of_media_filename
 from ovmeet.support.errors import RoomNotFound
-from ovmeet.support.ids import SEPARATOR, RecordingId, is_id
+from ovmeet.support.ids import RecordingId, is_id
 
 logger = logging.getLogger("ovmeet.livekit_events")
 
@@ -111,13 +112,12 @@ def _recording_id(info: EgressInfo) -> RecordingId | None:
     if info.stream_results or info.segment_results:
         return None
     filename = _filename(info)
-    basename = filename.rsplit("/", 1)[-1]
     room = info.room_name
     if not (is_id(room) and is_id(info.egress_id)):
         return None
-    prefix, suffix = f"{room}{SEPARATOR}", ".mp4"
-    uid = basename[len(prefix) : -len(suffix)]
-    if not (basename.startswith(prefix) and basename.endswith(suffix) and is_id(uid)):
-        logger.warning("egress %s writes %r, not %s{uid}.mp4", info.egress_id, filename, prefix)
+    uid = uid_of_media_filename(room, filename.rsplit("/", 1)[-1])
+    if uid is None or not is_id(uid):
+        expected = media_filename(room, "{uid}")
+        logger.warning("egress %s writes %r, not %s", info.egress_id, filename, expected)
         return None
     return RecordingId(room, info.egress_id, uid)

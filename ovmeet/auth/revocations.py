@@ -29,6 +29,7 @@ from ovmeet.storage.keys import (
     revoked_session_key,
     revoked_session_of_key,
     revoked_sessions_prefix,
+    unattributed_revocation_expiry,
 )
 from ovmeet.support.cache import Recent, SharedLoads
 
@@ -128,7 +129,7 @@ class Revocations:
         async for key in keys_after(self._storage, REVOKED_SESSIONS):
             if key.startswith(REVOKED_USERS):
                 break
-            if (expiry := _unattributed_expiry(key)) is not None:
+            if (expiry := unattributed_revocation_expiry(key)) is not None:
                 found.append((key, expiry))
         if any(expiry > now for _, expiry in found):
             for user in self._users:
@@ -220,9 +221,3 @@ def _key_of(session: Session) -> str:
     return revoked_session_key(
         session.user.username, session.expires_at, session.issued_at, session.token_id
     )
-
-
-def _unattributed_expiry(key: str) -> int | None:
-    """The expiry an earlier ovmeet's `revoked-sessions/{exp}-{jti}.json` names."""
-    expiry, _, token_id = key.removeprefix(REVOKED_SESSIONS).removesuffix(".json").partition("-")
-    return int(expiry) if expiry.isdigit() and token_id else None

@@ -36,6 +36,7 @@ from livekit.protocol.room import (
     SendDataResponse,
 )
 
+from ovmeet.storage.keys import object_name
 from ovmeet.support.cache import Recent
 from ovmeet.support.config import Config
 from ovmeet.support.errors import DependencyError
@@ -80,9 +81,10 @@ def file_output(config: Config, filepath: str) -> EncodedFileOutput:
             bucket=config.s3_bucket,
             force_path_style=config.s3_path_style,
         )
-        prefix = f"{config.s3_subbucket}/" if config.s3_subbucket else ""
         return EncodedFileOutput(
-            file_type=EncodedFileType.MP4, filepath=prefix + filepath, s3=upload
+            file_type=EncodedFileType.MP4,
+            filepath=object_name(config.s3_subbucket, filepath),
+            s3=upload,
         )
     folder = str(Path(config.data_dir).resolve())
     return EncodedFileOutput(file_type=EncodedFileType.MP4, filepath=f"{folder}/{filepath}")

@@ -12,6 +12,7 @@ from typing import Any
 
 from ovmeet.livekit.gateway import LiveKitGateway
 from ovmeet.recordings.store import Recording, RecordingStatus
+from ovmeet.storage.keys import media_filename
 from ovmeet.support.errors import DependencyError
 
 logger = logging.getLogger("ovmeet.signals")
@@ -50,7 +51,7 @@ def recording_payload(recording: Recording) -> dict[str, Any]:
         "roomName": recording.id.room_id,
         "roomId": recording.id.room_id,
         "status": SIGNALLED_STATUS[recording.status],
-        "filename": recording.id.filename,
+        "filename": media_filename(recording.id.room_id, recording.id.uid),
         "startedAt": recording.start_date,
         "endedAt": recording.end_date,
         "duration": recording.duration,

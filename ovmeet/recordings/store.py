@@ -15,11 +15,15 @@ from ovmeet.recordings.mp4 import NotMp4, duration_seconds
 from ovmeet.rooms.store import get_room
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
 from ovmeet.storage.keys import (
+    RECORDING_INDEX_BUILT,
+    RECORDING_METADATA,
+    media_filename,
     recording_index_keys,
     recording_index_prefix,
     recording_media_key,
     recording_metadata_key,
     recording_of_index_key,
+    recording_of_metadata_key,
 )
 from ovmeet.support.errors import BadRequest, Conflict, NotFound, UnprocessableEntity
 from ovmeet.support.ids import RecordingId, is_id, random_id
@@ -81,7 +85,7 @@ class Recording:
             "roomId": self.id.room_id,
             "outputMode": "COMPOSED",
             "status": self.status.value,
-            "filename": self.id.filename,
+            "filename": media_filename(self.id.room_id, self.id.uid),
             "startDate": self.start_date,
             "endDate": self.end_date,
             "duration": self.duration,
@@ -138,27 +142,23 @@ async def write_recording(storage: Storage, recording: Recording, *, new: bool =
             await storage.write_json(key, {})
 
 
-INDEX_BUILT = "recordings/.index/built.json"
-
-
 async def index_stored_recordings(storage: Storage) -> int:
     """Index the recordings stored before the listing index existed (by an earlier ovmeet or
     by OpenVidu Meet itself), once per storage; how many it indexed."""
     try:
-        await storage.stat(INDEX_BUILT)
+        await storage.stat(RECORDING_INDEX_BUILT)
         return 0
     except ObjectNotFound:
         pass
     indexed = 0
-    for key in await storage.list("recordings/.metadata/"):
-        parts = key.removesuffix(".json").split("/")
-        recording_id = RecordingId.parse("--".join(parts[2:])) if len(parts) == 5 else None
+    for key in await storage.list(RECORDING_METADATA):
+        recording_id = recording_of_metadata_key(key)
         recording = await read_recording(storage, recording_id) if recording_id else None
         if recording is not None:
             for index_key in recording_index_keys(recording.id, recording.start_date):
                 await storage.write_json(index_key, {})
             indexed += 1
-    await storage.write_json(INDEX_BUILT, {"indexed": indexed})
+    await storage.write_json(RECORDING_INDEX_BUILT, {"indexed": indexed})
     return indexed
 
 

@@ -15,7 +15,7 @@ from ovmeet.livekit.gateway import LiveKitError, LiveKitGateway
 from ovmeet.rooms.index import RoomIndex, added_marker, removed_marker
 from ovmeet.shared.change_markers import CACHE_SECONDS, ChangeMarker
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
-from ovmeet.storage.keys import ROOM_INDEX_BUILT, ROOMS, room_index_key, room_key
+from ovmeet.storage.keys import ROOM_INDEX_BUILT, ROOMS, room_index_key, room_key, room_of_key
 from ovmeet.support.cache import Recent, SharedLoads
 from ovmeet.support.config import Config
 from ovmeet.support.errors import BadRequest, RoomNotFound, UnprocessableEntity
@@ -278,8 +278,8 @@ async def index_stored_rooms(storage: Storage) -> int:
         pass
     indexed = 0
     for key in await storage.list(ROOMS):
-        name = key.removeprefix(ROOMS).partition("/")[0]
-        if key != room_key(name) or not is_id(name):
+        name = room_of_key(key)
+        if name is None or not is_id(name):
             continue
         try:
             room = _parse_room(name, await storage.read_json(key))

@@ -1,4 +1,11 @@
-"""Storage keys: OpenVidu Meet's layout, and the check that keeps every key inside it."""
+"""Storage keys: OpenVidu Meet's layout, ovmeet's own additions, and the check that keeps every
+key inside it. Every key and prefix ovmeet stores or lists is built here, and nowhere else.
+
+The release's layout, under the sub-bucket prefix on S3 (the data folder's root locally):
+`openvidu-meet-preferences.json`, `rooms/{room}/{room}.json`,
+`recordings/.metadata/{room}/{egress}/{uid}.json` and `recordings/{room}/{room}--{uid}.mp4`.
+ovmeet adds dot-folders the release does not list (`rooms/.index/`, `recordings/.index/`,
+`recordings/.locks/`) and `revoked-sessions/`."""
 
 from __future__ import annotations
 
@@ -25,6 +32,16 @@ def check_key(key: str) -> str:
     return key
 
 
+def subbucket_prefix(subbucket: str) -> str:
+    """What precedes every key in the bucket: the sub-bucket and a slash (nothing if empty)."""
+    return f"{subbucket}/" if subbucket else ""
+
+
+def object_name(subbucket: str, key: str) -> str:
+    """The name of `key`'s object in the bucket (where the egress writes a recording, too)."""
+    return subbucket_prefix(subbucket) + check_key(key)
+
+
 def check_prefix(prefix: str) -> str:
     """Return `prefix` (empty, or a safe key ending in '/') or raise InvalidKey."""
     if prefix:
@@ -32,15 +49,23 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
+ROOMS = "rooms/"
+
+
 def room_key(room_name: str) -> str:
-    return f"rooms/{room_name}/{room_name}.json"
+    return f"{ROOMS}{room_name}/{room_name}.json"
+
+
+def room_of_key(key: str) -> str | None:
+    """The room name of a room document's key; None for every other key."""
+    name = key.removeprefix(ROOMS).partition("/")[0]
+    return name if key == room_key(name) else None
 
 
 # The room index lists rooms oldest first in key order, each entry naming what a listing and
 # the clean-up need without reading the room: {creation ms}--{name}--{expiration ms|never}.json.
-ROOMS = "rooms/"
-ROOM_INDEX = "rooms/.index/"
-ROOM_INDEX_BUILT = "rooms/.index-built.json"
+ROOM_INDEX = f"{ROOMS}.index/"
+ROOM_INDEX_BUILT = f"{ROOMS}.index-built.json"
 
 
 def room_index_key(room_name: str, creation_date: int, expiration_date: int | None) -> str:
@@ -58,20 +83,45 @@ def room_of_index_key(key: str) -> tuple[int, str, int | None] | None:
     return int(created), room_name, None if expiry == "never" else int(expiry)
 
 
+RECORDINGS = "recordings/"
+RECORDING_METADATA = f"{RECORDINGS}.metadata/"
+
+
 def recording_metadata_key(recording: RecordingId) -> str:
-    return f"recordings/.metadata/{recording.room_id}/{recording.egress_id}/{recording.uid}.json"
+    return f"{RECORDING_METADATA}{recording.room_id}/{recording.egress_id}/{recording.uid}.json"
+
+
+def recording_of_metadata_key(key: str) -> RecordingId | None:
+    """The recording a metadata key names; None for other keys."""
+    if not (key.startswith(RECORDING_METADATA) and key.endswith(".json")):
+        return None
+    parts = key.removeprefix(RECORDING_METADATA).removesuffix(".json").split("/")
+    return RecordingId.parse(SEPARATOR.join(parts)) if len(parts) == 3 else None
 
 
 def recording_media_key(recording: RecordingId) -> str:
     return media_key(recording.room_id, recording.uid)
 
 
+def media_filename(room_id: str, uid: str) -> str:
+    """The MP4's file name (the release's `filename` of a recording)."""
+    return f"{room_id}{SEPARATOR}{uid}.mp4"
+
+
+def uid_of_media_filename(room_id: str, filename: str) -> str | None:
+    """The uid in the name of a room's MP4 (`{room}--{uid}.mp4`); None for other names."""
+    prefix, suffix = f"{room_id}{SEPARATOR}", ".mp4"
+    if not (filename.startswith(prefix) and filename.endswith(suffix)):
+        return None
+    return filename[len(prefix) : -len(suffix)]
+
+
 def media_key(room_id: str, uid: str) -> str:
     """Where the egress of a recording writes its MP4 (known before LiveKit names the egress)."""
-    return f"recordings/{room_id}/{room_id}{SEPARATOR}{uid}.mp4"
+    return f"{RECORDINGS}{room_id}/{media_filename(room_id, uid)}"
 
 
-RECORDING_LOCKS = "recordings/.locks/"
+RECORDING_LOCKS = f"{RECORDINGS}.locks/"
 
 
 def recording_lock_key(room_id: str) -> str:
@@ -84,12 +134,13 @@ def room_of_lock_key(key: str) -> str:
 
 
 # The index lists recordings newest first in key order: {13 digits counting down}--{id}.json.
-RECORDING_INDEX = "recordings/.index/all/"
+RECORDING_INDEX = f"{RECORDINGS}.index/all/"
+RECORDING_INDEX_BUILT = f"{RECORDINGS}.index/built.json"
 _NEWEST_FIRST = 9_999_999_999_999
 
 
 def recording_index_prefix(room_id: str | None) -> str:
-    return f"recordings/.index/rooms/{room_id}/" if room_id else RECORDING_INDEX
+    return f"{RECORDINGS}.index/rooms/{room_id}/" if room_id else RECORDING_INDEX
 
 
 def recording_index_keys(recording: RecordingId, start_date_ms: int) -> tuple[str, str]:
@@ -124,6 +175,13 @@ def revoked_session_key(username: str, expires_at: int, issued_at: int, token_id
 def revoked_before_key(username: str) -> str:
     """The user's mark: every session issued before a time is revoked."""
     return f"{REVOKED_USERS}{_user_segment(username)}.json"
+
+
+def unattributed_revocation_expiry(key: str) -> int | None:
+    """The expiry an earlier ovmeet's `revoked-sessions/{exp}-{jti}.json` names (no user)."""
+    name = key.removeprefix(REVOKED_SESSIONS).removesuffix(".json")
+    expiry, _, token_id = name.partition("-")
+    return int(expiry) if expiry.isdigit() and token_id else None
 
 
 def revoked_session_of_key(key: str) -> tuple[int, int] | None:

@@ -25,7 +25,7 @@ from ovmeet.storage.base import (
     ObjectNotFound,
     StorageError,
 )
-from ovmeet.storage.keys import check_key, check_prefix
+from ovmeet.storage.keys import check_prefix, object_name, subbucket_prefix
 from ovmeet.support.config import Config
 from ovmeet.support.metrics import STORAGE_CALLS
 
@@ -41,7 +41,8 @@ class S3Storage:
 
     def __init__(self, config: Config) -> None:
         self.bucket = config.s3_bucket
-        self.prefix = f"{config.s3_subbucket}/" if config.s3_subbucket else ""
+        self.subbucket = config.s3_subbucket
+        self.prefix = subbucket_prefix(config.s3_subbucket)
         self.name = f"S3 storage ({config.s3_endpoint}, bucket {self.bucket})"
         self._limiter = anyio.CapacityLimiter(config.storage_threads)
         self._http = urllib3.PoolManager(
@@ -64,7 +65,7 @@ class S3Storage:
 
     def object_name(self, key: str) -> str:
         """The object name of `key` in the bucket."""
-        return self.prefix + check_key(key)
+        return object_name(self.subbucket, key)
 
     async def _run(self, call: str, fn: Callable[[], _T]) -> _T:
         with STORAGE_CALLS.timed(call, (ObjectNotFound,)):

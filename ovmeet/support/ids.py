@@ -43,11 +43,6 @@ class RecordingId:
             return None
         return cls(*parts)
 
-    @property
-    def filename(self) -> str:
-        """The media file's name, as LiveKit's egress writes it."""
-        return f"{self.room_id}{SEPARATOR}{self.uid}.mp4"
-
     def __str__(self) -> str:
         return SEPARATOR.join((self.room_id, self.egress_id, self.uid))
 
