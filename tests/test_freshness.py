@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,13 @@ from livekit.api import TokenVerifier, VideoGrants
 
 from ovmeet.livekit.gateway import CallTokens
 from ovmeet.preferences.store import GlobalPreferences
-from ovmeet.shared.change_markers import CACHE_SECONDS
+from ovmeet.shared.cached_view import CachedView
+from ovmeet.shared.change_markers import (
+    CACHE_SECONDS,
+    ChangeMarker,
+    relay_changes,
+    stop_relaying,
+)
 from ovmeet.storage.local import LocalStorage
 from ovmeet.support.cache import SharedLoads
 from ovmeet.support.config import Config
@@ -267,3 +275,113 @@ def test_roles_of_secrets_come_from_the_room_cache(server: Ovmeet) -> None:
     assert room_reads() - before <= math.ceil((time.monotonic() - first) / CACHE_SECONDS)
     assert server.cli("rooms", "delete", room["roomName"]).returncode == 0
     assert role().status_code == 404  # a deletion through this host is seen at once
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class NotListening:
+    """A relay whose subscription is down: changes made elsewhere may go untold."""
+
+    listening = False
+
+    async def tell(self, topic: str) -> None:
+        return None
+
+
+def marker_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> ChangeMarker:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return ChangeMarker(name, "rooms")
+
+
+@pytest.mark.anyio
+async def test_a_cached_view_reads_through_and_keeps_a_value_for_its_age(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, reads = Clock(), []
+    view: CachedView[str, int] = CachedView(
+        marker_in(tmp_path, monkeypatch, "age"), 10, max_age=1.0, clock=clock
+    )
+
+    async def read() -> int:
+        reads.append(clock.now)
+        return len(reads)
+
+    assert [await view.get("a", read) for _ in range(3)] == [1, 1, 1]
+    clock.now = 0.99
+    assert await view.get("a", read) == 1
+    clock.now = 1.0
+    assert await view.get("a", read) == 2
+    assert reads == [0.0, 1.0]
+
+
+@pytest.mark.anyio
+async def test_a_cached_view_forgets_everything_when_its_marker_is_touched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = marker_in(tmp_path, monkeypatch, "touched")
+    view: CachedView[str, str] = CachedView(marker, 10, clock=Clock())
+    stored = {"a": "old", "b": "old"}
+
+    async def read_a() -> str:
+        return stored["a"]
+
+    assert await view.get("a", read_a) == "old"
+    stored["a"] = "new"
+    assert await view.get("a", read_a) == "old"  # the clock stands still: within its age
+    marker.touch_here()
+    assert await view.get("a", read_a) == "new"
+
+
+@pytest.mark.anyio
+async def test_a_cached_view_holds_at_most_its_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view: CachedView[str, str] = CachedView(marker_in(tmp_path, monkeypatch, "size"), 2)
+    reads: list[str] = []
+
+    def reader(key: str) -> Callable[[], Awaitable[str]]:
+        async def read() -> str:
+            reads.append(key)
+            return key
+
+        return read
+
+    for key in ("a", "b", "c", "a"):
+        await view.get(key, reader(key))
+    assert reads == ["a", "b", "c", "a"]  # "a" was the least recently used when "c" came
+
+
+@pytest.mark.anyio
+async def test_a_strict_view_trusts_nothing_while_changes_may_go_untold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = marker_in(tmp_path, monkeypatch, "strict")
+    strict: CachedView[str, int] = CachedView(marker, 10, strict=True, clock=Clock())
+    lenient: CachedView[str, int] = CachedView(marker, 10, clock=Clock())
+    counts = {"strict": 0, "lenient": 0}
+
+    def reader(name: str) -> Callable[[], Awaitable[int]]:
+        async def read() -> int:
+            counts[name] += 1
+            return counts[name]
+
+        return read
+
+    relay = NotListening()
+    relay_changes("strict", relay)
+    try:
+        for _ in range(3):
+            await strict.get("a", reader("strict"))
+            await lenient.get("a", reader("lenient"))
+    finally:
+        stop_relaying("strict", relay)
+    assert counts == {"strict": 3, "lenient": 1}
+    await strict.get("a", reader("strict"))
+    await strict.get("a", reader("strict"))
+    assert counts["strict"] == 4  # listening again: remembered

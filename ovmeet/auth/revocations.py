@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ovmeet.auth.tokens import Session
+from ovmeet.shared.cached_view import CachedView
 from ovmeet.shared.change_markers import ChangeMarker
 from ovmeet.storage import ObjectNotFound, Storage, keys_after
 from ovmeet.storage.keys import (
@@ -31,7 +32,7 @@ from ovmeet.storage.keys import (
     revoked_sessions_prefix,
     unattributed_revocation_expiry,
 )
-from ovmeet.support.cache import Recent, SharedLoads
+from ovmeet.support.cache import Recent
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -56,13 +57,11 @@ class Revocations:
         self._lifetime = session_lifetime  # the longest a session token lives
         self._now = now
         self._max_per_user = max_per_user
-        self._revoked: Recent[str, bool] = Recent(MAX_REMEMBERED)  # for good: a token id
-        self._valid: Recent[str, bool] = Recent(MAX_REMEMBERED, monotonic)
-        self._before: Recent[str, int] = Recent(MAX_REMEMBERED, monotonic)
-        self._token_loads: SharedLoads[tuple[str, int], bool] = SharedLoads()
-        self._mark_loads: SharedLoads[tuple[str, int], tuple[int, int] | None] = SharedLoads()
         self._marker = ChangeMarker(storage.name, "revocations")
-        self._version = self._marker.version()
+        self._revoked: Recent[str, bool] = Recent(MAX_REMEMBERED)  # for good: a token id
+        # Whether a token id is revoked, and each user's mark (0: none), as lately read.
+        self._answers: CachedView[str, bool] = self._view(monotonic)
+        self._before: CachedView[str, int] = self._view(monotonic)
 
     async def revoke(self, session: Session) -> None:
         """End `session` now on this host; on other hosts as soon as Redis relays it, else
@@ -71,34 +70,23 @@ class Revocations:
             return
         await self._storage.write_json(_key_of(session), {})
         self._revoked.put(session.token_id, True)
-        self._valid.forget(session.token_id)
+        self._answers.forget(session.token_id)
         await self._keep_bounded(session.user.username)
         await self._marker.touch()
 
     async def is_revoked(self, session: Session) -> bool:
         if self._revoked.get(session.token_id):
             return True
-        version = self._fresh_version()
-        if version is not None and self._valid.get(session.token_id, REFRESH_SECONDS):
-            return False
-        revoked = await _read(
-            self._token_loads, session.token_id, version, lambda: self._look_up(session, version)
-        )
+        revoked = await self._answers.get(session.token_id, lambda: self._look_up(session))
         if revoked:
             self._revoked.put(session.token_id, True)
-        elif version is not None and version == self._version:  # nothing told meanwhile
-            self._valid.put(session.token_id, True)
         return revoked
 
-    def _fresh_version(self) -> int | None:
-        """The marker's version, with what was remembered before a change forgotten; None
-        when nothing remembered may be trusted (a relay that does not listen)."""
-        version = self._marker.version()
-        if version != self._version:
-            self._valid.clear()
-            self._before.clear()
-            self._version = version
-        return None if self._marker.may_miss_changes() else version
+    def _view(self, clock: Callable[[], float]) -> CachedView[str, Any]:
+        """Answers reused for REFRESH_SECONDS; none while a logout elsewhere may go untold."""
+        return CachedView(
+            self._marker, MAX_REMEMBERED, max_age=REFRESH_SECONDS, strict=True, clock=clock
+        )
 
     async def forget_expired(self) -> int:
         """Delete the revocations of tokens that have expired (nothing left to refuse), and the
@@ -137,9 +125,9 @@ class Revocations:
         await asyncio.gather(*(self._storage.delete(key) for key, _ in found))
         return len(found)
 
-    async def _look_up(self, session: Session, version: int | None) -> bool:
+    async def _look_up(self, session: Session) -> bool:
         own, before = await asyncio.gather(
-            self._exists(_key_of(session)), self._revoked_before(session.user.username, version)
+            self._exists(_key_of(session)), self._revoked_before(session.user.username)
         )
         return own or session.issued_at < before
 
@@ -150,16 +138,14 @@ class Revocations:
             return False
         return True
 
-    async def _revoked_before(self, user: str, version: int | None) -> int:
+    async def _revoked_before(self, user: str) -> int:
         """The user's mark: sessions issued before it are revoked (0: none is)."""
-        known = None if version is None else self._before.get(user, REFRESH_SECONDS)
-        if known is not None:
-            return known
-        mark = await _read(self._mark_loads, user, version, lambda: self._read_mark(user))
-        before = 0 if mark is None else mark[0]
-        if version is not None and version == self._version:
-            self._before.put(user, before)
-        return before
+
+        async def read() -> int:
+            mark = await self._read_mark(user)
+            return 0 if mark is None else mark[0]
+
+        return await self._before.get(user, read)
 
     async def _read_mark(self, user: str) -> tuple[int, int] | None:
         """The user's mark: (revoked before, kept until), if there is one."""
@@ -202,19 +188,6 @@ class Revocations:
         self._before.put(user, before)
         await self._marker.touch()
         return before
-
-
-async def _read(
-    loads: SharedLoads[tuple[str, int], T],
-    name: str,
-    version: int | None,
-    read: Callable[[], Awaitable[T]],
-) -> T:
-    """`read()`, shared with the reads of `name` running at this version; alone when nothing
-    may be trusted (a read already running may have started before a logout told elsewhere)."""
-    if version is None:
-        return await read()
-    return await loads.load((name, version), read)
 
 
 def _key_of(session: Session) -> str:

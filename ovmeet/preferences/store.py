@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import time
 from dataclasses import dataclass
 from typing import Any, cast
 
-from ovmeet.shared.change_markers import CACHE_SECONDS, ChangeMarker
+from ovmeet.shared.cached_view import CachedView
+from ovmeet.shared.change_markers import ChangeMarker
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
 from ovmeet.storage.keys import PREFERENCES_KEY
-from ovmeet.support.cache import SharedLoads
 from ovmeet.support.config import AUTH_MODES, AuthMode, Config
 
 SECTIONS = ("security", "webhooks", "appearance")
@@ -111,10 +110,7 @@ class GlobalPreferences:
         self._storage = storage
         self._config = config
         self._marker = ChangeMarker(storage.name, "preferences")
-        self._cached: Preferences | None = None
-        self._read_at = 0.0
-        self._read_version = 0
-        self._reads: SharedLoads[int, Preferences] = SharedLoads()
+        self._view: CachedView[str, Preferences] = CachedView(self._marker, 1)
         self._writing = asyncio.Lock()
 
     async def ensure_stored(self) -> None:
@@ -126,18 +122,7 @@ class GlobalPreferences:
 
     async def current(self) -> Preferences:
         """The preferences in force (see the module's note on how fresh they are)."""
-        version = self._marker.version()
-        fresh = time.monotonic() - self._read_at < CACHE_SECONDS
-        if self._cached is None or not fresh or version != self._read_version:
-            preferences = await self._reads.load(version, self._read)
-            if version == self._marker.version():  # no change was told meanwhile
-                self._cached, self._read_at, self._read_version = (
-                    preferences,
-                    time.monotonic(),
-                    version,
-                )
-            return preferences
-        return self._cached
+        return await self._view.get(PREFERENCES_KEY, self._read)
 
     async def auth_mode(self) -> AuthMode:
         return (await self.current()).auth_mode
@@ -149,8 +134,7 @@ class GlobalPreferences:
             preferences = _checked(document)
             await self._storage.write_json(PREFERENCES_KEY, document)
             await self._marker.touch()
-            self._cached, self._read_at = preferences, time.monotonic()
-            self._read_version = self._marker.version()
+            self._view.put(PREFERENCES_KEY, preferences)
             return preferences
 
     async def _read(self) -> Preferences:

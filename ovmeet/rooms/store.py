@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ovmeet.livekit.gateway import LiveKitError, LiveKitGateway
 from ovmeet.rooms.index import RoomIndex, added_marker, removed_marker
-from ovmeet.shared.change_markers import CACHE_SECONDS, ChangeMarker
+from ovmeet.shared.cached_view import CachedView
+from ovmeet.shared.change_markers import ChangeMarker
 from ovmeet.storage import ObjectNotFound, Storage, StorageError
 from ovmeet.storage.keys import ROOM_INDEX_BUILT, ROOMS, room_index_key, room_key, room_of_key
-from ovmeet.support.cache import Recent, SharedLoads
 from ovmeet.support.config import Config
 from ovmeet.support.errors import BadRequest, RoomNotFound, UnprocessableEntity
 from ovmeet.support.ids import MAX_ID_LENGTH, is_id, random_id
@@ -346,25 +346,12 @@ class RoomCache:
 
     def __init__(self, storage: Storage, size: int = 10_000) -> None:
         self._storage = storage
-        self._marker = _marker(storage)
-        self._version = self._marker.version()
-        self._rooms: Recent[str, Room] = Recent(size)
-        self._reads: SharedLoads[tuple[str, int], Room] = SharedLoads()
+        self._rooms: CachedView[str, Room] = CachedView(_marker(storage), size)
 
     async def get(self, room_name: str) -> Room:
         """As `get_room`, from the cache when it is fresh."""
-        version = self._marker.version()
-        if version != self._version:
-            self._rooms.clear()
-            self._version = version
-        room = self._rooms.get(room_name, CACHE_SECONDS)
-        if room is None:
-            room = await self._reads.load(
-                (room_name, version), lambda: get_room(self._storage, room_name)
-            )
-            if version == self._version:
-                self._rooms.put(room_name, room)
-        elif room.is_expired():
+        room = await self._rooms.get(room_name, lambda: get_room(self._storage, room_name))
+        if room.is_expired():
             raise RoomNotFound(room_name)
         return room
 
