@@ -16,8 +16,3 @@ The packages are layers; each imports only from the layers above it in this list
 - `web` (the only package that knows Connexion, Starlette and uvicorn) and `handlers`;
 - `cli`: the command line.
 """
-
-import warnings
-
-# Connexion imports starlette.testclient, which warns when only httpx (not httpx2) is installed.
-warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")

@@ -23,9 +23,10 @@ from ovmeet.services import Services
 from ovmeet.shared import redis_state as shared_state
 from ovmeet.storage import Storage, open_storage
 from ovmeet.support import logs
-from ovmeet.support.config import Config, ConfigError, parse_duration
+from ovmeet.support.config import Config, ConfigError
 from ovmeet.support.errors import ApiError, UnprocessableEntity
 from ovmeet.support.metrics import MULTIPROCESS_DIR
+from ovmeet.support.settings import parse_duration
 
 logger = logging.getLogger("ovmeet")
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ovmeet.support.config import Config, ConfigError, parse_duration
+from ovmeet.support.config import Config, ConfigError, declared_settings
+from ovmeet.support.settings import parse_duration
 from tests.helpers import request_token, token_body
 from tests.processes import LIVEKIT_SECRET, REPO, Ovmeet, base_env, run_cli
 
@@ -244,3 +245,14 @@ def test_server_port_0_is_any_free_port_as_with_the_option(tmp_path: Path) -> No
     assert "Uvicorn running on" in running
     port = int(running.rsplit(":", 1)[1].split()[0])
     assert port not in (0, 6080)
+
+
+def test_a_config_built_by_hand_has_the_defaults_the_environment_gives() -> None:
+    assert Config() == Config.from_env({})
+
+
+def test_every_setting_is_declared_once_with_its_help() -> None:
+    declared = [setting for _, setting in declared_settings()]
+    variables = [setting.variable for setting in declared]
+    assert len(variables) == len(set(variables))
+    assert all(setting.help and not setting.help.endswith(".") for setting in declared)

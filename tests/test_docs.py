@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ovmeet.cli import build_parser
+from ovmeet.support.config import declared_settings, settings_table
 from ovmeet.web.app import load_spec
 from ovmeet.web.paths import FONTS, HEALTH, METRICS, READY, SPECS, WEBCOMPONENT
 from tests.processes import REPO
@@ -18,9 +19,8 @@ SETTING = re.compile(r"\b(MEET_[A-Z0-9_]+|LIVEKIT_[A-Z0-9_]+|SERVER_PORT)\b")
 
 
 def settings_read_by_config() -> set[str]:
-    """Every variable name `ovmeet/support/config.py` reads: the one place settings are declared."""
-    source = (REPO / "ovmeet" / "support" / "config.py").read_text()
-    return set(re.findall(r'"((?:MEET_|LIVEKIT_)[A-Z0-9_]+|SERVER_PORT)"', source))
+    """Every variable `Config` declares: the one place settings are declared."""
+    return {declared.variable for _, declared in declared_settings()}
 
 
 def test_the_readme_fits_on_a_few_screens() -> None:
@@ -36,12 +36,14 @@ def test_every_setting_a_doc_names_is_one_ovmeet_reads(doc: Path) -> None:
     assert sorted(named - prefixes - known) == []
 
 
-def test_the_configuration_table_lists_every_setting_once() -> None:
-    table = (REPO / "docs" / "configuration.md").read_text()
-    rows = [line for line in table.splitlines() if line.startswith("| `")]
-    listed = [name for row in rows for name in SETTING.findall(row.split("|")[1])]
-    assert sorted(listed) == sorted(set(listed)), "a setting has two rows"
-    assert set(listed) == settings_read_by_config()
+def test_the_configuration_table_is_the_one_the_declarations_make() -> None:
+    """Regenerate it with `python -c 'from ovmeet.support.config import settings_table;
+    print(settings_table())'` after changing a setting."""
+    doc = (REPO / "docs" / "configuration.md").read_text()
+    table = "\n".join(line for line in doc.splitlines() if line.startswith("|")) + "\n"
+    assert table == settings_table()
+    listed = [name for row in table.splitlines()[2:] for name in SETTING.findall(row.split("|")[1])]
+    assert sorted(listed) == sorted(settings_read_by_config()), "a setting has two rows, or none"
 
 
 def test_every_make_target_named_exists() -> None:

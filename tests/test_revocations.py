@@ -134,7 +134,7 @@ def test_revocations_an_earlier_ovmeet_stored_by_token_only_still_hold(tmp_path:
     old = tmp_path / "revoked-sessions" / f"{now + 600}-abcdefghijklmnop.json"
     old.parent.mkdir(parents=True)
     old.write_text("{}")
-    config = Config(data_dir=str(tmp_path), users=(ALICE,))
+    config = Config(data_dir=str(tmp_path), admin_user=ALICE.username, admin_secret="pw")
     asyncio.run(prepare_storage(config))
 
     async def check() -> None:

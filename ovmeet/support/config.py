@@ -1,67 +1,43 @@
-"""Configuration: one frozen object read from the environment once, at start."""
+"""Configuration: one frozen object read from the environment once, at start.
+
+Each setting is declared once, as a field of `Config`: its variable, default, rule and help.
+From those come the parser (`Config.from_env`), the start-up errors (one line naming the
+variable) and the table of docs/configuration.md (`settings_table`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
-import logging
-import re
-import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import jwt
-
-from ovmeet.support.ids import is_plain_path
+from ovmeet.support import settings as rules
 from ovmeet.support.logs import without_userinfo
+from ovmeet.support.settings import Rule, SettingRefused
 
-logger = logging.getLogger("ovmeet.config")
 MIN_API_KEY_LENGTH = 32
-
-AuthMode = Literal["none", "moderators_only", "all_users"]
-_Choice = TypeVar("_Choice", bound=str)
-AUTH_MODES: tuple[AuthMode, ...] = ("none", "moderators_only", "all_users")
-StorageKind = Literal["local", "s3"]
-LogFormat = Literal["text", "json"]
-LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
-STORAGE_KINDS: tuple[StorageKind, ...] = ("local", "s3")
-Delivery = Literal["proxy", "redirect", "accel"]
-DELIVERIES: tuple[Delivery, ...] = ("proxy", "redirect", "accel")
+MIN_HMAC_KEY_BYTES = 32
 MAX_PRESIGNED_SECONDS = 7 * 86400  # S3's limit for a presigned URL (signature version 4)
-
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
 DEFAULT_ADMIN = ("admin", "admin")
 DEFAULT_LIVEKIT = ("devkey", "secret")
-MIN_HMAC_KEY_BYTES = 32
-# A short secret is said once, at start, by `credential_warnings`; not by PyJWT at every
-# process's first signature.
-warnings.filterwarnings("ignore", category=jwt.InsecureKeyLengthWarning)
-
-
 # Where a browser accepts Secure cookies over plain HTTP.
 LOCALHOSTS = ("localhost", "127.0.0.1", "::1")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
+AuthMode = Literal["none", "moderators_only", "all_users"]
+AUTH_MODES: tuple[AuthMode, ...] = ("none", "moderators_only", "all_users")
+StorageKind = Literal["local", "s3"]
+STORAGE_KINDS: tuple[StorageKind, ...] = ("local", "s3")
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+Delivery = Literal["proxy", "redirect", "accel"]
+DELIVERIES: tuple[Delivery, ...] = ("proxy", "redirect", "accel")
+LIVEKIT_SCHEMES = ("ws", "wss", "http", "https")
+WEB_SCHEMES = ("http", "https")
 
-def origin_of(url: str) -> str | None:
-    """`HTTPS://Host:443/path` -> `https://host`, as a browser's Origin header names it; None
-    if `url` names no http(s) origin."""
-    parts = urlsplit(url.strip())
-    try:
-        port = parts.port
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    shown = "" if port in (None, _DEFAULT_PORTS[scheme]) else f":{port}"
-    return f"{scheme}://{host.lower()}{shown}"
+Values = Mapping[str, Any]  # the settings read so far, by variable
 
 
 class ConfigError(Exception):
@@ -72,14 +48,69 @@ class ConfigError(Exception):
         self.variable = variable
 
 
-def parse_duration(text: str) -> int:
-    """Seconds in a duration such as `30s`, `30m`, `6h`, `1d` or `2w`."""
-    match = _DURATION.match(text)
-    if not match or int(match.group(1)) == 0:
-        raise ValueError(
-            f"{text!r} is not a duration; use a positive number and a unit: 30m, 6h, 1d"
-        )
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its default (as it would be written, or computed from the
+    settings declared before it), its rule, and what it means."""
+
+    variable: str
+    default: str | Callable[[Values], str] | None
+    rule: Rule[Any]
+    help: str
+    shown_default: str = ""  # the table's Default column, when the default is not a text
+    checked_when: tuple[str, str] | None = None  # (variable, value): the rule applies only then
+    secret: bool = False
+
+    def read(self, env: Mapping[str, str], values: Values, *, check: bool = True) -> Any:
+        """The value `env` gives, checked; ConfigError naming the variable otherwise."""
+        parse = self.rule.parse
+        applies = self.checked_when is None or values[self.checked_when[0]] == self.checked_when[1]
+        if not (check and applies):
+            parse = self.rule.unchecked or parse
+        raw = env.get(self.variable)
+        if raw is not None and not raw.strip():  # blank: unset, or refused if kept as written
+            if self.rule.exact and not self.rule.allow_empty:
+                raise ConfigError(self.variable, "must not be empty")
+            raw = raw if self.rule.exact else None
+        if raw is not None and not self.rule.exact:
+            raw = raw.strip()
+        if raw is None:
+            default = self.default(values) if callable(self.default) else self.default
+            if default is None:
+                return None
+            raw = default
+        try:
+            return parse(raw)
+        except SettingRefused as refused:
+            raise ConfigError(self.variable, str(refused)) from None
+
+    @property
+    def default_text(self) -> str:
+        if self.shown_default:
+            return self.shown_default
+        return "(none)" if self.default is None or callable(self.default) else str(self.default)
+
+
+_DEFAULTS: dict[str, Any] = {}  # each variable's default value, as declared so far
+
+
+def setting(
+    variable: str,
+    default: str | Callable[[Values], str] | None,
+    rule: Rule[Any],
+    help: str,
+    **options: Any,
+) -> Any:
+    """A field of `Config` read from `variable`; its value in a Config built by hand is the
+    default as the rule reads it."""
+    declared = Setting(variable, default, rule, help, **options)
+    value = declared.read({}, _DEFAULTS, check=False)
+    _DEFAULTS[variable] = value
+    return field(default=value, metadata={"setting": declared})
+
+
+def _base_url(values: Values) -> str:
+    return f"http://localhost:{values['SERVER_PORT']}"
 
 
 @dataclass(frozen=True)
@@ -93,187 +124,410 @@ class User:
 
 @dataclass(frozen=True)
 class Config:
-    """Everything ovmeet reads from its environment."""
+    """Everything ovmeet reads from its environment (the table of docs/configuration.md)."""
 
-    server_port: int = 6080
-    base_url: str = "http://localhost:6080"
-    livekit_url: str = "ws://localhost:7880"
-    livekit_url_private: str = "ws://localhost:7880"
-    livekit_api_key: str = "devkey"
-    livekit_api_secret: str = "secret"  # noqa: S105 - LiveKit's documented dev secret
-    livekit_timeout: int = 5
-    participant_token_ttl: int = 6 * 3600
-    participant_refresh_window: int = 6 * 3600
-    access_token_ttl: int = 2 * 3600
-    refresh_token_ttl: int = 86400
-    api_key: str | None = None
-    users: tuple[User, ...] = (User("admin", "admin", "ADMIN"),)
-    auth_mode: AuthMode = "none"
-    cookie_secure: bool = False
-    storage: StorageKind = "local"
-    data_dir: str = "./data"
-    s3_bucket: str = "openvidu"
-    s3_subbucket: str = "openvidu-meet"
-    s3_endpoint: str | None = None
-    s3_access_key: str | None = None
-    s3_secret_key: str | None = None
-    s3_region: str = "us-east-1"
-    s3_path_style: bool = True
-    # What an egress request carries instead of ovmeet's own key (write under recordings/ only).
-    s3_egress_access_key: str | None = None
-    s3_egress_secret_key: str | None = None
-    storage_threads: int = 32
-    # Redis, when configured (a host, or sentinels): what several instances share.
-    redis_host: str | None = None
-    redis_port: int = 6379
-    redis_username: str | None = None
-    redis_password: str | None = None
-    redis_db: int = 0
-    redis_sentinels: tuple[tuple[str, int], ...] = ()
-    redis_sentinel_password: str | None = None
-    redis_sentinel_master: str = "openvidu"
-    # How recording media leaves: through ovmeet, a presigned S3 redirect, or nginx.
-    recording_delivery: Delivery = "proxy"
-    recording_url_ttl: int = 3600  # a player seeks with the URL it was sent to: a viewing's length
-    s3_public_endpoint: str | None = None  # the endpoint as browsers reach it (redirect)
-    accel_prefix: str = "/_ovmeet_media"  # nginx's internal location (accel)
-    docs_enabled: bool = True
-    validate_responses: bool = False
-    trusted_proxies: tuple[str, ...] = ()
-    http_head_timeout: int = 10
-    http_body_timeout: int = 30
-    http_keepalive_timeout: int = 5
-    max_connections: int = 1000
-    http_send_buffer_kib: int = 256
-    webhook_enabled: bool = False
-    webhook_url: str = "http://localhost:5080/webhook"
-    frontend_dir: str | None = None
-    frontend_fonts_dir: str | None = None  # the front end's web fonts, served by ovmeet
-    webcomponent_file: str | None = None  # the release's <openvidu-meet> bundle, to embed
-    embed_origins: tuple[str, ...] = ()  # who may frame the front end (cookies then cross-site)
-    recording_started_timeout: int = 20
-    gc_interval: int = 300
-    log_format: LogFormat = "text"
-    access_log: bool = True
-    shutdown_grace: int = 30
+    server_port: int = setting(
+        "SERVER_PORT",
+        "6080",
+        rules.integer(0, 65535),
+        "HTTP port (`ovmeet serve --port` overrides it); `0`: any free port, logged once listening",
+    )
+    base_url: str = setting(
+        "MEET_BASE_URL",
+        _base_url,
+        rules.url(WEB_SCHEMES),
+        "Public base of the room links (`{base}/room/{name}?secret=...`), as they are served "
+        "now (a room made under another base URL is served with this one). With port 0, the "
+        "port ovmeet got",
+        shown_default="http://localhost:{SERVER_PORT}",
+    )
+    livekit_url: str = setting(
+        "LIVEKIT_URL",
+        "ws://localhost:7880",
+        rules.url(LIVEKIT_SCHEMES),
+        "LiveKit URL given to clients (in the token metadata)",
+    )
+    livekit_url_private: str = setting(
+        "LIVEKIT_URL_PRIVATE",
+        lambda values: values["LIVEKIT_URL"],
+        rules.url(LIVEKIT_SCHEMES),
+        "LiveKit URL ovmeet calls (`ws`→`http`, `wss`→`https`)",
+        shown_default="LIVEKIT_URL",
+    )
+    livekit_api_key: str = setting(
+        "LIVEKIT_API_KEY",
+        "devkey",
+        rules.text(),
+        "LiveKit API key: signs participant tokens, calls RoomService and Egress, verifies "
+        "webhooks (with the secret)",
+    )
+    livekit_api_secret: str = setting(
+        "LIVEKIT_API_SECRET",
+        "secret",
+        rules.text(),
+        "LiveKit API secret (at least 32 bytes: a shorter one is warned about at start)",
+        secret=True,
+    )
+    livekit_timeout: int = setting(
+        "MEET_LIVEKIT_TIMEOUT", "5s", rules.duration(), "Bound on every LiveKit call"
+    )
+    participant_token_ttl: int = setting(
+        "MEET_PARTICIPANT_TOKEN_EXPIRATION",
+        "6h",
+        rules.duration(),
+        "Participant token and cookie lifetime",
+    )
+    participant_refresh_window: int = setting(
+        "MEET_PARTICIPANT_REFRESH_WINDOW",
+        lambda values: f"{values['MEET_PARTICIPANT_TOKEN_EXPIRATION']}s",
+        rules.duration(),
+        "How long after it expires a participant token can still get a new one (refresh)",
+        shown_default="MEET_PARTICIPANT_TOKEN_EXPIRATION",
+    )
+    access_token_ttl: int = setting(
+        "MEET_ACCESS_TOKEN_EXPIRATION", "2h", rules.duration(), "Access token and cookie lifetime"
+    )
+    refresh_token_ttl: int = setting(
+        "MEET_REFRESH_TOKEN_EXPIRATION",
+        "1d",
+        rules.duration(),
+        "Refresh token and cookie lifetime",
+    )
+    api_key: str | None = setting(
+        "MEET_API_KEY",
+        None,
+        rules.optional_text(),
+        "The `X-API-KEY` of the public API (compared in constant time). Unset: API-key access "
+        "is off (an empty or any key is refused)",
+        secret=True,
+    )
+    admin_user: str = setting(
+        "MEET_ADMIN_USER", "admin", rules.text(), "The name of the user with role ADMIN"
+    )
+    admin_secret: str = setting(
+        "MEET_ADMIN_SECRET", "admin", rules.text(), "Their password", secret=True
+    )
+    user_name: str | None = setting(
+        "MEET_USER",
+        None,
+        rules.exact_optional(),
+        "The name of an optional user with role USER (with `MEET_SECRET`)",
+    )
+    user_secret: str | None = setting(
+        "MEET_SECRET",
+        None,
+        rules.exact_optional(),
+        "Their password (with `MEET_USER`)",
+        secret=True,
+    )
+    auth_mode: AuthMode = setting(
+        "MEET_AUTH_MODE",
+        "none",
+        rules.choice(AUTH_MODES),
+        "`none`, `moderators_only` or `all_users`: stored on first start, then changed through "
+        "the security preferences",
+    )
+    cookie_secure: bool = setting(
+        "MEET_COOKIE_SECURE",
+        "false",
+        rules.boolean(),
+        "Add `Secure` to every cookie (set it behind HTTPS)",
+    )
+    storage: StorageKind = setting(
+        "MEET_STORAGE", "local", rules.choice(STORAGE_KINDS), "`local` (a folder) or `s3`"
+    )
+    data_dir: str = setting(
+        "MEET_DATA_DIR",
+        "./data",
+        rules.folder(),
+        "The folder of the local storage (made if missing; relative to where ovmeet runs)",
+        checked_when=("MEET_STORAGE", "local"),
+    )
+    s3_bucket: str = setting(
+        "MEET_S3_BUCKET",
+        "openvidu",
+        rules.bucket(),
+        "Bucket (created if missing): 3 to 63 lower-case letters, digits, dots and hyphens",
+        checked_when=("MEET_STORAGE", "s3"),
+    )
+    s3_subbucket: str = setting(
+        "MEET_S3_SUBBUCKET",
+        "openvidu-meet",
+        rules.key_prefix(),
+        "Prefix of every key in the bucket (`/`-separated segments, no `.` or `..`, no backslash)",
+        checked_when=("MEET_STORAGE", "s3"),
+    )
+    s3_endpoint: str | None = setting(
+        "MEET_S3_SERVICE_ENDPOINT",
+        None,
+        rules.endpoint(),
+        "`scheme://host[:port]`, e.g. `http://127.0.0.1:9000` or "
+        "`https://s3.eu-west-1.amazonaws.com` (no path: the bucket is `MEET_S3_BUCKET`)",
+        shown_default="(none; required for `s3`)",
+        checked_when=("MEET_STORAGE", "s3"),
+    )
+    s3_access_key: str | None = setting(
+        "MEET_S3_ACCESS_KEY", None, rules.optional_text(), "S3 access key"
+    )
+    s3_secret_key: str | None = setting(
+        "MEET_S3_SECRET_KEY", None, rules.optional_text(), "S3 secret key", secret=True
+    )
+    s3_region: str = setting(
+        "MEET_AWS_REGION", "us-east-1", rules.text(), "Region used to sign S3 requests"
+    )
+    s3_path_style: bool = setting(
+        "MEET_S3_WITH_PATH_STYLE_ACCESS",
+        "true",
+        rules.boolean(),
+        "Path-style URLs (MinIO, SeaweedFS); `false` for virtual-host style",
+    )
+    s3_egress_access_key: str | None = setting(
+        "MEET_S3_EGRESS_ACCESS_KEY",
+        None,
+        rules.optional_text(),
+        "The S3 access key each egress request carries instead of ovmeet's own, with "
+        "`MEET_S3_EGRESS_SECRET_KEY`: give it a key that can only write under "
+        "`{MEET_S3_SUBBUCKET}/recordings/` (see [deployment](deployment.md))",
+        shown_default="(none: ovmeet's own key)",
+    )
+    s3_egress_secret_key: str | None = setting(
+        "MEET_S3_EGRESS_SECRET_KEY",
+        None,
+        rules.optional_text(),
+        "Its secret key (with `MEET_S3_EGRESS_ACCESS_KEY`)",
+        secret=True,
+    )
+    storage_threads: int = setting(
+        "MEET_STORAGE_THREADS",
+        "32",
+        rules.integer(1, 1024),
+        "Threads for blocking storage calls (minio SDK, file reads)",
+    )
+    redis_host: str | None = setting(
+        "MEET_REDIS_HOST",
+        None,
+        rules.optional_text(),
+        "Redis, for what several instances share ([operations](operations.md#redis-when-a-"
+        "deployment-needs-it-what-it-holds-what-happens-when-it-fails)); unset, each instance "
+        "keeps its own",
+        shown_default="(none: no Redis)",
+    )
+    redis_port: int = setting("MEET_REDIS_PORT", "6379", rules.integer(1, 65535), "Its port")
+    redis_username: str | None = setting(
+        "MEET_REDIS_USERNAME", None, rules.optional_text(), "Its ACL user"
+    )
+    redis_password: str | None = setting(
+        "MEET_REDIS_PASSWORD",
+        None,
+        rules.optional_text(),
+        "Its password (the release's default password was `redispassword`: set it if your "
+        "Redis has that one)",
+        secret=True,
+    )
+    redis_db: int = setting(
+        "MEET_REDIS_DB", "0", rules.integer(0, 1_000_000), "Its database number"
+    )
+    redis_sentinels: tuple[tuple[str, int], ...] = setting(
+        "MEET_REDIS_SENTINEL_HOST_LIST",
+        "",
+        rules.host_ports(),
+        "Sentinels instead of a host: `host:port,host:port`",
+        shown_default="(none)",
+    )
+    redis_sentinel_password: str | None = setting(
+        "MEET_REDIS_SENTINEL_PASSWORD",
+        None,
+        rules.optional_text(),
+        "The sentinels' password",
+        secret=True,
+    )
+    redis_sentinel_master: str = setting(
+        "MEET_REDIS_SENTINEL_MASTER_NAME",
+        "openvidu",
+        rules.text(),
+        "The master the sentinels name",
+    )
+    recording_delivery: Delivery = setting(
+        "MEET_RECORDING_DELIVERY",
+        "proxy",
+        rules.choice(DELIVERIES),
+        "How recording media leaves once access is checked: `proxy` (ovmeet sends the bytes), "
+        "`redirect` (a 302 to a presigned S3 URL; S3 storage only), `accel` (an "
+        "`X-Accel-Redirect` for nginx): see [delivery](delivery.md)",
+    )
+    recording_url_ttl: int = setting(
+        "MEET_RECORDING_URL_TTL",
+        "1h",
+        rules.duration(
+            most=MAX_PRESIGNED_SECONDS, too_long="S3 signs URLs for at most 7 days (7d)"
+        ),
+        "How long a presigned URL of `redirect` (and `accel` with S3) lasts, at most `7d`: a "
+        "player seeks with the URL it was redirected to, so give it the length of a viewing "
+        "(see [delivery](delivery.md))",
+    )
+    s3_public_endpoint: str | None = setting(
+        "MEET_S3_PUBLIC_ENDPOINT",
+        None,
+        rules.endpoint(),
+        "The S3 endpoint as browsers reach it (`scheme://host[:port]`), for `redirect`: the "
+        "signature covers the host",
+        shown_default="MEET_S3_SERVICE_ENDPOINT",
+    )
+    accel_prefix: str = setting(
+        "MEET_ACCEL_PREFIX",
+        "/_ovmeet_media",
+        rules.path_prefix(),
+        "The nginx `internal` location `accel` redirects to",
+    )
+    docs_enabled: bool = setting(
+        "MEET_DOCS_ENABLED",
+        "true",
+        rules.boolean(),
+        "Serve the Swagger UI (`/ui/` under each API); the `openapi.json` documents are always "
+        "served",
+    )
+    validate_responses: bool = setting(
+        "MEET_VALIDATE_RESPONSES",
+        "false",
+        rules.boolean(),
+        "Check every response against the spec too (the tests turn it on; it costs ~15% of a "
+        "token request)",
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        "MEET_TRUSTED_PROXIES",
+        "",
+        rules.addresses(),
+        "Addresses or networks (comma-separated) whose `X-Forwarded-For`/`-Proto` are "
+        "believed, e.g. `127.0.0.1` behind a local nginx",
+        shown_default="(none)",
+    )
+    http_head_timeout: int = setting(
+        "MEET_HTTP_HEAD_TIMEOUT",
+        "10s",
+        rules.duration(),
+        "A request head must arrive within this, or the connection is dropped (408 if it had "
+        "begun)",
+    )
+    http_body_timeout: int = setting(
+        "MEET_HTTP_BODY_TIMEOUT",
+        "30s",
+        rules.duration(),
+        "A request body must arrive within this after its head (else 408)",
+    )
+    http_keepalive_timeout: int = setting(
+        "MEET_HTTP_KEEPALIVE_TIMEOUT",
+        "5s",
+        rules.duration(),
+        "An idle kept-alive connection is closed after this",
+    )
+    max_connections: int = setting(
+        "MEET_MAX_CONNECTIONS",
+        "1000",
+        rules.integer(1, 1_000_000),
+        "Open connections per process; the next one closes the longest-idle one (503 if none "
+        "is idle)",
+    )
+    http_send_buffer_kib: int = setting(
+        "MEET_HTTP_SEND_BUFFER_KIB",
+        "256",
+        rules.integer(0, 65536),
+        "What the kernel may buffer per client (`SO_SNDBUF`; the kernel doubles it); `0`: the "
+        "kernel's choice",
+    )
+    webhook_enabled: bool = setting(
+        "MEET_WEBHOOK_ENABLED",
+        "false",
+        rules.boolean(),
+        "Whether the application's webhooks are on, as stored on first start (then `PUT "
+        "/meet/api/v1/preferences/webhooks`); webhooks are signed with `MEET_API_KEY`, so "
+        "they need it",
+    )
+    webhook_url: str = setting(
+        "MEET_WEBHOOK_URL",
+        "http://localhost:5080/webhook",
+        rules.url(WEB_SCHEMES),
+        "Where they are sent, as stored on first start",
+    )
+    frontend_dir: str | None = setting(
+        "MEET_FRONTEND_DIR",
+        None,
+        rules.frontend_dir(),
+        "A built OpenVidu Meet front end (the folder with `index.html`), served at `/`; unset, "
+        "`/` says in JSON where to find one",
+    )
+    frontend_fonts_dir: str | None = setting(
+        "MEET_FRONTEND_FONTS_DIR",
+        None,
+        rules.fonts_dir(),
+        "A `node_modules` folder with the front end's fonts (`make fonts` fills "
+        "`.cache/fonts/node_modules`): served at `/meet/fonts/` and linked from `index.html` "
+        "instead of Google Fonts, for offline deployments",
+        shown_default="(none: Google Fonts)",
+    )
+    webcomponent_file: str | None = setting(
+        "MEET_WEBCOMPONENT_FILE",
+        None,
+        rules.optional_text(),
+        "The release's built `<openvidu-meet>` element (`openvidu-meet.bundle.min.js`), served "
+        "at `/meet/v1/openvidu-meet.js` for pages that embed a meeting; unset, that path is a "
+        "JSON 404 naming this setting",
+    )
+    embed_origins: tuple[str, ...] = setting(
+        "MEET_EMBED_ORIGINS",
+        "",
+        rules.origins(),
+        "Origins (`https://app.example.com`, comma-separated) whose pages may frame the front "
+        "end; set, the cookies become cross-site (see [embedding](embedding.md))",
+        shown_default="(none: no site may frame ovmeet)",
+    )
+    recording_started_timeout: int = setting(
+        "MEET_RECORDING_STARTED_TIMEOUT",
+        "20s",
+        rules.duration(),
+        "How long a start waits for LiveKit's egress to become ACTIVE before it stops it and fails",
+    )
+    gc_interval: int = setting(
+        "MEET_GC_INTERVAL",
+        "5m",
+        rules.duration(),
+        "How often each process runs the clean-up (`ovmeet gc`)",
+    )
+    log_format: LogFormat = setting(
+        "MEET_LOG_FORMAT",
+        "text",
+        rules.choice(LOG_FORMATS),
+        "`text`, or `json`: one JSON object per log line (see [operations](operations.md))",
+    )
+    access_log: bool = setting(
+        "MEET_ACCESS_LOG",
+        "true",
+        rules.boolean(),
+        "One access-log line per request (`ovmeet serve --no-access-log` sets it to `false`)",
+    )
+    shutdown_grace: int = setting(
+        "MEET_SHUTDOWN_GRACE",
+        "30s",
+        rules.duration(),
+        "On SIGTERM, how long requests and streams in flight may run before they are cut",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
         """Build the configuration, raising ConfigError on the first unusable value."""
-        read = _Reader(env)
-        port = read.integer("SERVER_PORT", 6080, low=0, high=65535)  # 0: any free port
-        participant_token_ttl = read.duration("MEET_PARTICIPANT_TOKEN_EXPIRATION", "6h")
-        livekit_url = read.url("LIVEKIT_URL", "ws://localhost:7880", ("ws", "wss", "http", "https"))
-        storage = read.choice("MEET_STORAGE", "local", STORAGE_KINDS)
-        s3_endpoint = read.optional("MEET_S3_SERVICE_ENDPOINT")
-        if storage == "s3":
-            if not s3_endpoint:
-                raise ConfigError(
-                    "MEET_S3_SERVICE_ENDPOINT",
-                    "required when MEET_STORAGE=s3 (e.g. http://127.0.0.1:9000)",
-                )
-            s3_endpoint = read.endpoint("MEET_S3_SERVICE_ENDPOINT")
-        egress_keys = {
-            name: read.optional(name)
-            for name in ("MEET_S3_EGRESS_ACCESS_KEY", "MEET_S3_EGRESS_SECRET_KEY")
-        }
-        delivery = read.choice("MEET_RECORDING_DELIVERY", "proxy", DELIVERIES)
-        if delivery == "redirect" and storage != "s3":
-            raise ConfigError(
-                "MEET_RECORDING_DELIVERY",
-                "redirect hands out presigned S3 URLs: it needs MEET_STORAGE=s3 (with local "
-                "storage use proxy, or accel behind nginx)",
-            )
-        public_endpoint = read.endpoint("MEET_S3_PUBLIC_ENDPOINT")
-        url_ttl = read.duration("MEET_RECORDING_URL_TTL", "1h")
-        if url_ttl > MAX_PRESIGNED_SECONDS:
-            raise ConfigError("MEET_RECORDING_URL_TTL", "S3 signs URLs for at most 7 days (7d)")
-        if any(egress_keys.values()):
-            for missing, value in egress_keys.items():
-                if value is None:
-                    raise ConfigError(missing, "required with the egress key's other half")
-        users = [
-            User(
-                read.text("MEET_ADMIN_USER", "admin"),
-                read.text("MEET_ADMIN_SECRET", "admin"),
-                "ADMIN",
-            )
-        ]
-        if env.get("MEET_USER") or env.get("MEET_SECRET"):
-            for given, missing in (("MEET_USER", "MEET_SECRET"), ("MEET_SECRET", "MEET_USER")):
-                if not env.get(missing):
-                    raise ConfigError(missing, f"required with {given} (the user's other half)")
-            users.append(User(read.text("MEET_USER", ""), read.text("MEET_SECRET", ""), "USER"))
-            if users[0].username == users[1].username:
-                raise ConfigError("MEET_USER", "must differ from MEET_ADMIN_USER")
-        return cls(
-            server_port=port,
-            base_url=read.url("MEET_BASE_URL", f"http://localhost:{port}", ("http", "https")),
-            livekit_url=livekit_url,
-            livekit_url_private=read.url(
-                "LIVEKIT_URL_PRIVATE", livekit_url, ("ws", "wss", "http", "https")
-            ),
-            livekit_api_key=read.text("LIVEKIT_API_KEY", "devkey"),
-            livekit_api_secret=read.text("LIVEKIT_API_SECRET", "secret"),
-            livekit_timeout=read.duration("MEET_LIVEKIT_TIMEOUT", "5s"),
-            participant_token_ttl=participant_token_ttl,
-            participant_refresh_window=read.duration(
-                "MEET_PARTICIPANT_REFRESH_WINDOW", f"{participant_token_ttl}s"
-            ),
-            access_token_ttl=read.duration("MEET_ACCESS_TOKEN_EXPIRATION", "2h"),
-            refresh_token_ttl=read.duration("MEET_REFRESH_TOKEN_EXPIRATION", "1d"),
-            api_key=read.optional("MEET_API_KEY"),
-            users=tuple(users),
-            auth_mode=read.choice("MEET_AUTH_MODE", "none", AUTH_MODES),
-            cookie_secure=read.boolean("MEET_COOKIE_SECURE", False),
-            storage=storage,
-            data_dir=read.folder("MEET_DATA_DIR", "./data", check=storage == "local"),
-            s3_bucket=read.bucket("MEET_S3_BUCKET", "openvidu", check=storage == "s3"),
-            s3_subbucket=read.key_prefix(
-                "MEET_S3_SUBBUCKET", "openvidu-meet", check=storage == "s3"
-            ),
-            s3_endpoint=s3_endpoint,
-            s3_access_key=read.optional("MEET_S3_ACCESS_KEY"),
-            s3_secret_key=read.optional("MEET_S3_SECRET_KEY"),
-            s3_region=read.text("MEET_AWS_REGION", "us-east-1"),
-            s3_path_style=read.boolean("MEET_S3_WITH_PATH_STYLE_ACCESS", True),
-            s3_egress_access_key=egress_keys["MEET_S3_EGRESS_ACCESS_KEY"],
-            s3_egress_secret_key=egress_keys["MEET_S3_EGRESS_SECRET_KEY"],
-            storage_threads=read.integer("MEET_STORAGE_THREADS", 32, low=1, high=1024),
-            redis_host=read.optional("MEET_REDIS_HOST"),
-            redis_port=read.integer("MEET_REDIS_PORT", 6379, low=1, high=65535),
-            redis_username=read.optional("MEET_REDIS_USERNAME"),
-            redis_password=read.optional("MEET_REDIS_PASSWORD"),
-            redis_db=read.integer("MEET_REDIS_DB", 0, low=0, high=1_000_000),
-            redis_sentinels=read.host_ports("MEET_REDIS_SENTINEL_HOST_LIST"),
-            redis_sentinel_password=read.optional("MEET_REDIS_SENTINEL_PASSWORD"),
-            redis_sentinel_master=read.text("MEET_REDIS_SENTINEL_MASTER_NAME", "openvidu"),
-            recording_delivery=delivery,
-            recording_url_ttl=url_ttl,
-            s3_public_endpoint=public_endpoint,
-            accel_prefix=read.path_prefix("MEET_ACCEL_PREFIX", "/_ovmeet_media"),
-            docs_enabled=read.boolean("MEET_DOCS_ENABLED", True),
-            validate_responses=read.boolean("MEET_VALIDATE_RESPONSES", False),
-            trusted_proxies=read.addresses("MEET_TRUSTED_PROXIES"),
-            http_head_timeout=read.duration("MEET_HTTP_HEAD_TIMEOUT", "10s"),
-            http_body_timeout=read.duration("MEET_HTTP_BODY_TIMEOUT", "30s"),
-            http_keepalive_timeout=read.duration("MEET_HTTP_KEEPALIVE_TIMEOUT", "5s"),
-            max_connections=read.integer("MEET_MAX_CONNECTIONS", 1000, low=1, high=1_000_000),
-            http_send_buffer_kib=read.integer("MEET_HTTP_SEND_BUFFER_KIB", 256, low=0, high=65536),
-            webhook_enabled=read.boolean("MEET_WEBHOOK_ENABLED", False),
-            webhook_url=read.url(
-                "MEET_WEBHOOK_URL", "http://localhost:5080/webhook", ("http", "https")
-            ),
-            frontend_dir=read.frontend_dir("MEET_FRONTEND_DIR"),
-            frontend_fonts_dir=read.fonts_dir("MEET_FRONTEND_FONTS_DIR"),
-            webcomponent_file=read.optional("MEET_WEBCOMPONENT_FILE"),
-            embed_origins=read.origins("MEET_EMBED_ORIGINS"),
-            recording_started_timeout=read.duration("MEET_RECORDING_STARTED_TIMEOUT", "20s"),
-            gc_interval=read.duration("MEET_GC_INTERVAL", "5m"),
-            log_format=read.choice("MEET_LOG_FORMAT", "text", LOG_FORMATS),
-            access_log=read.boolean("MEET_ACCESS_LOG", True),
-            shutdown_grace=read.duration("MEET_SHUTDOWN_GRACE", "30s"),
-        )
+        values: dict[str, Any] = {}
+        fields: dict[str, Any] = {}
+        for name, declared in declared_settings():
+            values[declared.variable] = fields[name] = declared.read(env, values)
+        _check_together(values)
+        return cls(**fields)
+
+    @property
+    def users(self) -> tuple[User, ...]:
+        """Who can log in: the admin, and the user if one is configured."""
+        admin = User(self.admin_user, self.admin_secret, "ADMIN")
+        if self.user_name is None or self.user_secret is None:
+            return (admin,)
+        return admin, User(self.user_name, self.user_secret, "USER")
 
     @property
     def participant_cookie_max_age(self) -> int:
@@ -287,15 +541,14 @@ class Config:
 
     def describe(self) -> dict[str, object]:
         """The effective configuration with every secret masked, for the start-up log."""
-        shown = dataclasses.asdict(self)
-        secrets = ("livekit_api_secret", "api_key", "s3_secret_key", "s3_egress_secret_key")
-        for name in (*secrets, "redis_password", "redis_sentinel_password"):
-            if shown[name]:
-                shown[name] = "***"
-        shown["users"] = [f"{u.username} ({u.role})" for u in self.users]
-        for name, value in shown.items():  # a URL's user:password@ is a secret too
-            if isinstance(value, str) and "://" in value:
-                shown[name] = without_userinfo(value)
+        shown: dict[str, object] = {}
+        for name, declared in declared_settings():
+            value = getattr(self, name)
+            if declared.secret and value:
+                value = "***"
+            elif isinstance(value, str) and "://" in value:  # a URL's user:password@ too
+                value = without_userinfo(value)
+            shown[name] = value
         return shown
 
     @property
@@ -363,207 +616,44 @@ class Config:
         return warnings
 
 
-class _Reader:
-    """Reads typed values from an environment mapping, naming the variable on failure."""
+def declared_settings() -> Iterator[tuple[str, Setting]]:
+    """Every setting, in the order it is read: (its field of Config, its declaration)."""
+    for declared in dataclasses.fields(Config):
+        if "setting" in declared.metadata:
+            yield declared.name, declared.metadata["setting"]
 
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
 
-    def optional(self, name: str) -> str | None:
-        value = self.env.get(name, "").strip()
-        return value or None
+def settings_table() -> str:
+    """The table of docs/configuration.md (Markdown), one row per setting."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for _, declared in declared_settings():
+        default = declared.default_text
+        shown = default if default.startswith("(") else f"`{default}`"
+        rows.append(f"| `{declared.variable}` | {shown} | {declared.help} |")
+    return "\n".join(rows) + "\n"
 
-    def text(self, name: str, default: str, *, allow_empty: bool = False) -> str:
-        value = self.env.get(name)
-        if value is None:
-            return default
-        if not value.strip() and not allow_empty:
-            raise ConfigError(name, "must not be empty")
-        return value
 
-    def integer(self, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
-        raw = self.env.get(name)
-        if raw is None or raw.strip() == "":
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(name, f"{raw!r} is not a whole number") from None
-        if value < low or (high is not None and value > high):
-            limit = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise ConfigError(name, f"{value} is out of range; use a number {limit}")
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        raw = self.env.get(name, "").strip().lower()
-        if raw == "":
-            return default
-        if raw in ("true", "1", "yes", "on"):
-            return True
-        if raw in ("false", "0", "no", "off"):
-            return False
-        raise ConfigError(name, f"{raw!r} is not a boolean; use true or false")
-
-    def choice(self, name: str, default: _Choice, choices: tuple[_Choice, ...]) -> _Choice:
-        raw = self.env.get(name, "").strip()
-        if raw == "":
-            return default
-        for choice in choices:
-            if raw == choice:
-                return choice
-        raise ConfigError(name, f"{raw!r} is not one of {', '.join(choices)}")
-
-    def addresses(self, name: str) -> tuple[str, ...]:
-        """A comma-separated list of IP addresses or networks (empty by default)."""
-        raw = [part.strip() for part in self.env.get(name, "").split(",") if part.strip()]
-        for part in raw:
-            try:
-                ipaddress.ip_network(part, strict=False)
-            except ValueError:
-                raise ConfigError(name, f"{part!r} is not an IP address or network") from None
-        return tuple(raw)
-
-    def host_ports(self, name: str) -> tuple[tuple[str, int], ...]:
-        """A comma-separated list of `host:port` (empty by default)."""
-        found = []
-        for part in (p.strip() for p in self.env.get(name, "").split(",")):
-            if not part:
-                continue
-            host, _, port = part.rpartition(":")
-            if not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise ConfigError(name, f"{part!r} is not host:port, e.g. 10.0.0.5:26379")
-            found.append((host, int(port)))
-        return tuple(found)
-
-    def origins(self, name: str) -> tuple[str, ...]:
-        """A comma-separated list of origins (`https://host[:port]`), as browsers write them."""
-        found = []
-        for part in (p.strip() for p in self.env.get(name, "").split(",")):
-            if not part:
-                continue
-            parts = urlsplit(part)
-            origin = origin_of(part)
-            if (
-                origin is None
-                or "*" in part
-                or "@" in parts.netloc
-                or parts.path
-                or parts.query
-                or parts.fragment
-                or part.endswith(("?", "#"))
-            ):
-                raise ConfigError(
-                    name,
-                    f"{part!r} is not an origin; use scheme://host[:port], "
-                    "e.g. https://app.example.com",
-                )
-            found.append(origin)
-        return tuple(found)
-
-    def folder(self, name: str, default: str, *, check: bool = True) -> str:
-        """A folder, or where one can be made: not a file, nor under one."""
-        raw = self.text(name, default)
-        path = Path(raw).expanduser()
-        for existing in (path, *path.parents) if check else ():
-            if existing.exists():
-                if not existing.is_dir():
-                    where = "is a file" if existing == path else f"is under a file ({existing})"
-                    raise ConfigError(name, f"{raw!r} {where}; name a folder (made if missing)")
-                break
-        return raw
-
-    def bucket(self, name: str, default: str, *, check: bool = True) -> str:
-        """An S3 bucket name, by the rules the S3 client applies to a new bucket."""
-        from minio.helpers import check_bucket_name
-
-        raw = self.text(name, default)
-        try:
-            if check:
-                check_bucket_name(raw, strict=True)
-        except ValueError:
-            raise ConfigError(
-                name,
-                f"{raw!r} is not a bucket name: 3 to 63 lower-case letters, digits, dots and "
-                "hyphens, starting and ending with a letter or digit, not an IP address",
-            ) from None
-        return raw
-
-    def key_prefix(self, name: str, default: str, *, check: bool = True) -> str:
-        """A prefix of storage keys (`a/b`; surrounding slashes dropped; may be empty)."""
-        raw = self.text(name, default, allow_empty=True).strip("/")
-        if check and raw and not is_plain_path(raw):
-            raise ConfigError(
-                name,
-                f"{raw!r} is not a key prefix: path segments separated by '/', none of them "
-                "'.' or '..', without backslashes or control characters",
-            )
-        return raw
-
-    def frontend_dir(self, name: str) -> str | None:
-        """A built front end: a folder with an index.html (unset: no front end)."""
-        raw = self.optional(name)
-        if raw is None:
-            return None
-        folder = Path(raw).resolve()
-        if not (folder / "index.html").is_file():
-            raise ConfigError(name, f"{raw!r} is not a folder with an index.html")
-        return str(folder)
-
-    def fonts_dir(self, name: str) -> str | None:
-        """A node_modules folder with the front end's font packages (unset: Google Fonts)."""
-        from ovmeet.support.fonts import FONT_PACKAGES, missing_stylesheets
-
-        raw = self.optional(name)
-        if raw is None:
-            return None
-        folder = str(Path(raw).expanduser().resolve())
-        if missing := missing_stylesheets(folder):
-            packages = " ".join(f"{name}@{version}" for name, version in FONT_PACKAGES.items())
-            raise ConfigError(
-                name,
-                f"{raw!r} lacks {missing[0]}: name a node_modules folder "
-                f"with {packages} (`make fonts` installs them in .cache/fonts/node_modules)",
-            )
-        return folder
-
-    def duration(self, name: str, default: str) -> int:
-        raw = self.env.get(name, "").strip() or default
-        try:
-            return parse_duration(raw)
-        except ValueError as error:
-            raise ConfigError(name, str(error)) from None
-
-    def endpoint(self, name: str) -> str | None:
-        """An S3 endpoint: `scheme://host[:port]`, nothing after it (None if unset)."""
-        raw = self.optional(name)
-        if raw is None:
-            return None
-        url = self.url(name, raw, ("http", "https"))
-        parts = urlsplit(url)
-        if parts.path or parts.query or parts.fragment:
-            raise ConfigError(
-                name,
-                f"{url!r} has a path; an S3 endpoint is scheme://host[:port]: name the bucket "
-                "in MEET_S3_BUCKET and a folder in it in MEET_S3_SUBBUCKET",
-            )
-        return url
-
-    def path_prefix(self, name: str, default: str) -> str:
-        """A URL path such as `/_media`: a leading slash, no trailing one, plain characters."""
-        raw = self.text(name, default).rstrip("/")
-        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", raw):
-            raise ConfigError(
-                name, f"{raw!r} is not a path; use /name[/name...] of letters, digits, . _ ~ -"
-            )
-        return raw
-
-    def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
-        raw = (self.env.get(name, "").strip() or default).rstrip("/")
-        if any(character.isspace() or not character.isprintable() for character in raw):
-            raise ConfigError(name, "a URL has no spaces or control characters")
-        parts = urlsplit(raw)
-        if parts.scheme not in schemes or not parts.netloc:
-            raise ConfigError(
-                name, f"{raw!r} is not a URL; use {' or '.join(s + '://' for s in schemes)}host"
-            )
-        return raw
+def _check_together(values: Values) -> None:
+    """What one setting asks of another."""
+    storage = values["MEET_STORAGE"]
+    if storage == "s3" and not values["MEET_S3_SERVICE_ENDPOINT"]:
+        raise ConfigError(
+            "MEET_S3_SERVICE_ENDPOINT",
+            "required when MEET_STORAGE=s3 (e.g. http://127.0.0.1:9000)",
+        )
+    if values["MEET_RECORDING_DELIVERY"] == "redirect" and storage != "s3":
+        raise ConfigError(
+            "MEET_RECORDING_DELIVERY",
+            "redirect hands out presigned S3 URLs: it needs MEET_STORAGE=s3 (with local "
+            "storage use proxy, or accel behind nginx)",
+        )
+    halves = (
+        ("MEET_S3_EGRESS_ACCESS_KEY", "MEET_S3_EGRESS_SECRET_KEY", "the egress key's"),
+        ("MEET_USER", "MEET_SECRET", "the user's"),
+    )
+    for first, second, whose in halves:
+        for given, missing in ((first, second), (second, first)):
+            if values[given] is not None and values[missing] is None:
+                raise ConfigError(missing, f"required with {given} ({whose} other half)")
+    if values["MEET_USER"] is not None and values["MEET_USER"] == values["MEET_ADMIN_USER"]:
+        raise ConfigError("MEET_USER", "must differ from MEET_ADMIN_USER")

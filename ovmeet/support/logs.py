@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+import jwt
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -108,6 +111,9 @@ def configure(log_format: str) -> None:
 
 
 def quiet_libraries() -> None:
-    """Keep the libraries' chatter (retries, per-request notes) out of ovmeet's log."""
+    """Keep the libraries' chatter (retries, per-request notes) out of ovmeet's log. A short
+    LiveKit secret is said once, at start (`Config.credential_warnings`), not by PyJWT at
+    every process's first signature."""
     for name, level in _QUIET.items():
         logging.getLogger(name).setLevel(level)
+    warnings.filterwarnings("ignore", category=jwt.InsecureKeyLengthWarning)

@@ -102,6 +102,7 @@ def allowed_methods() -> errors.AllowedMethods:
 def create_app(config: Config | None = None) -> AsyncApp:
     """The ASGI app for `config` (default: read from the environment)."""
     config = config or Config.from_env(os.environ)
+    logs.quiet_libraries()
     services = Services.build(config)
 
     @asynccontextmanager

@@ -13,8 +13,8 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ovmeet.support.config import origin_of
 from ovmeet.support.errors import Forbidden
+from ovmeet.support.settings import origin_of
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
