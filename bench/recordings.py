@@ -19,7 +19,7 @@ import httpx
 
 from bench.common import free_port, running, table
 from ovmeet.recordings.store import Recording, RecordingStatus, write_recording
-from ovmeet.rooms.store import create_room
+from ovmeet.rooms.store import RoomOptions, create_room
 from ovmeet.storage import open_storage
 from ovmeet.support.config import Config
 from ovmeet.support.ids import RecordingId
@@ -32,7 +32,7 @@ async def fill(config: Config, prefix: str, count: int) -> str:
     """A room with `count` COMPLETE recordings (metadata and index; no media); its name."""
     storage = open_storage(config)
     try:
-        room = await create_room(storage, config, prefix)
+        room = await create_room(storage, config, RoomOptions(prefix))
         jobs = [
             write_recording(
                 storage,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.common import best_of_interleaved, free_port, get_script, latency_table, serve_each
 from bench.revocations import storage_env
-from ovmeet.rooms.store import new_room, store_room
+from ovmeet.rooms.store import RoomOptions, new_room, store_room
 from ovmeet.storage import open_storage
 from ovmeet.support.config import Config
 from tests.processes import SeaweedFS, base_env, run_cli
@@ -34,7 +34,8 @@ async def store_rooms(env: dict[str, str], count: int) -> float:
     try:
         for start in range(0, count, 256):
             batch = [
-                new_room(config, "bench", expires_in=86400) for _ in range(min(256, count - start))
+                new_room(config, RoomOptions("bench", expires_in=86400))
+                for _ in range(min(256, count - start))
             ]
             await asyncio.gather(*(store_room(storage, room) for room in batch))
     finally:

@@ -37,7 +37,7 @@ from bench.common import (
     table,
     wrk,
 )
-from ovmeet.rooms.store import new_room, store_room
+from ovmeet.rooms.store import RoomOptions, new_room, store_room
 from ovmeet.storage import open_storage
 from ovmeet.support.config import Config
 from tests.livekit_server import LiveKitServer
@@ -109,7 +109,7 @@ async def store_rooms(env: dict[str, str], count: int) -> None:
     storage = open_storage(config)
     try:
         for start in range(0, count, 500):
-            batch = [new_room(config, "many") for _ in range(min(500, count - start))]
+            batch = [new_room(config, RoomOptions("many")) for _ in range(min(500, count - start))]
             await asyncio.gather(*(store_room(storage, room) for room in batch))
     finally:
         await storage.aclose()

@@ -15,7 +15,7 @@ async def create_room(body: dict[str, Any], principal: Principal) -> Response:
     s = services()
     options = rooms.options_from_api(body)
     await s.room_creation_quota.spend(principal, client_address())
-    room = await rooms.create_room(s.storage, s.config, body.get("roomNamePrefix", ""), **options)
+    room = await rooms.create_room(s.storage, s.config, options)
     return JSONResponse(room.to_json(s.config.base_url))
 
 

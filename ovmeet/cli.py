@@ -22,10 +22,11 @@ from ovmeet.rooms import store as rooms
 from ovmeet.services import Services
 from ovmeet.shared import redis_state as shared_state
 from ovmeet.storage import Storage, open_storage
-from ovmeet.support import logs
+from ovmeet.support import logs, reaches
 from ovmeet.support.config import Config, ConfigError
 from ovmeet.support.errors import ApiError, UnprocessableEntity
 from ovmeet.support.metrics import MULTIPROCESS_DIR
+from ovmeet.support.reaches import LibraryChanged
 from ovmeet.support.settings import parse_duration
 
 logger = logging.getLogger("ovmeet")
@@ -40,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logs.quiet_libraries()
     try:
+        reaches.check()
         if args.command == "serve" and args.port:
             # --port is SERVER_PORT for this run: the default MEET_BASE_URL follows it (the
             # workers of --workers read the same environment).
@@ -54,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"ovmeet: configuration error: {error}", file=sys.stderr)
         return 2
-    except ApiError as error:  # a DependencyError says where and why
+    except (ApiError, LibraryChanged) as error:  # a DependencyError says where and why
         print(f"ovmeet: {error}", file=sys.stderr)
         return 1
     except OSError as error:
@@ -175,13 +177,10 @@ async def _run(config: Config, args: argparse.Namespace) -> Any:
 
 async def _rooms(config: Config, storage: Storage, args: argparse.Namespace) -> Any:
     if args.room_command == "create":
-        room = await rooms.create_room(
-            storage,
-            config,
-            args.prefix,
-            expires_in=args.expires_in,
-            max_participants=args.max_participants,
+        options = rooms.RoomOptions(
+            args.prefix, expires_in=args.expires_in, max_participants=args.max_participants
         )
+        room = await rooms.create_room(storage, config, options)
         return room.to_json(config.base_url)
     if args.room_command == "list":
         return [room.to_json(config.base_url) for room in await rooms.list_rooms(storage)]

@@ -10,9 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 from connexion.lifecycle import ConnexionRequest
+from connexion.middleware import ConnexionMiddleware
 
 from ovmeet.support.config import Config
-from ovmeet.web.app import MIDDLEWARES, create_app
+from ovmeet.web.app import create_app, middlewares
 from ovmeet.web.errors import on_unexpected
 from ovmeet.web.operations import parameter_cannot_fail
 from tests.conftest import Servers
@@ -288,8 +289,9 @@ def test_chunked_json_bodies_are_read_like_any_other(local: Ovmeet) -> None:
 
 def test_each_app_has_its_own_middleware_stack(tmp_path: Path) -> None:
     """Two apps in one process (the in-process tests make many) must not stack middlewares."""
-    before = list(MIDDLEWARES)
+    before = list(ConnexionMiddleware.default_middlewares)
     config = Config.from_env({"MEET_DATA_DIR": str(tmp_path)})
     create_app(config)
     create_app(config)
-    assert before == MIDDLEWARES
+    assert ConnexionMiddleware.default_middlewares == before
+    assert len(middlewares(prepared=True)) == len(before)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from ovmeet.auth.quotas import ROOMS_PER_HOUR
-from ovmeet.rooms.store import new_room
+from ovmeet.rooms.store import RoomOptions, new_room
 from ovmeet.shared.change_markers import CACHE_SECONDS
 from ovmeet.storage.keys import room_index_key, room_key
 from ovmeet.support.config import Config
@@ -40,7 +40,7 @@ def create(server: Ovmeet, headers: dict[str, str], prefix: str = "q") -> httpx.
 
 def store_as_another_host(stored: Stored, prefix: str) -> dict[str, Any]:
     """A room as another ovmeet host sharing the storage stores it (this host is not told)."""
-    room = new_room(Config(), prefix, expiration_date=FUTURE)
+    room = new_room(Config(), RoomOptions(prefix, expiration_date=FUTURE))
     key = room_index_key(room.room_name, room.creation_date, room.expiration_date)
     stored.write_json(key, {})
     stored.write_json(room_key(room.room_name), room.to_json())
@@ -91,7 +91,7 @@ def test_rooms_stored_before_the_index_are_listed(servers: Servers, backend: str
     first = servers.start(backend, MEET_API_KEY=API_KEY)
     first.stop()
     stored = Stored(first)
-    room = new_room(first.config(), "legacy", expiration_date=FUTURE)
+    room = new_room(first.config(), RoomOptions("legacy", expiration_date=FUTURE))
     stored.write_json(room_key(room.room_name), room.to_json())
     stored.delete("rooms/.index-built.json")
     same_storage = "MEET_DATA_DIR" if backend == "local" else "MEET_S3_SUBBUCKET"

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from ovmeet.rooms.index import page_of
-from ovmeet.rooms.store import Room, new_room, role_for_secret, sanitize_prefix
+from ovmeet.rooms.store import Room, RoomOptions, new_room, role_for_secret, sanitize_prefix
 from ovmeet.support.config import Config
 from ovmeet.support.ids import is_id
 from tests.livekit_standin import Fault, LiveKitStandIn
@@ -43,7 +43,7 @@ def test_prefixes_are_sanitized(prefix: str, clean: str) -> None:
 
 def test_a_new_room_has_a_safe_name_and_two_strong_different_secrets() -> None:
     config = Config.from_env({"MEET_BASE_URL": "https://meet.example.com"})
-    room = new_room(config, "a--b-", expires_in=3600, max_participants=5)
+    room = new_room(config, RoomOptions("a--b-", expires_in=3600, max_participants=5))
     assert room.room_name.startswith("a-b-") and "--" not in room.room_name
     assert is_id(room.room_name)
     assert room.room_name_prefix == "a-b"
@@ -64,12 +64,12 @@ def test_a_new_room_has_a_safe_name_and_two_strong_different_secrets() -> None:
 
 def test_secrets_differ_between_rooms() -> None:
     config = Config.from_env({})
-    secrets = {secret_of(new_room(config, "r").moderator_room_url) for _ in range(200)}
+    secrets = {secret_of(new_room(config, RoomOptions("r")).moderator_room_url) for _ in range(200)}
     assert len(secrets) == 200
 
 
 def test_role_for_secret() -> None:
-    room = new_room(Config.from_env({}), "r")
+    room = new_room(Config.from_env({}), RoomOptions("r"))
     assert role_for_secret(room, secret_of(room.moderator_room_url)) == "moderator"
     assert role_for_secret(room, secret_of(room.publisher_room_url)) == "publisher"
     for wrong in [

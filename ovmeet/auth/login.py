@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from ovmeet.auth.revocations import Revocations
 from ovmeet.auth.tokens import Session
 from ovmeet.shared import redis_state as shared_state
-from ovmeet.support.cache import Recent
+from ovmeet.support.cache import LruCache
 from ovmeet.support.config import Config, User
 from ovmeet.support.errors import TooManyRequests, Unauthorized
 
@@ -67,7 +67,7 @@ class LocalFailureCounts:
     least recently seen forgotten first beyond MAX_TRACKED."""
 
     def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
-        self._entries: Recent[str, _Failures] = Recent(MAX_TRACKED, now)
+        self._entries: LruCache[str, _Failures] = LruCache(MAX_TRACKED, now)
         self._now = now
 
     async def locked_for(self, key: str) -> int:

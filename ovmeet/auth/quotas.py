@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from ovmeet.auth.access import Principal
 from ovmeet.shared import redis_state as shared_state
-from ovmeet.support.cache import Recent
+from ovmeet.support.cache import LruCache
 from ovmeet.support.config import Config
 from ovmeet.support.errors import TooManyRequests
 
@@ -34,7 +34,7 @@ class LocalBuckets:
 
     def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
         self._now = now
-        self._buckets: Recent[str, tuple[float, float]] = Recent(MAX_TRACKED, now)  # left, at
+        self._buckets: LruCache[str, tuple[float, float]] = LruCache(MAX_TRACKED, now)  # left, at
 
     async def take(self, key: str, size: int) -> int:
         now = self._now()

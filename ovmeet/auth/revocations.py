@@ -32,7 +32,7 @@ from ovmeet.storage.keys import (
     revoked_sessions_prefix,
     unattributed_revocation_expiry,
 )
-from ovmeet.support.cache import Recent
+from ovmeet.support.cache import LruCache
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class Revocations:
         self._now = now
         self._max_per_user = max_per_user
         self._marker = ChangeMarker(storage.name, "revocations")
-        self._revoked: Recent[str, bool] = Recent(MAX_REMEMBERED)  # for good: a token id
+        self._revoked: LruCache[str, bool] = LruCache(MAX_REMEMBERED)  # for good: a token id
         # Whether a token id is revoked, and each user's mark (0: none), as lately read.
         self._answers: CachedView[str, bool] = self._view(monotonic)
         self._before: CachedView[str, int] = self._view(monotonic)

@@ -25,7 +25,7 @@ from livekit.api.access_token import Claims
 from livekit.protocol.room import RoomConfiguration
 
 from ovmeet.rooms.store import Role, Room, RoomPreferences
-from ovmeet.support.cache import Recent
+from ovmeet.support.cache import LruCache
 from ovmeet.support.config import Config, User
 
 SessionKind = Literal["access", "refresh"]
@@ -54,8 +54,8 @@ class SessionTokens:
     clock: Callable[[], float] = field(default=time.time, compare=False)  # issuing time
     # Tokens that checked out, with what they open: a browser sends the same cookie with every
     # request, and HS256 verification is most of what its access check costs.
-    _verified: Recent[tuple[str, str], Session] = field(
-        default_factory=lambda: Recent(MAX_VERIFIED), compare=False, repr=False
+    _verified: LruCache[tuple[str, str], Session] = field(
+        default_factory=lambda: LruCache(MAX_VERIFIED), compare=False, repr=False
     )
 
     @classmethod

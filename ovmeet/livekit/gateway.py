@@ -37,7 +37,7 @@ from livekit.protocol.room import (
 )
 
 from ovmeet.storage.keys import object_name
-from ovmeet.support.cache import Recent
+from ovmeet.support.cache import LruCache
 from ovmeet.support.config import Config
 from ovmeet.support.errors import DependencyError
 from ovmeet.support.metrics import LIVEKIT_CALLS
@@ -110,7 +110,7 @@ class CallTokens:
     ) -> None:
         self._key, self._secret = key, secret
         self._ttl, self._reuse_for = ttl, ttl - renew_before
-        self._tokens: Recent[str, str] = Recent(size)
+        self._tokens: LruCache[str, str] = LruCache(size)
 
     def header(self, grants: VideoGrants) -> dict[str, str]:
         """The Authorization header for a call that needs `grants`."""

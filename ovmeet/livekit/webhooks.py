@@ -13,7 +13,7 @@ from livekit.protocol.webhook import WebhookEvent
 from redis.asyncio import Redis
 
 from ovmeet.shared import redis_state as shared_state
-from ovmeet.support.cache import Recent
+from ovmeet.support.cache import LruCache
 from ovmeet.support.config import Config
 from ovmeet.support.errors import BadRequest, Unauthorized
 
@@ -34,7 +34,7 @@ class HandledEvents:
     def __init__(
         self, config: Config, redis: Redis | None, now: Callable[[], float] = time.monotonic
     ) -> None:
-        self._ids: Recent[str, bool] = Recent(MAX_REMEMBERED_EVENTS, now)
+        self._ids: LruCache[str, bool] = LruCache(MAX_REMEMBERED_EVENTS, now)
         self._config, self._redis = config, redis
         self._outage = shared_state.Outage(config, "handled webhook events", "are kept per process")
 

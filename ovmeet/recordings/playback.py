@@ -18,7 +18,7 @@ from ovmeet.recordings.store import (
 )
 from ovmeet.storage import ByteStream, ObjectChanged, ObjectInfo, ObjectNotFound, Storage
 from ovmeet.storage.keys import recording_media_key
-from ovmeet.support.cache import Recent
+from ovmeet.support.cache import LruCache
 from ovmeet.support.config import Delivery
 from ovmeet.support.ids import RecordingId
 
@@ -44,7 +44,7 @@ class PlayableMedia:
     def __init__(self, storage: Storage, size: int = 4096, seconds: float = 300.0) -> None:
         self.storage = storage
         self._seconds = seconds
-        self._known: Recent[RecordingId, ObjectInfo] = Recent(size)
+        self._known: LruCache[RecordingId, ObjectInfo] = LruCache(size)
 
     async def lookup(self, recording_id: RecordingId) -> ObjectInfo:
         """The media's size and version, from storage (RecordingNotFound if not playable)."""

@@ -143,50 +143,53 @@ def sanitize_prefix(prefix: str) -> str:
     return kept or DEFAULT_PREFIX
 
 
-def new_room(
-    config: Config,
-    prefix: str,
-    *,
-    expires_in: int | None = None,
-    expiration_date: int | None = None,
-    max_participants: int | None = None,
-    preferences: RoomPreferences | None = None,
-    created_at: int | None = None,
-) -> Room:
-    """A fresh room (not stored): random name suffix, 128-bit secrets, one per role.
+@dataclass(frozen=True)
+class RoomOptions:
+    """What a new room is made with. It expires `expires_in` seconds after creation, or at
+    `expiration_date` (ms since the epoch), or never; `created_at` (ms, default now) places it
+    in time."""
 
-    It expires `expires_in` seconds after creation, or at `expiration_date` (ms since the
-    epoch), or never. `created_at` (ms, default now) lets callers place a room in time.
-    """
-    if expires_in is not None and expires_in <= 0:
+    prefix: str = ""
+    expires_in: int | None = None
+    expiration_date: int | None = None
+    max_participants: int | None = None
+    preferences: RoomPreferences | None = None
+    created_at: int | None = None
+
+
+def new_room(config: Config, options: RoomOptions) -> Room:
+    """A fresh room (not stored): random name suffix, 128-bit secrets, one per role."""
+    if options.expires_in is not None and options.expires_in <= 0:
         raise BadRequest("The lifetime must be a positive number of seconds", name="Room Error")
+    max_participants = options.max_participants
     if max_participants is not None and max_participants <= 0:
         raise BadRequest("maxParticipants must be a positive number", name="Room Error")
-    clean_prefix = sanitize_prefix(prefix)
+    clean_prefix = sanitize_prefix(options.prefix)
     name = f"{clean_prefix}-{random_id()}"
     moderator_secret = secrets.token_urlsafe(16)
     publisher_secret = secrets.token_urlsafe(16)
     while publisher_secret == moderator_secret:  # pragma: no cover - 2**-128
         publisher_secret = secrets.token_urlsafe(16)
-    now = _now_ms() if created_at is None else created_at
-    if expires_in is not None:
-        expiration_date = now + expires_in * 1000
+    now = _now_ms() if options.created_at is None else options.created_at
+    expiration_date = options.expiration_date
+    if options.expires_in is not None:
+        expiration_date = now + options.expires_in * 1000
     return Room(
         room_name=name,
         room_name_prefix=clean_prefix,
         creation_date=now,
         expiration_date=expiration_date,
         max_participants=max_participants,
-        preferences=preferences or RoomPreferences(),
+        preferences=options.preferences or RoomPreferences(),
         moderator_room_url=room_url(config.base_url, name, moderator_secret),
         publisher_room_url=room_url(config.base_url, name, publisher_secret),
     )
 
 
-async def create_room(storage: Storage, config: Config, prefix: str, **options: Any) -> Room:
+async def create_room(storage: Storage, config: Config, options: RoomOptions) -> Room:
     """Create and store a room with a name no other room has."""
     while True:
-        room = new_room(config, prefix, **options)
+        room = new_room(config, options)
         try:
             await storage.stat(room_key(room.room_name))
         except ObjectNotFound:
@@ -203,20 +206,21 @@ async def store_room(storage: Storage, room: Room) -> None:
     await added_marker(storage).touch()
 
 
-def options_from_api(body: dict[str, Any], now_ms: int | None = None) -> dict[str, Any]:
-    """`new_room` options from a createRoom body (its schema already checked): the checks a
-    schema cannot make are a 422 naming the field."""
+def options_from_api(body: dict[str, Any], now_ms: int | None = None) -> RoomOptions:
+    """The options of a createRoom body (its schema already checked): the checks a schema
+    cannot make are a 422 naming the field."""
     now_ms = _now_ms() if now_ms is None else now_ms
     expiration = body["expirationDate"]
     if expiration <= now_ms:
         raise UnprocessableEntity(
             "Invalid request body", [("expirationDate", "Expiration date must be in the future")]
         )
-    return {
-        "expiration_date": int(expiration),
-        "max_participants": body.get("maxParticipants"),
-        "preferences": RoomPreferences.from_json(body.get("preferences") or {}),
-    }
+    return RoomOptions(
+        prefix=body.get("roomNamePrefix", ""),
+        expiration_date=int(expiration),
+        max_participants=body.get("maxParticipants"),
+        preferences=RoomPreferences.from_json(body.get("preferences") or {}),
+    )
 
 
 def with_fields(room: dict[str, Any], fields: str | None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 from ovmeet.shared.change_markers import CACHE_SECONDS, ChangeMarker
-from ovmeet.support.cache import Recent, SharedLoads
+from ovmeet.support.cache import LruCache, SharedLoads
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -33,7 +33,7 @@ class CachedView(Generic[K, V]):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._marker, self._max_age, self._strict = marker, max_age, strict
-        self._values: Recent[K, V] = Recent(size, clock)
+        self._values: LruCache[K, V] = LruCache(size, clock)
         self._loads: SharedLoads[tuple[K, int], V] = SharedLoads()
         self._version = marker.version()
 

@@ -15,8 +15,7 @@ from ovmeet.support.errors import DependencyError
 MIN_CHUNK = 64 * 1024
 MAX_CHUNK = 4 * 1024 * 1024
 # What all open streams of a process may read per step, together: a lone stream reads 4 MiB
-# chunks (S3 needs them to keep up), 32 streams read 128 KiB ones, so memory stays bounded
-# (bench/stream.py measures both).
+# chunks (S3 needs them to keep up), 32 streams read 128 KiB ones, so memory stays bounded.
 STREAM_BUFFER_BUDGET = 4 * 1024 * 1024
 LIST_PAGE = 1000  # keys per listing request (S3's most)
 

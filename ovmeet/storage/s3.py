@@ -1,4 +1,8 @@
-"""S3 storage (MinIO, AWS S3, SeaweedFS, ...) through the minio SDK, off the event loop."""
+"""S3 storage (MinIO, AWS S3, SeaweedFS, ...) through the minio SDK, off the event loop.
+
+Two calls reach into the SDK's private methods, as no public one sends If-None-Match or takes
+a page size: `_put_object` and `_list_objects`, listed in `ovmeet.support.reaches` (checked at
+start; minio is pinned)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ V = TypeVar("V")
 H = TypeVar("H", bound=Hashable)
 
 
-class Recent(Generic[K, V]):
+class LruCache(Generic[K, V]):
     """At most `size` values, each with the time it was stored; the least recently used one
     goes first when a new one would exceed the size."""
 

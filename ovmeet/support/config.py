@@ -386,6 +386,13 @@ class Config:
         "Serve the Swagger UI (`/ui/` under each API); the `openapi.json` documents are always "
         "served",
     )
+    prepared_operations: bool = setting(
+        "MEET_PREPARED_OPERATIONS",
+        "true",
+        rules.boolean(),
+        "Prepare Connexion's request validation and handler call once per operation; `false`: "
+        "Connexion's own classes, slower (to try a Connexion release ovmeet is not pinned to)",
+    )
     validate_responses: bool = setting(
         "MEET_VALIDATE_RESPONSES",
         "false",

@@ -13,12 +13,8 @@ MALLOC_ARENAS = 2
 
 def tune_malloc() -> bool:
     """Two malloc arenas at most, as MALLOC_ARENA_MAX=2 would (glibc only; False elsewhere):
-    each storage thread otherwise grows an arena of its own, and a worker's memory climbed
-    burst after burst of concurrent S3 streams.
-
-    (Mapping every block of 256 KiB or more on its own, M_MMAP_THRESHOLD, kept the soak's
-    memory lower but cost a third of S3 streaming throughput in page faults: not done.)
-    """
+    each storage thread otherwise grows an arena of its own, and a worker's memory climbs
+    burst after burst of concurrent S3 streams (bench/README.md has the figures)."""
     mallopt = getattr(_libc(), "mallopt", None)
     if mallopt is None:
         return False
@@ -27,10 +23,9 @@ def tune_malloc() -> bool:
 
 def settle_garbage_collector() -> None:
     """Once started: what is loaded so far (specs, validators, libraries) lives as long as the
-    process, so it goes out of the collector's sight, and a full collection no longer walks it
-    (that paused the worker ~60 ms about once a second under load). A request's garbage is
-    freed by reference counting; collecting the young generation every 20,000 allocations
-    instead of 700 took its cost from 2.7% of the CPU to 0.1% (bench/tokens.py)."""
+    process, so it goes out of the collector's sight, and a full collection no longer walks it.
+    A request's garbage is freed by reference counting, so the young generation is collected
+    far less often (bench/README.md has the figures)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ovmeet.services import Services, readiness
-from ovmeet.support import logs
+from ovmeet.support import logs, reaches
 from ovmeet.support.config import Config
 from ovmeet.support.errors import ApiError
 from ovmeet.support.metrics import exposition, worker_stopped
@@ -39,7 +39,7 @@ from ovmeet.web.fonts import Fonts
 from ovmeet.web.frontend import FrontEnd, no_front_end
 from ovmeet.web.headers import ResponseHeadersMiddleware
 from ovmeet.web.observe import ObserveMiddleware
-from ovmeet.web.operations import PreparedApi, PreparedValidationMiddleware
+from ovmeet.web.operations import PreparedValidationMiddleware, prepare_operations
 from ovmeet.web.origins import CrossSiteMiddleware
 from ovmeet.web.paths import FONTS, HEALTH, METRICS, READY, SPECS, WEBCOMPONENT
 from ovmeet.web.slashes import TrailingSlashMiddleware
@@ -47,14 +47,19 @@ from ovmeet.web.validation import FIELD_VALIDATORS, VALIDATORS
 from ovmeet.web.webcomponent import WebComponent
 
 # Connexion's stack with our access check in the place of its security middleware, its
-# Swagger UI middleware looking only at the docs' paths, and its request validation prepared
-# once per operation.
+# Swagger UI middleware looking only at the docs' paths, and (unless MEET_PREPARED_OPERATIONS
+# is false) its request validation prepared once per operation.
 _OURS: dict[type, type] = {
     SecurityMiddleware: AccessMiddleware,
     SwaggerUIMiddleware: DocsMiddleware,
-    RequestValidationMiddleware: PreparedValidationMiddleware,
 }
-MIDDLEWARES = [_OURS.get(m, m) for m in ConnexionMiddleware.default_middlewares]
+_PREPARED: dict[type, type] = {RequestValidationMiddleware: PreparedValidationMiddleware}
+
+
+def middlewares(prepared: bool) -> list[type]:
+    """A new list each time: Connexion's add_middleware inserts into the list it is given."""
+    ours = _OURS | _PREPARED if prepared else _OURS
+    return [ours.get(m, m) for m in ConnexionMiddleware.default_middlewares]
 
 
 def load_spec(name: str) -> dict[str, Any]:
@@ -102,6 +107,7 @@ def allowed_methods() -> errors.AllowedMethods:
 def create_app(config: Config | None = None) -> AsyncApp:
     """The ASGI app for `config` (default: read from the environment)."""
     config = config or Config.from_env(os.environ)
+    reaches.check()
     logs.quiet_libraries()
     services = Services.build(config)
 
@@ -118,16 +124,15 @@ def create_app(config: Config | None = None) -> AsyncApp:
     app = AsyncApp(
         __name__,
         lifespan=lifespan,
-        middlewares=list(MIDDLEWARES),  # add_middleware inserts into the list it is given
+        middlewares=middlewares(config.prepared_operations),
         strict_validation=True,
         validate_responses=config.validate_responses,
         pythonic_params=True,
         resolver=Resolver(function_resolver=handler_for),
         swagger_ui_options=SwaggerUIOptions(swagger_ui=config.docs_enabled, swagger_ui_path="/ui"),
     )
-    # Every API's handlers prepared once per operation (ovmeet.web.operations); set before the
-    # APIs are added. Connexion keeps the class on a private attribute (pinned < 3.4).
-    app._middleware_app.api_cls = PreparedApi
+    if config.prepared_operations:
+        prepare_operations(app)  # before the APIs are added
     app.add_middleware(
         ObserveMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,

@@ -3,7 +3,10 @@ every request.
 
 Connexion 3.3 builds an operation's URI parser and parameter validator, and wraps its handler
 in the parameter and response decorators, anew for every request; none of it ever changes for
-an operation.
+an operation. No option takes an API class or an operation factory, so this module reaches
+into Connexion's private parts, listed in `ovmeet.support.reaches` (checked at start; Connexion
+is pinned to the version they were written against). MEET_PREPARED_OPERATIONS=false runs on
+Connexion's own classes instead (tests/test_reaches.py runs the access and contract suites so).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from connexion.apps.asynchronous import AsyncApi, AsyncOperation
+from connexion.apps.asynchronous import AsyncApi, AsyncApp, AsyncOperation
 from connexion.context import context, operation, receive, scope
 from connexion.decorators import StarletteDecorator
 from connexion.decorators.parameter import (
@@ -34,8 +37,13 @@ from connexion.operations import AbstractOperation
 from connexion.utils import inspect_function_arguments, is_nullable
 from starlette.types import Receive, Scope, Send
 
-from ovmeet.support.cache import Recent
+from ovmeet.support.cache import LruCache
 from ovmeet.web.validation import PARSED_BODY
+
+
+def prepare_operations(app: AsyncApp) -> None:
+    """Have `app` prepare each operation once; call it before the APIs are added."""
+    app._middleware_app.api_cls = PreparedApi
 
 
 class PreparedParameterDecorator(AsyncParameterDecorator):  # type: ignore[misc]
@@ -159,9 +167,9 @@ class PreparedValidation(RequestValidationOperation):  # type: ignore[misc]
         return not all(parameter_cannot_fail(p) for p in self._operation.parameters)
 
     @functools.cached_property
-    def _body_validators(self) -> Recent[bytes | None, tuple[Any]]:
+    def _body_validators(self) -> LruCache[bytes | None, tuple[Any]]:
         """The body validator (None: no body check) for each Content-Type value seen lately."""
-        return Recent(32)
+        return LruCache(32)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Without a query string (which strict validation checks for unknown names), an

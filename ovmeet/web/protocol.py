@@ -12,6 +12,10 @@ whole) and waits for ever for a head that never comes. This protocol
   the 4 MB or more the kernel would otherwise take, per connection;
 - answers malformed requests with a JSON 400, like every other error.
 Idle time between requests on a kept-alive connection is uvicorn's `timeout_keep_alive`.
+
+uvicorn takes the protocol class through its public `http` option, but the state this class
+works with is undocumented: it is listed in `ovmeet.support.reaches` (checked at start; uvicorn
+is pinned to the version it was written against).
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """Request validation: bodies that are not clean JSON text as 400 (not 500), schemas compiled
-once; on the public API, invalid input as 422 with every invalid field named."""
+once; on the public API, invalid input as 422 with every invalid field named.
+
+The validators are given to Connexion through its public `validator_map`, but what they change
+(parsing, compiling, reporting) are private methods of Connexion's validators, listed in
+`ovmeet.support.reaches` (checked at start; Connexion is pinned)."""
 
 from __future__ import annotations
 
