@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.processes import ADMIN, free_port, stop_process
+from tests.support.processes import ADMIN, free_port, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 # The last commit before the work of issue #11 (token path, seeks, memory): "today's ovmeet",

@@ -30,9 +30,16 @@ from minio import Minio
 from bench.common import REPO, admin_cookie, cpu_seconds, free_port, nginx_conf, running, table
 from bench.stream import MIB, _percentiles, ovmeet_server
 from bench.stream import nginx_conf as nginx_alone_conf
-from tests.media import make_mp4, pad_mp4
-from tests.processes import S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, SeaweedFS, base_env, run_cli
-from tests.proxy import nginx_command
+from tests.support.media import make_mp4, pad_mp4
+from tests.support.processes import (
+    S3_ACCESS_KEY,
+    S3_BUCKET,
+    S3_SECRET_KEY,
+    SeaweedFS,
+    base_env,
+    run_cli,
+)
+from tests.support.proxy import nginx_command
 
 Fetch = Callable[[int], None]
 

@@ -26,9 +26,9 @@ from livekit import api, rtc
 
 from bench import node_reference
 from bench.common import REPO, percentile, running, table
-from tests.helpers import token_body
-from tests.livekit_server import LiveKitServer
-from tests.processes import (
+from tests.support.helpers import token_body
+from tests.support.livekit_server import LiveKitServer
+from tests.support.processes import (
     LIVEKIT_KEY,
     LIVEKIT_SECRET,
     SeaweedFS,

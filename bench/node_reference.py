@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import REPO, running
-from tests.processes import free_port, stop_process
+from tests.support.processes import free_port, stop_process
 
 COMMIT = "fb0bf4b1"
 SERVER = REPO / ".cache" / "node-reference" / COMMIT / "backend" / "dist" / "src" / "server.js"

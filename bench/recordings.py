@@ -23,7 +23,7 @@ from ovmeet.rooms.store import RoomOptions, create_room
 from ovmeet.storage import open_storage
 from ovmeet.support.config import Config
 from ovmeet.support.ids import RecordingId
-from tests.processes import S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, SeaweedFS, base_env
+from tests.support.processes import S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, SeaweedFS, base_env
 
 API_KEY = "bench-recordings-key"
 

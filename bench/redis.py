@@ -33,8 +33,8 @@ from bench.common import (
     table,
 )
 from bench.tokens import token_script
-from tests.livekit_server import LiveKitServer
-from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, RedisServer, base_env
+from tests.support.livekit_server import LiveKitServer
+from tests.support.processes import LIVEKIT_KEY, LIVEKIT_SECRET, RedisServer, base_env
 
 TOKEN = "/meet/internal-api/v1/participants/token"
 PROFILE = "/meet/internal-api/v1/auth/profile"

@@ -29,7 +29,7 @@ from ovmeet.auth.revocations import MAX_PER_USER
 from ovmeet.storage import open_storage
 from ovmeet.storage.keys import revoked_session_key
 from ovmeet.support.config import Config
-from tests.processes import ADMIN, SeaweedFS, base_env
+from tests.support.processes import ADMIN, SeaweedFS, base_env
 
 PATH = "/meet/internal-api/v1/auth/profile"
 

@@ -20,7 +20,7 @@ from bench.revocations import storage_env
 from ovmeet.rooms.store import RoomOptions, new_room, store_room
 from ovmeet.storage import open_storage
 from ovmeet.support.config import Config
-from tests.processes import SeaweedFS, base_env, run_cli
+from tests.support.processes import SeaweedFS, base_env, run_cli
 
 PATH = "/meet/api/v1/rooms?limit=10"
 API_KEY = "bench-rooms-key-0123456789abcdef0123"

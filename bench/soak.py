@@ -22,10 +22,10 @@ from pathlib import Path
 from livekit.protocol.webhook import WebhookEvent
 
 from bench.common import REPO, admin_cookie, free_port, rss_kib, running, table, wrk
-from tests.helpers import livekit_token, token_body
-from tests.livekit_webhooks import signed
-from tests.media import make_mp4, pad_mp4
-from tests.processes import (
+from tests.support.helpers import livekit_token, token_body
+from tests.support.livekit_webhooks import signed
+from tests.support.media import make_mp4, pad_mp4
+from tests.support.processes import (
     LIVEKIT_KEY,
     LIVEKIT_SECRET,
     SeaweedFS,
@@ -159,7 +159,13 @@ def main() -> None:
             stack.callback(weed.stop)
             env |= weed.storage_env("soak")
         base = f"http://127.0.0.1:{port}"
-        standin = [sys.executable, "-m", "tests.livekit_standin", "--port", str(livekit_port)]
+        standin = [
+            sys.executable,
+            "-m",
+            "tests.support.livekit_standin",
+            "--port",
+            str(livekit_port),
+        ]
         standin += ["--api-key", LIVEKIT_KEY, "--api-secret", LIVEKIT_SECRET]
         serve = [sys.executable, "-m", "ovmeet", "serve", "--port", str(port)]
         server = stack.enter_context(

@@ -41,8 +41,8 @@ from bench.common import (
 from bench.common import (
     nginx_conf as common_nginx_conf,
 )
-from tests.media import make_mp4, pad_mp4
-from tests.processes import (
+from tests.support.media import make_mp4, pad_mp4
+from tests.support.processes import (
     S3_ACCESS_KEY,
     S3_BUCKET,
     S3_SECRET_KEY,

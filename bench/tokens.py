@@ -40,8 +40,8 @@ from bench.common import (
 from ovmeet.rooms.store import RoomOptions, new_room, store_room
 from ovmeet.storage import open_storage
 from ovmeet.support.config import Config
-from tests.livekit_server import LiveKitServer
-from tests.processes import (
+from tests.support.livekit_server import LiveKitServer
+from tests.support.processes import (
     LIVEKIT_KEY,
     LIVEKIT_SECRET,
     SeaweedFS,
@@ -272,7 +272,7 @@ def main() -> None:
         "MEET_AUTH_MODE": "none",
         "MEET_VALIDATE_RESPONSES": "false",
     }
-    standin = [sys.executable, "-m", "tests.livekit_standin", "--port", str(livekit_port)]
+    standin = [sys.executable, "-m", "tests.support.livekit_standin", "--port", str(livekit_port)]
     standin += ["--api-key", LIVEKIT_KEY, "--api-secret", LIVEKIT_SECRET]
     kinds = ("local", "s3") if args.storage == "both" else (args.storage,)
     print(

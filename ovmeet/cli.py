@@ -218,12 +218,13 @@ async def _collect_garbage(config: Config) -> dict[str, list[str] | int]:
         await services.aclose()
 
 
-def _validated_preferences(section: str, text: str) -> dict[str, Any]:
-    """`text` as the body of the API's update operation for `section`, checked by its schema."""
+def _validated_preferences(section: str, document: str) -> dict[str, Any]:
+    """`document` (JSON) as the body of the API's update operation for `section`, checked by
+    its schema."""
     from ovmeet.web.app import request_validator
 
     try:
-        change = json.loads(text)
+        change = json.loads(document)
     except ValueError as error:
         raise UnprocessableEntity("Invalid preferences", [("", f"not JSON: {error}")]) from None
     operation = {"security": "Security", "webhooks": "Webhook", "appearance": "Appearance"}

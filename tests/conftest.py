@@ -1,7 +1,7 @@
 """Fixtures: a LiveKit stand-in, SeaweedFS, ovmeet processes and in-process apps, all real.
 
-SeaweedFS and the two shared servers (local and S3 storage) start in the background as the
-session begins, so that the first tests that need them wait less.
+Nothing starts unless a test asks for it: the first test that needs SeaweedFS or the shared
+servers starts them (the two shared servers, local and S3 storage, start together).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser
 
-from tests import log_scan, shared
-from tests.helpers import CALL_FLAGS, chromium
-from tests.inprocess import App
-from tests.livekit_server import RoutedLiveKit
-from tests.livekit_standin import LiveKitStandIn, ThreadedServer
-from tests.processes import (
+from tests.support import log_scan, shared
+from tests.support.helpers import CALL_FLAGS, chromium
+from tests.support.inprocess import App
+from tests.support.livekit_server import RoutedLiveKit
+from tests.support.livekit_standin import LiveKitStandIn, ThreadedServer
+from tests.support.processes import (
     LIVEKIT_KEY,
     LIVEKIT_SECRET,
     Ovmeet,
@@ -42,12 +42,13 @@ def livekit_server() -> Iterator[tuple[LiveKitStandIn, str]]:
     server.stop()
 
 
-@pytest.fixture(autouse=True)
-def livekit(livekit_server: tuple[LiveKitStandIn, str]) -> LiveKitStandIn:
-    """The stand-in, emptied of participants, calls and faults before every test."""
+@pytest.fixture
+def livekit(livekit_server: tuple[LiveKitStandIn, str]) -> Iterator[LiveKitStandIn]:
+    """The stand-in, empty of participants, calls and faults for the test, and left so."""
     standin, _ = livekit_server
     standin.reset()
-    return standin
+    yield standin
+    standin.reset()
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +124,7 @@ class Servers:
             server.client.close()
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def servers(
     tmp_path_factory: pytest.TempPathFactory,
     livekit_server: tuple[LiveKitStandIn, str],
@@ -142,7 +143,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def server(servers: Servers, backend: str) -> Ovmeet:
+def server(servers: Servers, backend: str, livekit: LiveKitStandIn) -> Ovmeet:
     """A server in auth mode `none` on the test's storage backend."""
     return servers.get(backend)
 
@@ -151,7 +152,9 @@ AppFactory = Callable[..., App]
 
 
 @pytest.fixture
-def apps(tmp_path: Path, livekit_server: tuple[LiveKitStandIn, str]) -> Iterator[AppFactory]:
+def apps(
+    tmp_path: Path, livekit_server: tuple[LiveKitStandIn, str], livekit: LiveKitStandIn
+) -> Iterator[AppFactory]:
     """Makes in-process apps on local storage (each its own folder unless MEET_DATA_DIR is
     given), with the test environment plus the variables passed; all stopped after the test."""
     started: list[App] = []

@@ -3,6 +3,7 @@ for every operation and every kind of caller (in process, against the real app).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +28,19 @@ from ovmeet.support.errors import BadRequest, Forbidden, Unauthorized
 from ovmeet.web.app import load_spec
 from ovmeet.web.paths import SPECS
 from tests.conftest import AppFactory, storage_env
-from tests.helpers import cookie_header, livekit_token, login, request_token, secret, token_body
-from tests.inprocess import App
-from tests.livekit_standin import LiveKitStandIn
-from tests.livekit_webhooks import egress_event, signed
-from tests.media import make_mp4
-from tests.processes import ADMIN, USER, SeaweedFS
+from tests.support.helpers import (
+    cookie_header,
+    livekit_token,
+    login,
+    request_token,
+    secret,
+    token_body,
+)
+from tests.support.inprocess import App
+from tests.support.livekit_standin import LiveKitStandIn
+from tests.support.livekit_webhooks import egress_event, signed
+from tests.support.media import make_mp4
+from tests.support.processes import ADMIN, USER, SeaweedFS
 
 API_KEY = "test-meet-api-key-5b1f0c"
 ADMIN_KEY = {"x-api-key": API_KEY}
@@ -297,91 +305,168 @@ def make_world(apps: AppFactory, livekit: LiveKitStandIn, clip: Path, env: dict[
     return World(app, livekit, room, recording["recordingId"], headers, clip)
 
 
-def call(world: World, operation_id: str, headers: dict[str, str]) -> httpx.Response:
-    """One well-formed request to `operation_id`, as a legitimate caller would make it."""
-    client, api, room = world.app.client, world.app.api, world.room
-    name = room["roomName"]
-    if operation_id == "generateParticipantToken":
-        body = token_body(room, f"new-{len(world.livekit.calls)}")
-        return client.post(f"{api}/participants/token", json=body, headers=headers)
-    if operation_id == "refreshParticipantToken":
-        world.livekit.add_participant(name, "returning")
-        body = token_body(room, "returning")
-        # The participant's own expired token, on a Cookie line of its own after the caller's.
-        previous = f"OvMeetParticipantToken={livekit_token(name, 'returning', ttl=-5)}"
-        lines = [*headers.items(), ("cookie", previous)]
-        return client.post(f"{api}/participants/token/refresh", json=body, headers=lines)
-    if operation_id == "disconnectParticipant":
-        world.livekit.add_participant(name, "target")
-        url = f"{api}/participants/target"
-        return client.delete(url, params={"roomName": name}, headers=headers)
-    if operation_id == "getRecordingStream":
-        url = f"{api}/recordings/{world.recording_id}/stream"
-        return client.get(url, headers=headers, follow_redirects=False)
-    if operation_id == "login":
-        credentials = {"username": USER[0], "password": USER[1]}
-        return client.post(f"{api}/auth/login", json=credentials, headers=headers)
-    if operation_id in ("logout", "refreshAccessToken"):
-        path = "logout" if operation_id == "logout" else "refresh"
-        return client.post(f"{api}/auth/{path}", headers=headers)
-    if operation_id == "getProfile":
-        return client.get(f"{api}/auth/profile", headers=headers)
-    if operation_id == "getParticipantRole":
-        return client.get(
-            f"{api}/rooms/{name}/participant-role",
-            params={"secret": secret(room, "publisher")},
-            headers=headers,
-        )
-    public = f"{world.app.base_url}/meet/api/v1"
-    if operation_id == "createRoom":
-        options = {"expirationDate": 4_000_000_000_000, "roomNamePrefix": "made"}
-        return client.post(f"{public}/rooms", json=options, headers=headers)
-    if operation_id == "getRooms":
-        return client.get(f"{public}/rooms", headers=headers)
-    if operation_id == "getRoom":
-        return client.get(f"{public}/rooms/{name}", headers=headers)
-    if operation_id == "updateRoom":
-        change = {"chatPreferences": {"enabled": True}}
-        return client.put(f"{public}/rooms/{name}", json=change, headers=headers)
-    if operation_id == "deleteRoom":  # a room of its own for every caller
-        doomed = world.app.create_room("doomed")["roomName"]
-        return client.delete(f"{public}/rooms/{doomed}", headers=headers)
-    if operation_id == "createRecording":
-        return client.post(f"{public}/recordings", json={"roomId": name}, headers=headers)
-    if operation_id == "stopRecording":
-        if not world.active:
-            started = client.post(
-                f"{public}/recordings", json={"roomId": name}, headers=world.headers["moderator"]
-            )
-            assert started.status_code == 200, started.text
-            world.active.append(started.json()["recordingId"])
-        return client.put(f"{public}/recordings/{world.active[0]}", headers=headers)
-    if operation_id == "getRecordings":
-        return client.get(f"{public}/recordings", headers=headers)
-    if operation_id == "getRecording":
-        return client.get(f"{public}/recordings/{world.recording_id}", headers=headers)
-    if operation_id in ("deleteRecording", "bulkDeleteRecordings"):  # one of its own each time
-        doomed = world.app.import_recording(world.clip, name)["recordingId"]
-        if operation_id == "deleteRecording":
-            return client.delete(f"{public}/recordings/{doomed}", headers=headers)
-        return client.delete(f"{public}/recordings?recordingIds={doomed}", headers=headers)
-    section = {"Security": "security", "Webhook": "webhooks", "Appearance": "appearance"}
-    for word, path in section.items():
-        if operation_id == f"get{word}Preferences":
-            return client.get(f"{public}/preferences/{path}", headers=headers)
-        if operation_id == f"update{word}Preferences":
-            current = client.get(f"{public}/preferences/{path}", headers=ADMIN_KEY).json()
-            return client.put(f"{public}/preferences/{path}", json=current, headers=headers)
-    assert operation_id == "receiveWebhook", operation_id
-    event = egress_event("egress_started", name, "EG_access", "u1", "EGRESS_STARTING")
-    content, signature = signed(event)
-    return client.post(
-        f"{world.app.base_url}/livekit/webhook", content=content, headers={**headers, **signature}
+Request = Callable[["World", dict[str, str]], httpx.Response]
+
+
+def _public(world: World) -> str:
+    return f"{world.app.base_url}/meet/api/v1"
+
+
+def _new_participant_token(world: World, headers: dict[str, str]) -> httpx.Response:
+    body = token_body(world.room, f"new-{len(world.livekit.calls)}")
+    return world.app.client.post(f"{world.app.api}/participants/token", json=body, headers=headers)
+
+
+def _refreshed_participant_token(world: World, headers: dict[str, str]) -> httpx.Response:
+    name = world.room["roomName"]
+    world.livekit.add_participant(name, "returning")
+    # The participant's own expired token, on a Cookie line of its own after the caller's.
+    previous = f"OvMeetParticipantToken={livekit_token(name, 'returning', ttl=-5)}"
+    lines = [*headers.items(), ("cookie", previous)]
+    body = token_body(world.room, "returning")
+    return world.app.client.post(
+        f"{world.app.api}/participants/token/refresh", json=body, headers=lines
     )
 
 
-def test_the_expectations_cover_every_operation() -> None:
-    assert set(EXPECTED) == set(RULES)
+def _disconnected_participant(world: World, headers: dict[str, str]) -> httpx.Response:
+    name = world.room["roomName"]
+    world.livekit.add_participant(name, "target")
+    url = f"{world.app.api}/participants/target"
+    return world.app.client.delete(url, params={"roomName": name}, headers=headers)
+
+
+def _stopped_recording(world: World, headers: dict[str, str]) -> httpx.Response:
+    if not world.active:
+        body = {"roomId": world.room["roomName"]}
+        moderator = world.headers["moderator"]
+        started = world.app.client.post(
+            f"{_public(world)}/recordings", json=body, headers=moderator
+        )
+        assert started.status_code == 200, started.text
+        world.active.append(started.json()["recordingId"])
+    return world.app.client.put(f"{_public(world)}/recordings/{world.active[0]}", headers=headers)
+
+
+def _deleted_recording(world: World, headers: dict[str, str]) -> httpx.Response:
+    doomed = world.app.import_recording(world.clip, world.room["roomName"])["recordingId"]
+    return world.app.client.delete(f"{_public(world)}/recordings/{doomed}", headers=headers)
+
+
+def _deleted_recordings(world: World, headers: dict[str, str]) -> httpx.Response:
+    doomed = world.app.import_recording(world.clip, world.room["roomName"])["recordingId"]
+    url = f"{_public(world)}/recordings?recordingIds={doomed}"
+    return world.app.client.delete(url, headers=headers)
+
+
+def _updated_preferences(section: str) -> Request:
+    def update(world: World, headers: dict[str, str]) -> httpx.Response:
+        url = f"{_public(world)}/preferences/{section}"
+        current = world.app.client.get(url, headers=ADMIN_KEY).json()
+        return world.app.client.put(url, json=current, headers=headers)
+
+    return update
+
+
+def _received_webhook(world: World, headers: dict[str, str]) -> httpx.Response:
+    event = egress_event(
+        "egress_started", world.room["roomName"], "EG_access", "u1", "EGRESS_STARTING"
+    )
+    content, signature = signed(event)
+    url = f"{world.app.base_url}/livekit/webhook"
+    return world.app.client.post(url, content=content, headers={**headers, **signature})
+
+
+def _plain(
+    method: str,
+    api: str,
+    path: str,
+    *,
+    body: dict[str, Any] | None = None,
+    with_secret: bool = False,
+    follow_redirects: bool = True,
+) -> Request:
+    """A request with no set-up to `api` ("internal" or "public"); `path` may name {room} and
+    {recording}; `with_secret`: the publisher's secret as the query."""
+
+    def send(world: World, headers: dict[str, str]) -> httpx.Response:
+        base = world.app.api if api == "internal" else _public(world)
+        url = base + path.format(room=world.room["roomName"], recording=world.recording_id)
+        params = {"secret": secret(world.room, "publisher")} if with_secret else None
+        return world.app.client.request(
+            method,
+            url,
+            headers=headers,
+            json=body,
+            params=params,
+            follow_redirects=follow_redirects,
+        )
+
+    return send
+
+
+def _started_recording(world: World, headers: dict[str, str]) -> httpx.Response:
+    body = {"roomId": world.room["roomName"]}
+    return world.app.client.post(f"{_public(world)}/recordings", json=body, headers=headers)
+
+
+def _deleted_room(world: World, headers: dict[str, str]) -> httpx.Response:
+    doomed = world.app.create_room("doomed")["roomName"]  # a room of its own each time
+    return world.app.client.delete(f"{_public(world)}/rooms/{doomed}", headers=headers)
+
+
+# One well-formed request to each operation, as a legitimate caller would make it.
+REQUESTS: dict[str, Request] = {
+    "generateParticipantToken": _new_participant_token,
+    "refreshParticipantToken": _refreshed_participant_token,
+    "disconnectParticipant": _disconnected_participant,
+    "getRecordingStream": _plain(
+        "GET", "internal", "/recordings/{recording}/stream", follow_redirects=False
+    ),
+    "login": _plain(
+        "POST", "internal", "/auth/login", body={"username": USER[0], "password": USER[1]}
+    ),
+    "logout": _plain("POST", "internal", "/auth/logout"),
+    "refreshAccessToken": _plain("POST", "internal", "/auth/refresh"),
+    "getProfile": _plain("GET", "internal", "/auth/profile"),
+    "getParticipantRole": _plain(
+        "GET", "internal", "/rooms/{room}/participant-role", with_secret=True
+    ),
+    "createRoom": _plain(
+        "POST",
+        "public",
+        "/rooms",
+        body={"expirationDate": 4_000_000_000_000, "roomNamePrefix": "made"},
+    ),
+    "getRooms": _plain("GET", "public", "/rooms"),
+    "getRoom": _plain("GET", "public", "/rooms/{room}"),
+    "updateRoom": _plain(
+        "PUT", "public", "/rooms/{room}", body={"chatPreferences": {"enabled": True}}
+    ),
+    "deleteRoom": _deleted_room,
+    "createRecording": _started_recording,
+    "stopRecording": _stopped_recording,
+    "getRecordings": _plain("GET", "public", "/recordings"),
+    "getRecording": _plain("GET", "public", "/recordings/{recording}"),
+    "deleteRecording": _deleted_recording,
+    "bulkDeleteRecordings": _deleted_recordings,
+    "getSecurityPreferences": _plain("GET", "public", "/preferences/security"),
+    "updateSecurityPreferences": _updated_preferences("security"),
+    "getWebhookPreferences": _plain("GET", "public", "/preferences/webhooks"),
+    "updateWebhookPreferences": _updated_preferences("webhooks"),
+    "getAppearancePreferences": _plain("GET", "public", "/preferences/appearance"),
+    "updateAppearancePreferences": _updated_preferences("appearance"),
+    "receiveWebhook": _received_webhook,
+}
+
+
+def call(world: World, operation_id: str, headers: dict[str, str]) -> httpx.Response:
+    """One well-formed request to `operation_id`, as a legitimate caller would make it."""
+    return REQUESTS[operation_id](world, headers)
+
+
+def test_the_expectations_and_requests_cover_every_operation() -> None:
+    assert set(EXPECTED) == set(REQUESTS) == set(RULES)
 
 
 @pytest.mark.parametrize("operation_id", sorted(EXPECTED))

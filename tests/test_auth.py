@@ -16,9 +16,9 @@ from ovmeet.auth.revocations import REFRESH_SECONDS
 from ovmeet.auth.tokens import SessionTokens
 from ovmeet.support.config import Config
 from tests.conftest import AppFactory, Servers
-from tests.helpers import Target, cookie_header, login, set_cookies
-from tests.inprocess import App
-from tests.processes import ADMIN, LIVEKIT_KEY, LIVEKIT_SECRET, USER, Ovmeet
+from tests.support.helpers import Target, cookie_header, login, set_cookies
+from tests.support.inprocess import App
+from tests.support.processes import ADMIN, LIVEKIT_KEY, LIVEKIT_SECRET, USER, Ovmeet
 
 AUTH_PATH = "/meet/internal-api/v1/auth"
 PUBLIC_AUTH_PATH = "/meet/api/v1/auth"  # where the release's front end logs in

@@ -17,9 +17,9 @@ import pytest
 from ovmeet.web.app import load_spec
 from ovmeet.web.paths import SPECS
 from tests.conftest import Servers
-from tests.helpers import access_cookie, cookie_header
-from tests.processes import Ovmeet
-from tests.stored import Stored
+from tests.support.helpers import access_cookie, cookie_header
+from tests.support.processes import Ovmeet
+from tests.support.stored import Stored
 
 SIZE = 200 * 1024 * 1024
 CHUNK = b"[" * (1024 * 1024)  # one MiB of JSON that never ends

@@ -14,10 +14,10 @@ import pytest
 from playwright.sync_api import Request, Response, sync_playwright
 
 from tests.conftest import Servers
-from tests.helpers import CHROMIUM_FLAGS, login
-from tests.media import make_mp4
-from tests.processes import Ovmeet
-from tests.relay import Relay
+from tests.support.helpers import CHROMIUM_FLAGS, login
+from tests.support.media import make_mp4
+from tests.support.processes import Ovmeet
+from tests.support.relay import Relay
 
 
 def page_server(html: str) -> Iterator[str]:

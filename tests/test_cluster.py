@@ -19,12 +19,12 @@ import pytest
 from ovmeet.auth.revocations import REFRESH_SECONDS
 from ovmeet.shared.change_markers import CACHE_SECONDS
 from tests.conftest import Servers
-from tests.helpers import access_cookie, cookie_header, livekit_token, token_body, until
-from tests.livekit_standin import LiveKitStandIn
-from tests.media import make_mp4, pad_mp4
-from tests.processes import ADMIN, Ovmeet
-from tests.proxy import Nginx
-from tests.stored import Stored
+from tests.support.helpers import access_cookie, cookie_header, livekit_token, token_body, until
+from tests.support.livekit_standin import LiveKitStandIn
+from tests.support.media import make_mp4, pad_mp4
+from tests.support.processes import ADMIN, Ovmeet
+from tests.support.proxy import Nginx
+from tests.support.stored import Stored
 
 API_KEY = "cluster-test-key-3c7b"
 KEY = {"x-api-key": API_KEY}

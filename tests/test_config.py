@@ -12,8 +12,8 @@ import pytest
 
 from ovmeet.support.config import Config, ConfigError, declared_settings
 from ovmeet.support.settings import parse_duration
-from tests.helpers import request_token, token_body
-from tests.processes import LIVEKIT_SECRET, REPO, Ovmeet, base_env, run_cli
+from tests.support.helpers import request_token, token_body
+from tests.support.processes import LIVEKIT_SECRET, REPO, Ovmeet, base_env, run_cli
 
 
 def test_defaults_are_openvidu_meets() -> None:

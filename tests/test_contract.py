@@ -13,8 +13,8 @@ import yaml
 from ovmeet.web.app import handler_for, load_spec
 from ovmeet.web.paths import INTERNAL_API, PUBLIC_API, SPECS
 from tests.conftest import Servers
-from tests.processes import REPO
-from tests.shared import MATERIAL, needs_shared
+from tests.support.processes import REPO
+from tests.support.shared import MATERIAL, needs_shared
 
 # The user's contract, vendored unchanged so that a clean clone can check itself against it.
 SEED = Path(__file__).resolve().parent / "contract" / "seed-openvidu-meet-internal-api.yaml"

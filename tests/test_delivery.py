@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from tests.conftest import Servers
-from tests.helpers import access_cookie, cookie_header, login
-from tests.media import make_mp4
-from tests.processes import REPO, Ovmeet, SeaweedFS, base_env, run_cli
-from tests.proxy import Nginx
-from tests.relay import Relay
+from tests.support.helpers import access_cookie, cookie_header, login
+from tests.support.media import make_mp4
+from tests.support.processes import REPO, Ovmeet, SeaweedFS, base_env, run_cli
+from tests.support.proxy import Nginx
+from tests.support.relay import Relay
 from tests.test_browser import SLOW, play_and_seek
 
 STREAM = "/meet/internal-api/v1/recordings/{}/stream"

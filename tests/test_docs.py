@@ -11,7 +11,7 @@ from ovmeet.cli import build_parser
 from ovmeet.support.config import declared_settings, settings_table
 from ovmeet.web.app import load_spec
 from ovmeet.web.paths import FONTS, HEALTH, METRICS, READY, SPECS, WEBCOMPONENT
-from tests.processes import REPO
+from tests.support.processes import REPO
 
 README = REPO / "README.md"
 DOCS = [README, *sorted((REPO / "docs").glob("*.md")), REPO / "bench" / "README.md"]

@@ -11,9 +11,10 @@ import httpx
 import pytest
 
 from tests.conftest import Servers
-from tests.helpers import cookie_header, login, request_token, set_cookies, token_body
-from tests.processes import ADMIN, Ovmeet, base_env, run_cli
-from tests.shared import MATERIAL, needs_shared
+from tests.support.client import MeetClient
+from tests.support.helpers import cookie_header, login, request_token, set_cookies, token_body
+from tests.support.processes import ADMIN, Ovmeet, base_env, run_cli
+from tests.support.shared import MATERIAL, needs_shared
 
 API_KEY = "embedding-test-key-0123456789abcdef01"
 KEY = {"x-api-key": API_KEY}
@@ -34,12 +35,6 @@ def embedded(servers: Servers) -> Iterator[Ovmeet]:
     )
     yield server
     server.stop()
-
-
-def moderator_cookie(server: Ovmeet, room: dict[str, Any], role: str = "moderator") -> str:
-    answer = request_token(server, token_body(room, "Mod", role))
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["token"])
 
 
 # ---- the script ----
@@ -113,7 +108,9 @@ def test_listed_origins_may_frame_the_pages_and_nothing_else_is_framed(embedded:
 @needs_shared("frontend")
 def test_no_header_stops_camera_microphone_screen_or_fullscreen(embedded: Ovmeet) -> None:
     room = embedded.create_room("media")
-    cookie = {"OvMeetParticipantToken": moderator_cookie(embedded, room)}
+    cookie = {
+        "OvMeetParticipantToken": MeetClient(embedded).participant_token(room, "Mod", "moderator")
+    }
     answers = [
         httpx.get(embedded.base_url + "/"),
         httpx.get(f"{embedded.base_url}/room/{room['roomName']}?secret=x"),
@@ -209,7 +206,9 @@ def test_embedded_cookies_are_cross_site_secure_and_partitioned(embedded: Ovmeet
 
 def test_a_cross_site_page_cannot_act_with_the_cookies(embedded: Ovmeet) -> None:
     room = embedded.create_room("csrf")
-    participant = {"OvMeetParticipantToken": moderator_cookie(embedded, room)}
+    participant = {
+        "OvMeetParticipantToken": MeetClient(embedded).participant_token(room, "Mod", "moderator")
+    }
     delete_url = f"{embedded.base_url}/meet/api/v1/rooms/{room['roomName']}"
     for origin in ("https://evil.example", APP, "null"):
         headers = {**cookie_header(participant), "origin": origin}
@@ -244,9 +243,11 @@ def test_a_cross_site_page_cannot_act_with_the_cookies(embedded: Ovmeet) -> None
 
 def test_a_moderator_ends_its_own_meeting_and_no_other(embedded: Ovmeet) -> None:
     mine, other = embedded.create_room("mine"), embedded.create_room("other")
-    moderator = cookie_header({"OvMeetParticipantToken": moderator_cookie(embedded, mine)})
+    moderator = cookie_header(
+        {"OvMeetParticipantToken": MeetClient(embedded).participant_token(mine, "Mod", "moderator")}
+    )
     publisher = cookie_header(
-        {"OvMeetParticipantToken": moderator_cookie(embedded, mine, "publisher")}
+        {"OvMeetParticipantToken": MeetClient(embedded).participant_token(mine, "Mod", "publisher")}
     )
     public = f"{embedded.base_url}/meet/api/v1/rooms"
     assert httpx.delete(f"{public}/{other['roomName']}", headers=moderator).status_code == 403

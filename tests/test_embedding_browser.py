@@ -24,11 +24,12 @@ from starlette.responses import FileResponse, HTMLResponse
 from starlette.routing import Route
 
 from tests.conftest import Servers
-from tests.livekit_server import RoutedLiveKit
-from tests.livekit_standin import ThreadedServer
-from tests.meeting import join
-from tests.processes import REPO, Ovmeet, free_port
-from tests.shared import MATERIAL, needs_shared
+from tests.support.client import MeetClient
+from tests.support.livekit_server import RoutedLiveKit
+from tests.support.livekit_standin import ThreadedServer
+from tests.support.meeting import join
+from tests.support.processes import REPO, Ovmeet, free_port
+from tests.support.shared import MATERIAL, needs_shared
 
 pytestmark = [needs_shared("frontend"), needs_shared("webcomponent")]
 
@@ -112,14 +113,10 @@ def site_of(meet: Ovmeet) -> str:
     return f"http://localhost:{meet.port}"
 
 
-def _public(meet: Ovmeet, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    return httpx.request(
-        method, f"{meet.base_url}/meet/api/v1{path}", headers={"x-api-key": API_KEY}, **kwargs
-    )
-
-
 def new_room(meet: Ovmeet) -> dict[str, Any]:
-    made = _public(meet, "POST", "/rooms", json={"expirationDate": 4_000_000_000_000})
+    made = MeetClient(meet, API_KEY).public(
+        "POST", "/rooms", json={"expirationDate": 4_000_000_000_000}
+    )
     assert made.status_code == 200, made.text
     return made.json()  # type: ignore[no-any-return]
 
@@ -227,7 +224,9 @@ def test_an_embedded_meeting_joins_obeys_its_page_and_ends_for_everyone(
             page.evaluate("document.getElementById('meet').endMeeting()")
         assert deleted.value.status == 204
         assert bob.ended.result(timeout=WAIT_MS / 1000) == rtc.DisconnectReason.ROOM_DELETED
-        assert _public(meet, "GET", f"/rooms/{room['roomName']}").status_code == 404
+        assert (
+            MeetClient(meet, API_KEY).public("GET", f"/rooms/{room['roomName']}").status_code == 404
+        )
         page.screenshot(path=str(ARTIFACTS / "3-ended.png"))
     finally:
         page.context.close()
@@ -269,7 +268,9 @@ def test_leave_room_leaves_and_the_page_hears_left(
         page.evaluate("document.getElementById('meet').leaveRoom()")
         until_event(page, "left")
         assert events(page) == ["join", "left"]
-        assert _public(meet, "GET", f"/rooms/{room['roomName']}").status_code == 200
+        assert (
+            MeetClient(meet, API_KEY).public("GET", f"/rooms/{room['roomName']}").status_code == 200
+        )
         page.screenshot(path=str(ARTIFACTS / "4-left.png"))
     finally:
         page.context.close()

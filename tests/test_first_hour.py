@@ -14,9 +14,9 @@ import pytest
 
 from ovmeet.storage.keys import room_key
 from tests.conftest import Servers
-from tests.helpers import request_token, secret, token_body
-from tests.processes import REPO, Ovmeet, base_env, free_port, run_cli
-from tests.stored import Stored
+from tests.support.helpers import request_token, secret, token_body
+from tests.support.processes import REPO, Ovmeet, base_env, free_port, run_cli
+from tests.support.stored import Stored
 
 API_KEY = "first-hour-api-key-0123456789abcdef"
 KEY = {"x-api-key": API_KEY}

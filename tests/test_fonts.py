@@ -13,9 +13,9 @@ from playwright.sync_api import Browser
 
 from ovmeet.support.fonts import STYLESHEETS
 from tests.conftest import Servers
-from tests.helpers import CHROMIUM_FLAGS, chromium
-from tests.processes import REPO, Ovmeet, base_env, run_cli
-from tests.shared import MATERIAL
+from tests.support.helpers import CHROMIUM_FLAGS, chromium
+from tests.support.processes import REPO, Ovmeet, base_env, run_cli
+from tests.support.shared import MATERIAL
 
 pytestmark = pytest.mark.needs_shared("frontend")
 

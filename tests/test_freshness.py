@@ -28,9 +28,9 @@ from ovmeet.support.cache import SharedLoads
 from ovmeet.support.config import Config
 from ovmeet.support.errors import RoomNotFound
 from tests.conftest import Servers
-from tests.helpers import metric, request_token, secret, token_body
-from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet, base_env
-from tests.stored import Stored
+from tests.support.helpers import metric, request_token, secret, token_body
+from tests.support.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet, base_env
+from tests.support.stored import Stored
 
 verifier = TokenVerifier(LIVEKIT_KEY, LIVEKIT_SECRET)
 API_KEY = "freshness-test-key-5d1e"

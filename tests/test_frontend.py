@@ -17,10 +17,10 @@ import pytest
 from playwright.sync_api import Browser, Page, Response
 
 from tests.conftest import Servers
-from tests.helpers import CALL_FLAGS, chromium, participant_claims
-from tests.livekit_server import RoutedLiveKit
-from tests.processes import ADMIN, REPO, USER, Ovmeet, free_port
-from tests.shared import MATERIAL, needs_shared
+from tests.support.helpers import CALL_FLAGS, chromium, participant_claims
+from tests.support.livekit_server import RoutedLiveKit
+from tests.support.processes import ADMIN, REPO, USER, Ovmeet, free_port
+from tests.support.shared import MATERIAL, needs_shared
 
 pytestmark = needs_shared("frontend")
 

@@ -13,19 +13,18 @@ import asyncio
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-import httpx
 import pytest
 from livekit import api
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.conftest import Servers
-from tests.helpers import access_cookie
-from tests.livekit_server import RoutedLiveKit
-from tests.livekit_standin import LiveKitStandIn
-from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, REPO, Ovmeet, free_port
-from tests.shared import MATERIAL, needs_shared
+from tests.support.client import MeetClient
+from tests.support.helpers import access_cookie
+from tests.support.livekit_server import RoutedLiveKit
+from tests.support.livekit_standin import LiveKitStandIn
+from tests.support.processes import LIVEKIT_KEY, LIVEKIT_SECRET, REPO, Ovmeet, free_port
+from tests.support.shared import MATERIAL, needs_shared
 
 pytestmark = needs_shared("frontend")
 
@@ -115,16 +114,12 @@ class Person:
         self.context.close()
 
 
-def _public(meet: Ovmeet, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    return httpx.request(
-        method, f"{meet.base_url}/meet/api/v1{path}", headers={"x-api-key": API_KEY}, **kwargs
-    )
-
-
 def test_two_people_meet_chat_record_and_the_admin_plays_the_recording(
     meet: Ovmeet, browser: Browser, egress: LiveKitStandIn, real_livekit: RoutedLiveKit
 ) -> None:
-    made = _public(meet, "POST", "/rooms", json={"expirationDate": 4_000_000_000_000})
+    made = MeetClient(meet, API_KEY).public(
+        "POST", "/rooms", json={"expirationDate": 4_000_000_000_000}
+    )
     assert made.status_code == 200, made.text
     room = made.json()
     mona, pablo = Person(browser, "Mona"), Person(browser, "Pablo")
@@ -184,7 +179,7 @@ def test_two_people_meet_chat_record_and_the_admin_plays_the_recording(
 
         # 6. The meeting ends: the room is deleted (what the release's endMeeting command of
         # its web component does for a moderator), and the call ends for everyone in it.
-        ended = _public(meet, "DELETE", f"/rooms/{room['roomName']}")
+        ended = MeetClient(meet, API_KEY).public("DELETE", f"/rooms/{room['roomName']}")
         assert ended.status_code == 204, ended.text
         # The call is over in LiveKit: the room is gone, with everyone in it. (This release's
         # page stays where it was, and what it then shows varies.)
@@ -215,7 +210,9 @@ def _until_complete(meet: Ovmeet, recording_id: str) -> None:
     deadline = time.monotonic() + 30
     status = ""
     while time.monotonic() < deadline:
-        status = _public(meet, "GET", f"/recordings/{recording_id}").json()["status"]
+        status = (
+            MeetClient(meet, API_KEY).public("GET", f"/recordings/{recording_id}").json()["status"]
+        )
         if status == "COMPLETE":
             return
         time.sleep(0.1)

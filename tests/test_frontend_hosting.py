@@ -11,7 +11,7 @@ import pytest
 
 from ovmeet.support.config import Config, ConfigError
 from tests.conftest import Servers
-from tests.processes import Ovmeet
+from tests.support.processes import Ovmeet
 
 INDEX = "<!doctype html><title>front end</title><app-root></app-root>"
 

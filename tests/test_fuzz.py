@@ -12,13 +12,13 @@ import pytest
 
 from ovmeet.web.paths import PUBLIC_API
 from tests.conftest import Servers
-from tests.helpers import livekit_token, login, request_token, secret, token_body
-from tests.livekit_standin import LiveKitStandIn
-from tests.media import make_mp4
-from tests.processes import ADMIN, Ovmeet
+from tests.support.helpers import livekit_token, login, request_token, secret, token_body
+from tests.support.livekit_standin import LiveKitStandIn
+from tests.support.media import make_mp4
+from tests.support.processes import ADMIN, Ovmeet
 
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
-HOOKS = Path(__file__).with_name("fuzz_hooks.py")
+HOOKS = Path(__file__).parent / "support" / "fuzz_hooks.py"
 API_KEY = "fuzz-api-key-7d1e"
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import AppFactory, Servers
-from tests.processes import ADMIN, Ovmeet
+from tests.support.processes import ADMIN, Ovmeet
 
 HARDENING = {
     "x-content-type-options": "nosniff",

@@ -17,8 +17,8 @@ from ovmeet.web.app import create_app, middlewares
 from ovmeet.web.errors import on_unexpected
 from ovmeet.web.operations import parameter_cannot_fail
 from tests.conftest import Servers
-from tests.helpers import access_cookie, cookie_header, token_body
-from tests.processes import ADMIN, Ovmeet
+from tests.support.helpers import access_cookie, cookie_header, token_body
+from tests.support.processes import ADMIN, Ovmeet
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import ast
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from tests.processes import REPO
+from tests.support.processes import REPO
 
 # Lowest first; a module is in the layer of the longest name that prefixes its own.
 LAYERS: tuple[tuple[str, ...], ...] = (

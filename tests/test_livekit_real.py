@@ -1,7 +1,7 @@
 """People really meet through ovmeet: SDK clients join the real LiveKit server with ovmeet's
 tokens, and everything ovmeet does with LiveKit is checked against what that server does.
 
-Egress alone goes to the stand-in (through the router of tests/livekit_server.py): a real
+Egress alone goes to the stand-in (through the router of tests/support/livekit_server.py): a real
 Egress worker cannot run here. Each test fails if ovmeet is wrong about LiveKit.
 """
 
@@ -23,15 +23,21 @@ import pytest
 from livekit import api, rtc
 
 from tests.conftest import Servers
-from tests.helpers import cookie_header, participant_claims, request_token, set_cookies, token_body
-from tests.livekit_server import RoutedLiveKit
-from tests.livekit_standin import LiveKitStandIn
-from tests.meeting import Attendee, join, publish_tone
-from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet
+from tests.support.client import MeetClient
+from tests.support.helpers import (
+    cookie_header,
+    participant_claims,
+    request_token,
+    set_cookies,
+    token_body,
+)
+from tests.support.livekit_server import RoutedLiveKit
+from tests.support.livekit_standin import LiveKitStandIn
+from tests.support.meeting import Attendee, join, publish_tone
+from tests.support.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet
 
 pytestmark = pytest.mark.anyio
 API_KEY = "real-livekit-tests-api-key-0123456789abcdef"
-PUBLIC = "/meet/api/v1"
 # Through the router, on two cores shared with the rest of the suite: LiveKit may be slow.
 LIVEKIT_TIMEOUT = "10s"
 Reason = rtc.DisconnectReason
@@ -152,20 +158,17 @@ async def _until_gone(lkapi: api.LiveKitAPI, room: str, identity: str) -> None:
         await asyncio.sleep(0.1)
 
 
-def _public(server: Ovmeet, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    headers = {"X-API-KEY": API_KEY, **kwargs.pop("headers", {})}
-    return server.client.request(
-        method, f"{server.base_url}{PUBLIC}{path}", headers=headers, **kwargs
-    )
-
-
 async def _start_recording(
     server: Ovmeet, room: dict[str, Any], moderator: dict[str, str]
 ) -> httpx.Response:
     """POST /recordings for the room, with a moderator's participant cookie."""
     body = {"roomId": room["roomName"]}
     return await asyncio.to_thread(
-        _public, server, "POST", "/recordings", json=body, headers=cookie_header(moderator)
+        MeetClient(server, API_KEY).public,
+        "POST",
+        "/recordings",
+        json=body,
+        headers=cookie_header(moderator),
     )
 
 
@@ -307,7 +310,9 @@ async def test_deleting_a_room_through_the_api_or_the_cli_ends_the_call(
     by_api, by_cli = await _room(meet, "del-api"), await _room(meet, "del-cli")
     ana, _ = await _enter(meet, by_api, "Ana")
     ben, _ = await _enter(meet, by_cli, "Ben")
-    deleted = await asyncio.to_thread(_public, meet, "DELETE", f"/rooms/{by_api['roomName']}")
+    deleted = await asyncio.to_thread(
+        MeetClient(meet, API_KEY).public, "DELETE", f"/rooms/{by_api['roomName']}"
+    )
     assert deleted.status_code == 204, deleted.text
     cli = await asyncio.to_thread(meet.cli, "rooms", "delete", by_cli["roomName"])
     assert cli.returncode == 0, cli.stderr
@@ -430,13 +435,18 @@ async def test_participants_are_told_of_the_recording_as_the_release_told_them(
         assert status.payload == {"isRecordingStarted": True}
         assert "roomStatus" not in ana.topics() + ben.topics()
         stop = await asyncio.to_thread(
-            _public, meet, "PUT", f"/recordings/{recording_id}", headers=cookie_header(moderator)
+            MeetClient(meet, API_KEY).public,
+            "PUT",
+            f"/recordings/{recording_id}",
+            headers=cookie_header(moderator),
         )
         assert stop.status_code == 200, stop.text
         assert (await ana.message("recordingStopping")).payload["status"] == "STOPPING"
         stopped = await ana.message("recordingStopped")
         assert stopped.payload["status"] == "READY" and stopped.payload["size"] > 0
-        deleted = await asyncio.to_thread(_public, meet, "DELETE", f"/recordings/{recording_id}")
+        deleted = await asyncio.to_thread(
+            MeetClient(meet, API_KEY).public, "DELETE", f"/recordings/{recording_id}"
+        )
         assert deleted.status_code == 204, deleted.text
         assert (await carol.message("recordingDeleted")).payload["id"] == recording_id
         await ben.message("recordingDeleted")

@@ -14,9 +14,9 @@ import pytest
 from livekit.protocol.webhook import WebhookEvent
 
 from tests.conftest import Servers
-from tests.helpers import access_cookie, cookie_header
-from tests.livekit_webhooks import signed
-from tests.processes import Ovmeet, run_cli
+from tests.support.helpers import access_cookie, cookie_header
+from tests.support.livekit_webhooks import signed
+from tests.support.processes import Ovmeet, run_cli
 
 API_KEY = "log-and-webhook-safety-key-0123456789abcdef"
 

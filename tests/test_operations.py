@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import log_scan
 from tests.conftest import Servers
-from tests.helpers import access_cookie, cookie_header, metric, request_token, token_body
-from tests.livekit_webhooks import egress_event, signed
-from tests.media import make_mp4, pad_mp4
-from tests.processes import ADMIN, Ovmeet, SeaweedFS, free_port
+from tests.support import log_scan
+from tests.support.helpers import access_cookie, cookie_header, metric, request_token, token_body
+from tests.support.livekit_webhooks import egress_event, signed
+from tests.support.media import make_mp4, pad_mp4
+from tests.support.processes import ADMIN, Ovmeet, SeaweedFS, free_port
 
 
 def metrics(server: Ovmeet) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 
 from ovmeet.web.paths import SPECS
-from tests.processes import REPO
+from tests.support.processes import REPO
 
 
 def test_every_package_directory_is_listed_for_the_wheel() -> None:

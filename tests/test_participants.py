@@ -13,7 +13,7 @@ import pytest
 from livekit.api import AccessToken, TokenVerifier, VideoGrants
 
 from tests.conftest import AppFactory, Servers
-from tests.helpers import (
+from tests.support.helpers import (
     Target,
     access_cookie,
     cookie_header,
@@ -22,8 +22,8 @@ from tests.helpers import (
     set_cookies,
     token_body,
 )
-from tests.livekit_standin import Fault, LiveKitStandIn
-from tests.processes import ADMIN, LIVEKIT_KEY, LIVEKIT_SECRET, USER, Ovmeet, free_port
+from tests.support.livekit_standin import Fault, LiveKitStandIn
+from tests.support.processes import ADMIN, LIVEKIT_KEY, LIVEKIT_SECRET, USER, Ovmeet, free_port
 
 verifier = TokenVerifier(LIVEKIT_KEY, LIVEKIT_SECRET, leeway=timedelta(0))
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import AppFactory, Servers, storage_env
-from tests.helpers import (
+from tests.support.helpers import (
     access_cookie,
     cookie_header,
     participant_claims,
@@ -21,10 +21,10 @@ from tests.helpers import (
     secret,
     token_body,
 )
-from tests.inprocess import App
-from tests.livekit_standin import Fault, LiveKitStandIn
-from tests.media import make_mp4
-from tests.processes import USER, SeaweedFS
+from tests.support.inprocess import App
+from tests.support.livekit_standin import Fault, LiveKitStandIn
+from tests.support.media import make_mp4
+from tests.support.processes import USER, SeaweedFS
 
 API_KEY = "public-api-test-key-91c2"
 KEY = {"x-api-key": API_KEY}

@@ -19,7 +19,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from livekit.protocol.egress import EgressInfo, EgressStatus
 from livekit.protocol.webhook import WebhookEvent
@@ -33,11 +32,12 @@ from ovmeet.storage.keys import recording_lock_key, recording_media_key
 from ovmeet.support.config import Config
 from ovmeet.support.ids import RecordingId
 from tests.conftest import Servers
-from tests.helpers import access_cookie, cookie_header, request_token, token_body
-from tests.livekit_standin import EgressFaults, LiveKitStandIn
-from tests.livekit_webhooks import signed
-from tests.media import make_mp4
-from tests.processes import (
+from tests.support.client import MeetClient
+from tests.support.helpers import access_cookie, cookie_header, request_token, token_body
+from tests.support.livekit_standin import EgressFaults, LiveKitStandIn
+from tests.support.livekit_webhooks import signed
+from tests.support.media import make_mp4
+from tests.support.processes import (
     EGRESS_SUBBUCKET,
     S3_EGRESS_ACCESS_KEY,
     S3_EGRESS_SECRET_KEY,
@@ -66,28 +66,8 @@ def meet(servers: Servers, backend: str, livekit: LiveKitStandIn) -> Ovmeet:
     return server
 
 
-def public(server: Ovmeet) -> str:
-    return f"{server.base_url}/meet/api/v1"
-
-
-def moderator(server: Ovmeet, room: dict[str, Any], name: str = "mod") -> dict[str, str]:
-    answer = request_token(server, token_body(room, name, "moderator"))
-    assert answer.status_code == 200, answer.text
-    return cookie_header({"OvMeetParticipantToken": answer.json()["token"]})
-
-
-def start(server: Ovmeet, room: dict[str, Any], cookie: dict[str, str]) -> httpx.Response:
-    return server.client.post(
-        f"{public(server)}/recordings", json={"roomId": room["roomName"]}, headers=cookie
-    )
-
-
-def stop(server: Ovmeet, recording_id: str, cookie: dict[str, str]) -> httpx.Response:
-    return server.client.put(f"{public(server)}/recordings/{recording_id}", json={}, headers=cookie)
-
-
-def get(server: Ovmeet, recording_id: str) -> httpx.Response:
-    return server.client.get(f"{public(server)}/recordings/{recording_id}", headers=KEY)
+def api(server: Ovmeet) -> MeetClient:
+    return MeetClient(server, API_KEY)
 
 
 def wait_status(
@@ -96,7 +76,7 @@ def wait_status(
     deadline = time.monotonic() + timeout
     seen = None
     while time.monotonic() < deadline:
-        answer = get(server, recording_id)
+        answer = api(server).recording(recording_id)
         seen = answer.json()
         if answer.status_code == 200 and seen["status"] in statuses:
             return seen  # type: ignore[no-any-return]
@@ -134,27 +114,27 @@ def age_lock(server: Ovmeet, room: dict[str, Any]) -> None:
 
 def test_start_stop_list_stream_delete(meet: Ovmeet, livekit: LiveKitStandIn) -> None:
     room = meet.create_room("rec")
-    cookie = moderator(meet, room)
-    started = start(meet, room, cookie)
+    cookie = api(meet).moderator(room)
+    started = api(meet).start_recording(room, cookie)
     assert started.status_code == 200, started.text
     recording = started.json()
     recording_id = recording["recordingId"]
     assert recording["status"] == "ACTIVE" and recording["roomId"] == room["roomName"]
     assert recording["filename"] == f"{room['roomName']}--{recording_id.split('--')[2]}.mp4"
-    again = start(meet, room, cookie)
+    again = api(meet).start_recording(room, cookie)
     assert again.status_code == 409 and "already being recorded" in again.json()["message"]
     assert again.json()["name"] == "Recording Error"
-    busy = meet.client.delete(f"{public(meet)}/recordings/{recording_id}", headers=KEY)
+    busy = meet.client.delete(f"{api(meet).public_api}/recordings/{recording_id}", headers=KEY)
     assert busy.status_code == 409  # in progress
-    stopped = stop(meet, recording_id, cookie)
+    stopped = api(meet).stop_recording(recording_id, cookie)
     assert stopped.status_code == 200, stopped.text
     assert stopped.json()["status"] == "ENDING"
     assert stopped.headers["location"] == f"/meet/api/v1/recordings/{recording_id}"
     done = wait_status(meet, recording_id, "COMPLETE")
     assert done["size"] > 0 and done["duration"] >= 1 and done["endDate"] >= done["startDate"]
-    assert stop(meet, recording_id, cookie).status_code == 409  # already stopped
+    assert api(meet).stop_recording(recording_id, cookie).status_code == 409  # already stopped
     listed = meet.client.get(
-        f"{public(meet)}/recordings", params={"roomId": room["roomName"]}, headers=KEY
+        f"{api(meet).public_api}/recordings", params={"roomId": room["roomName"]}, headers=KEY
     ).json()
     assert [r["recordingId"] for r in listed["recordings"]] == [recording_id]
     assert listed["pagination"] == {"isTruncated": False}
@@ -165,10 +145,10 @@ def test_start_stop_list_stream_delete(meet: Ovmeet, livekit: LiveKitStandIn) ->
     assert (
         stream.content == stored_bytes(meet, recording_id) and len(stream.content) == done["size"]
     )
-    assert start(meet, room, cookie).status_code == 200  # the room is free again
-    deleted = meet.client.delete(f"{public(meet)}/recordings/{recording_id}", headers=KEY)
+    assert api(meet).start_recording(room, cookie).status_code == 200  # the room is free again
+    deleted = meet.client.delete(f"{api(meet).public_api}/recordings/{recording_id}", headers=KEY)
     assert deleted.status_code == 204
-    assert get(meet, recording_id).status_code == 404
+    assert api(meet).recording(recording_id).status_code == 404
     assert (
         meet.client.get(
             f"{meet.api}/recordings/{recording_id}/stream",
@@ -192,8 +172,8 @@ def test_the_egress_writes_with_its_own_key_that_can_do_nothing_else(
     try:
         livekit.webhook_urls = [f"{meet.base_url}/livekit/webhook"]
         room = meet.create_room("keyed")
-        cookie = moderator(meet, room)
-        recording_id = start(meet, room, cookie).json()["recordingId"]
+        cookie = api(meet).moderator(room)
+        recording_id = api(meet).start_recording(room, cookie).json()["recordingId"]
         output = next(
             e.output for e in livekit.egresses.values() if e.info.room_name == room["roomName"]
         )
@@ -201,7 +181,7 @@ def test_the_egress_writes_with_its_own_key_that_can_do_nothing_else(
             S3_EGRESS_ACCESS_KEY,
             S3_EGRESS_SECRET_KEY,
         )
-        assert stop(meet, recording_id, cookie).status_code == 200
+        assert api(meet).stop_recording(recording_id, cookie).status_code == 200
         done = wait_status(meet, recording_id, "COMPLETE")  # written with the egress key
         stream = meet.client.get(
             f"{meet.api}/recordings/{recording_id}/stream",
@@ -235,10 +215,10 @@ def test_a_recording_that_ends_after_its_room_is_deleted_is_kept(
     """Deleting the room closes it in LiveKit, which ends its egress: the recording that
     finishes then is COMPLETE and plays, though its room is gone."""
     room = meet.create_room("closing")
-    started = start(meet, room, moderator(meet, room))
+    started = api(meet).start_recording(room, api(meet).moderator(room))
     assert started.status_code == 200, started.text
     recording_id = started.json()["recordingId"]
-    gone = meet.client.delete(f"{public(meet)}/rooms/{room['roomName']}", headers=KEY)
+    gone = meet.client.delete(f"{api(meet).public_api}/rooms/{room['roomName']}", headers=KEY)
     assert gone.status_code in (200, 204), gone.text
     done = wait_status(meet, recording_id, "COMPLETE", "ABORTED", "FAILED")
     assert done["status"] == "COMPLETE" and done["size"] > 0, done
@@ -253,7 +233,7 @@ def end_the_room(
 ) -> str:
     """Delete the room: LiveKit ends its egress, file written. The egress id, once COMPLETE."""
     egress_id = RecordingId.parse(recording_id).egress_id  # type: ignore[union-attr]
-    gone = meet.client.delete(f"{public(meet)}/rooms/{room['roomName']}", headers=KEY)
+    gone = meet.client.delete(f"{api(meet).public_api}/rooms/{room['roomName']}", headers=KEY)
     assert gone.status_code in (200, 204), gone.text
     deadline = time.monotonic() + 30
     while livekit.egresses[egress_id].info.status != EgressStatus.EGRESS_COMPLETE:
@@ -272,25 +252,27 @@ def test_a_recording_whose_last_webhooks_are_lost_gets_its_real_end(
     ended: list[str] = []
     for how in ("stop", "delete", "gc"):
         room = meet.create_room(how)
-        cookie = moderator(meet, room)
-        recording_id = start(meet, room, cookie).json()["recordingId"]
+        cookie = api(meet).moderator(room)
+        recording_id = api(meet).start_recording(room, cookie).json()["recordingId"]
         livekit.webhook_urls = []  # from now on ovmeet hears nothing
         end_the_room(meet, room, recording_id, livekit)
-        assert get(meet, recording_id).json()["status"] == "ACTIVE"  # nothing was heard
+        assert api(meet).recording(recording_id).json()["status"] == "ACTIVE"  # nothing was heard
         if how == "stop":
-            answer = stop(meet, recording_id, cookie)
+            answer = api(meet).stop_recording(recording_id, cookie)
             assert answer.status_code == 409 and "already stopped" in answer.json()["message"]
         elif how == "delete":
-            answer = meet.client.delete(f"{public(meet)}/recordings/{recording_id}", headers=KEY)
+            answer = meet.client.delete(
+                f"{api(meet).public_api}/recordings/{recording_id}", headers=KEY
+            )
             assert answer.status_code == 204, answer.text
-            assert get(meet, recording_id).status_code == 404
+            assert api(meet).recording(recording_id).status_code == 404
         else:
             age_lock(meet, room)
             report = json.loads(meet.cli("gc").stdout)
             assert report["endedRecordings"] == [recording_id]
             assert report["abortedRecordings"] == []
         if how != "delete":
-            now = get(meet, recording_id).json()
+            now = api(meet).recording(recording_id).json()
             assert now["status"] == "COMPLETE" and now["size"] > 0, now
             ended.append(recording_id)
         livekit.webhook_urls = [f"{meet.base_url}/livekit/webhook"]
@@ -304,13 +286,13 @@ def test_the_clean_up_keeps_a_file_livekit_forgot(
     meet = servers.start(backend, MEET_API_KEY=API_KEY, MEET_RECORDING_STARTED_TIMEOUT="2s")
     livekit.webhook_urls = []
     room = meet.create_room("forgotten")
-    recording_id = start(meet, room, moderator(meet, room)).json()["recordingId"]
+    recording_id = api(meet).start_recording(room, api(meet).moderator(room)).json()["recordingId"]
     egress_id = end_the_room(meet, room, recording_id, livekit)
     del livekit.egresses[egress_id]  # LiveKit restarted
     age_lock(meet, room)
     report = json.loads(meet.cli("gc").stdout)
     assert report["endedRecordings"] == [recording_id], report
-    now = get(meet, recording_id).json()
+    now = api(meet).recording(recording_id).json()
     assert now["status"] == "COMPLETE" and now["size"] == len(stored_bytes(meet, recording_id))
     assert "error" not in now or not now["error"]
 
@@ -319,26 +301,28 @@ def test_who_may_start_and_what_is_refused(meet: Ovmeet) -> None:
     room, other = meet.create_room("who"), meet.create_room("other")
     publisher_token = request_token(meet, token_body(room, "pub", "publisher")).json()["token"]
     publisher = cookie_header({"OvMeetParticipantToken": publisher_token})
-    assert start(meet, room, publisher).status_code == 403
-    assert start(meet, room, moderator(meet, other)).status_code == 403
-    assert start(meet, room, {}).status_code == 401
+    assert api(meet).start_recording(room, publisher).status_code == 403
+    assert api(meet).start_recording(room, api(meet).moderator(other)).status_code == 403
+    assert api(meet).start_recording(room, {}).status_code == 401
     unknown = meet.client.post(
-        f"{public(meet)}/recordings", json={"roomId": "no-such-room"}, headers=moderator(meet, room)
+        f"{api(meet).public_api}/recordings",
+        json={"roomId": "no-such-room"},
+        headers=api(meet).moderator(room),
     )
     assert unknown.status_code == 404
     off = {"recordingPreferences": {"enabled": False}}
     assert (
         meet.client.put(
-            f"{public(meet)}/rooms/{room['roomName']}", json=off, headers=KEY
+            f"{api(meet).public_api}/rooms/{room['roomName']}", json=off, headers=KEY
         ).status_code
         == 200
     )
-    disabled = start(meet, room, moderator(meet, room, "mod2"))
+    disabled = api(meet).start_recording(room, api(meet).moderator(room, "mod2"))
     assert disabled.status_code == 403 and "disabled" in disabled.json()["message"]
     assert (
         meet.client.put(
-            f"{public(meet)}/recordings/{room['roomName']}--EG_none--u1",
-            headers=moderator(meet, other, "m3"),
+            f"{api(meet).public_api}/recordings/{room['roomName']}--EG_none--u1",
+            headers=api(meet).moderator(other, "m3"),
         ).status_code
         == 404
     )
@@ -358,7 +342,7 @@ def test_two_processes_never_both_start_a_room(
     with ThreadPoolExecutor(2) as pool:
         for round_ in range(20):
             room = first.create_room(f"race{round_}")
-            cookies = [moderator(first, room, "a"), moderator(first, room, "b")]
+            cookies = [api(first).moderator(room, "a"), api(first).moderator(room, "b")]
             barrier = threading.Barrier(2)
 
             def race(
@@ -368,7 +352,7 @@ def test_two_processes_never_both_start_a_room(
                 barrier: threading.Barrier = barrier,
             ) -> int:
                 barrier.wait()
-                return start(server, room, cookie).status_code
+                return api(server).start_recording(room, cookie).status_code
 
             results = list(pool.map(race, (first, second), cookies))
             outcomes.append(sorted(results))
@@ -384,35 +368,35 @@ def test_an_egress_that_cannot_start_is_a_clear_error_and_frees_the_room(
     meet: Ovmeet, livekit: LiveKitStandIn
 ) -> None:
     room = meet.create_room("nostart")
-    cookie = moderator(meet, room)
+    cookie = api(meet).moderator(room)
     livekit.egress_faults = EgressFaults(start_fails=True)
-    refused = start(meet, room, cookie)
+    refused = api(meet).start_recording(room, cookie)
     assert refused.status_code == 503
     assert refused.json()["message"] == "LiveKit is not available: StartRoomCompositeEgress failed"
     livekit.egress_faults = EgressFaults()
-    assert start(meet, room, cookie).status_code == 200
+    assert api(meet).start_recording(room, cookie).status_code == 200
 
 
 def test_an_egress_that_never_becomes_active_is_stopped_and_aborted(
     meet: Ovmeet, livekit: LiveKitStandIn
 ) -> None:
     room = meet.create_room("stuck")
-    cookie = moderator(meet, room)
+    cookie = api(meet).moderator(room)
     livekit.egress_faults = EgressFaults(never_active=True)
     began = time.monotonic()
-    refused = start(meet, room, cookie)
+    refused = api(meet).start_recording(room, cookie)
     assert refused.status_code == 503
     assert refused.json()["message"] == "Recording did not start within 2 s"
     assert 1.8 < time.monotonic() - began < 10
     egress_id = next(call[2] for call in livekit.calls if call[0] == "StopEgress")
     listed = meet.client.get(
-        f"{public(meet)}/recordings", params={"roomId": room["roomName"]}, headers=KEY
+        f"{api(meet).public_api}/recordings", params={"roomId": room["roomName"]}, headers=KEY
     )
     [aborted] = listed.json()["recordings"]
     assert aborted["recordingId"].split("--")[1] == egress_id
     assert aborted["status"] == "ABORTED" and "did not become active" in aborted["error"]
     livekit.egress_faults = EgressFaults()
-    assert start(meet, room, cookie).status_code == 200
+    assert api(meet).start_recording(room, cookie).status_code == 200
 
 
 def test_livekit_failing_for_a_moment_while_a_start_waits_does_not_fail_the_start(
@@ -420,7 +404,7 @@ def test_livekit_failing_for_a_moment_while_a_start_waits_does_not_fail_the_star
 ) -> None:
     room = meet.create_room("blip")
     livekit.egress_faults = EgressFaults(lists_failing=3)
-    started = start(meet, room, moderator(meet, room))
+    started = api(meet).start_recording(room, api(meet).moderator(room))
     assert started.status_code == 200, started.text
     assert started.json()["status"] == "ACTIVE"
     assert livekit.egress_faults.lists_failing == 0  # the failures happened, and were outlived
@@ -430,15 +414,17 @@ def test_an_egress_failing_mid_way_ends_failed_and_frees_the_room(
     meet: Ovmeet, livekit: LiveKitStandIn
 ) -> None:
     room = meet.create_room("crash")
-    cookie = moderator(meet, room)
+    cookie = api(meet).moderator(room)
     livekit.egress_faults = EgressFaults(fails_when_active=True)
-    started = start(meet, room, cookie)
+    started = api(meet).start_recording(room, cookie)
     assert started.status_code == 200
     failed = wait_status(meet, started.json()["recordingId"], "FAILED")
     assert failed["error"] == "injected: the egress worker crashed"
     livekit.egress_faults = EgressFaults()
     deadline = time.monotonic() + 10
-    while (again := start(meet, room, cookie)).status_code == 409 and time.monotonic() < deadline:
+    while (
+        again := api(meet).start_recording(room, cookie)
+    ).status_code == 409 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert again.status_code == 200
 
@@ -447,13 +433,13 @@ def test_webhooks_twice_and_out_of_order_never_move_a_status_back(
     meet: Ovmeet, livekit: LiveKitStandIn
 ) -> None:
     room = meet.create_room("replay")
-    cookie = moderator(meet, room)
+    cookie = api(meet).moderator(room)
     livekit.egress_faults = EgressFaults(twice=True, ended_first=True)
-    recording_id = start(meet, room, cookie).json()["recordingId"]
-    assert stop(meet, recording_id, cookie).status_code == 200
+    recording_id = api(meet).start_recording(room, cookie).json()["recordingId"]
+    assert api(meet).stop_recording(recording_id, cookie).status_code == 200
     wait_status(meet, recording_id, "COMPLETE")
     time.sleep(1)  # the late ENDING and the duplicates have arrived by now
-    assert get(meet, recording_id).json()["status"] == "COMPLETE"
+    assert api(meet).recording(recording_id).json()["status"] == "COMPLETE"
 
 
 # ---- listing ----
@@ -482,7 +468,9 @@ def test_the_list_is_newest_first_in_pages(meet: Ovmeet) -> None:
         params: dict[str, Any] = {"roomId": room, "maxItems": 3}
         if token:
             params["nextPageToken"] = token
-        page = meet.client.get(f"{public(meet)}/recordings", params=params, headers=KEY).json()
+        page = meet.client.get(
+            f"{api(meet).public_api}/recordings", params=params, headers=KEY
+        ).json()
         seen += [r["recordingId"] for r in page["recordings"]]
         pages += 1
         token = page["pagination"].get("nextPageToken")
@@ -491,13 +479,13 @@ def test_the_list_is_newest_first_in_pages(meet: Ovmeet) -> None:
             break
     assert seen == newest_first and pages == 3
     everything = meet.client.get(
-        f"{public(meet)}/recordings", params={"maxItems": 100}, headers=KEY
+        f"{api(meet).public_api}/recordings", params={"maxItems": 100}, headers=KEY
     ).json()["recordings"]
     assert {str(elsewhere), *newest_first} <= {r["recordingId"] for r in everything}
     dates = [r["startDate"] for r in everything]
     assert dates == sorted(dates, reverse=True)
     for bad in ({"nextPageToken": "bm90LWEta2V5"}, {"maxItems": 0}, {"maxItems": 101}):
-        refused = meet.client.get(f"{public(meet)}/recordings", params=bad, headers=KEY)
+        refused = meet.client.get(f"{api(meet).public_api}/recordings", params=bad, headers=KEY)
         assert refused.status_code == 422, bad
 
 
@@ -505,11 +493,11 @@ def test_bulk_delete_says_what_it_did_not_delete_and_why(meet: Ovmeet, tmp_path:
     room = meet.create_room("bulk")
     clip = make_mp4(tmp_path / "c.mp4", seconds=1)
     done = [meet.import_recording(clip, room["roomName"])["recordingId"] for _ in range(2)]
-    cookie = moderator(meet, room)
-    active = start(meet, room, cookie).json()["recordingId"]
+    cookie = api(meet).moderator(room)
+    active = api(meet).start_recording(room, cookie).json()["recordingId"]
     missing = f"{room['roomName']}--EG_gone--u9"
     answer = meet.client.delete(
-        f"{public(meet)}/recordings",
+        f"{api(meet).public_api}/recordings",
         params={"recordingIds": ",".join([*done, active, missing])},
         headers=KEY,
     )
@@ -524,7 +512,7 @@ def test_bulk_delete_says_what_it_did_not_delete_and_why(meet: Ovmeet, tmp_path:
     too_many = ",".join([missing] * 101)
     assert (
         meet.client.delete(
-            f"{public(meet)}/recordings", params={"recordingIds": too_many}, headers=KEY
+            f"{api(meet).public_api}/recordings", params={"recordingIds": too_many}, headers=KEY
         ).status_code
         == 422
     )
@@ -582,13 +570,15 @@ def test_the_application_is_told_signed_and_a_failed_delivery_is_retried(
     livekit.webhook_urls = [f"{meet.base_url}/livekit/webhook"]
     hooks = {"enabled": True, "url": receiver.url}
     assert (
-        meet.client.put(f"{public(meet)}/preferences/webhooks", json=hooks, headers=KEY).status_code
+        meet.client.put(
+            f"{api(meet).public_api}/preferences/webhooks", json=hooks, headers=KEY
+        ).status_code
         == 200
     )
     room = meet.create_room("hooks")
-    cookie = moderator(meet, room)
-    recording_id = start(meet, room, cookie).json()["recordingId"]
-    stop(meet, recording_id, cookie)
+    cookie = api(meet).moderator(room)
+    recording_id = api(meet).start_recording(room, cookie).json()["recordingId"]
+    api(meet).stop_recording(recording_id, cookie)
     wait_status(meet, recording_id, "COMPLETE")
     finished = WebhookEvent(event="room_finished", id="EV_finished")
     finished.room.name = room["roomName"]
@@ -628,8 +618,8 @@ def test_gc_aborts_what_livekit_forgot_and_removes_expired_rooms(
     meet = servers.start(backend, MEET_API_KEY=API_KEY)  # its own: nothing else in progress
     livekit.webhook_urls = [f"{meet.base_url}/livekit/webhook"]
     room = meet.create_room("forgot")
-    cookie = moderator(meet, room)
-    recording_id = start(meet, room, cookie).json()["recordingId"]
+    cookie = api(meet).moderator(room)
+    recording_id = api(meet).start_recording(room, cookie).json()["recordingId"]
     livekit.egresses.clear()  # LiveKit restarted: it knows nothing of the egress
     age_lock(meet, room)
     expires_at = time.time() + 2
@@ -642,10 +632,10 @@ def test_gc_aborts_what_livekit_forgot_and_removes_expired_rooms(
     assert report["abortedRecordings"] == [recording_id]
     assert report["releasedRooms"] == [room["roomName"]]
     assert expired in report["removedRooms"]
-    aborted = get(meet, recording_id).json()
+    aborted = api(meet).recording(recording_id).json()
     assert aborted["status"] == "ABORTED" and "no longer knows" in aborted["error"]
-    assert get(meet, kept).status_code == 200  # recordings outlive their room
-    assert start(meet, room, cookie).status_code == 200
+    assert api(meet).recording(kept).status_code == 200  # recordings outlive their room
+    assert api(meet).start_recording(room, cookie).status_code == 200
     assert json.loads(meet.cli("gc").stdout)["abortedRecordings"] == []
 
 
@@ -672,13 +662,13 @@ def test_recordings_stored_before_the_index_are_listed_after_a_start(
 def test_every_process_cleans_up_by_itself(servers: Servers, livekit: LiveKitStandIn) -> None:
     meet = servers.start("local", MEET_API_KEY=API_KEY, MEET_GC_INTERVAL="1s")
     room = meet.create_room("periodic")
-    cookie = moderator(meet, room)
-    recording_id = start(meet, room, cookie).json()["recordingId"]
+    cookie = api(meet).moderator(room)
+    recording_id = api(meet).start_recording(room, cookie).json()["recordingId"]
     livekit.egresses.clear()
     age_lock(meet, room)
     aborted = wait_status(meet, recording_id, "ABORTED", timeout=10)  # no CLI: the server did it
     assert "no longer knows" in aborted["error"]
-    assert start(meet, room, cookie).status_code == 200
+    assert api(meet).start_recording(room, cookie).status_code == 200
 
 
 @pytest.mark.anyio

@@ -14,7 +14,7 @@ from ovmeet.recordings.locks import RecordingLock, RecordingLocks, RedisLocks, S
 from ovmeet.shared import redis_state as shared_state
 from ovmeet.storage import open_storage
 from ovmeet.support.config import Config
-from tests.processes import RedisServer, base_env, free_port
+from tests.support.processes import RedisServer, base_env, free_port
 
 pytestmark = pytest.mark.anyio
 

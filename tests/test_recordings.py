@@ -16,12 +16,12 @@ import pytest
 
 from ovmeet.storage import MAX_CHUNK
 from tests.conftest import BACKENDS, Servers
-from tests.helpers import access_cookie, cookie_header
-from tests.livekit_webhooks import ovmeet_egress_event, signed
-from tests.media import make_mp4, pad_mp4
-from tests.processes import USER, Ovmeet, SeaweedFS
-from tests.relay import Relay
-from tests.stored import Stored
+from tests.support.helpers import access_cookie, cookie_header
+from tests.support.livekit_webhooks import ovmeet_egress_event, signed
+from tests.support.media import make_mp4, pad_mp4
+from tests.support.processes import USER, Ovmeet, SeaweedFS
+from tests.support.relay import Relay
+from tests.support.stored import Stored
 
 LARGE = 96 * 1024 * 1024
 # What may be read after a client leaves: the chunk in flight, the one read ahead, and what

@@ -14,9 +14,9 @@ from redis import Redis as SyncRedis
 
 from ovmeet.auth.quotas import ROOMS_PER_HOUR
 from tests.conftest import Servers
-from tests.helpers import RELAYED_WITHIN, until
-from tests.livekit_webhooks import ovmeet_egress_event, room_finished, signed
-from tests.processes import (
+from tests.support.helpers import RELAYED_WITHIN, until
+from tests.support.livekit_webhooks import ovmeet_egress_event, room_finished, signed
+from tests.support.processes import (
     ADMIN,
     Ovmeet,
     RedisSentinel,

@@ -24,10 +24,10 @@ from redis import Redis as SyncRedis
 from ovmeet.shared import redis_state as shared_state
 from ovmeet.shared.change_markers import CACHE_SECONDS
 from tests.conftest import Servers
-from tests.helpers import RELAYED_WITHIN, access_cookie, cookie_header, token_body, until
-from tests.livekit_standin import EgressFaults, LiveKitStandIn
-from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet, RedisServer
-from tests.proxy import Nginx
+from tests.support.helpers import RELAYED_WITHIN, access_cookie, cookie_header, token_body, until
+from tests.support.livekit_standin import EgressFaults, LiveKitStandIn
+from tests.support.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet, RedisServer
+from tests.support.proxy import Nginx
 
 T = TypeVar("T")
 API_KEY = "redis-cluster-test-key-8e2d"

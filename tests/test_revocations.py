@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 
@@ -16,9 +17,9 @@ from ovmeet.services import prepare_storage
 from ovmeet.storage.keys import revoked_sessions_prefix
 from ovmeet.storage.local import LocalStorage
 from ovmeet.support.config import Config, User
-from tests.helpers import cookie_header, login
-from tests.inprocess import App
-from tests.processes import ADMIN, USER, base_env, run_cli
+from tests.support.helpers import cookie_header, login
+from tests.support.inprocess import App
+from tests.support.processes import ADMIN, USER, base_env, run_cli
 
 ALICE = User("alice", "pw", "USER")
 USERS = (ALICE.username,)
@@ -40,7 +41,7 @@ def logout(app: App, cookies: dict[str, str]) -> None:
 
 def revoked_keys(app: App) -> list[str]:
     root = Path(app.env["MEET_DATA_DIR"]) / "revoked-sessions"
-    return [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+    return [f"{folder}/{name}" for folder, _, names in os.walk(root) for name in names]
 
 
 def test_a_user_who_logs_out_without_end_cannot_fill_the_storage(app: App) -> None:

@@ -16,9 +16,9 @@ from ovmeet.shared.change_markers import CACHE_SECONDS
 from ovmeet.storage.keys import room_index_key, room_key
 from ovmeet.support.config import Config
 from tests.conftest import Servers
-from tests.helpers import cookie_header, login
-from tests.processes import USER, Ovmeet
-from tests.stored import Stored
+from tests.support.helpers import cookie_header, login
+from tests.support.processes import USER, Ovmeet
+from tests.support.stored import Stored
 
 API_KEY = "room-index-test-key-0123456789abcdef"
 KEY = {"x-api-key": API_KEY}

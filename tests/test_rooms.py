@@ -14,8 +14,8 @@ from ovmeet.rooms.index import page_of
 from ovmeet.rooms.store import Room, RoomOptions, new_room, role_for_secret, sanitize_prefix
 from ovmeet.support.config import Config
 from ovmeet.support.ids import is_id
-from tests.livekit_standin import Fault, LiveKitStandIn
-from tests.processes import Ovmeet
+from tests.support.livekit_standin import Fault, LiveKitStandIn
+from tests.support.processes import Ovmeet
 
 
 def secret_of(url: str) -> str:

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.processes import REPO
+from tests.support.processes import REPO
 
 
 def test_tests_needing_missing_material_are_left_out_with_a_notice() -> None:

@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from tests.conftest import Servers
-from tests.helpers import access_cookie, cookie_header
-from tests.livekit_webhooks import ovmeet_egress_event, signed
-from tests.media import make_mp4, pad_mp4
-from tests.stored import Stored
+from tests.support.helpers import access_cookie, cookie_header
+from tests.support.livekit_webhooks import ovmeet_egress_event, signed
+from tests.support.media import make_mp4, pad_mp4
+from tests.support.stored import Stored
 
 SIZE = 48 * 1024 * 1024
 

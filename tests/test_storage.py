@@ -19,8 +19,15 @@ from ovmeet.storage.local import LocalStorage
 from ovmeet.storage.s3 import S3Storage
 from ovmeet.support.config import Config
 from tests.conftest import BACKENDS
-from tests.media import make_mp4
-from tests.processes import S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, SeaweedFS, base_env, run_cli
+from tests.support.media import make_mp4
+from tests.support.processes import (
+    S3_ACCESS_KEY,
+    S3_BUCKET,
+    S3_SECRET_KEY,
+    SeaweedFS,
+    base_env,
+    run_cli,
+)
 
 pytestmark = pytest.mark.anyio
 _subbuckets = itertools.count()

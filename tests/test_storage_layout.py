@@ -7,9 +7,9 @@ import re
 import time
 
 from tests.conftest import Servers
-from tests.helpers import cookie_header, login, request_token, token_body
-from tests.livekit_standin import LiveKitStandIn
-from tests.stored import Stored
+from tests.support.helpers import cookie_header, login, request_token, token_body
+from tests.support.livekit_standin import LiveKitStandIn
+from tests.support.stored import Stored
 
 API_KEY = "layout-test-key-6b1d"
 KEY = {"x-api-key": API_KEY}

@@ -11,17 +11,17 @@ import pytest
 from livekit.api import AccessToken
 from livekit.protocol.webhook import WebhookEvent
 
-from tests.helpers import access_cookie, cookie_header
-from tests.livekit_webhooks import (
+from tests.support.helpers import access_cookie, cookie_header
+from tests.support.livekit_webhooks import (
     egress_event,
     output_of,
     ovmeet_egress_event,
     signed,
     started_egress,
 )
-from tests.media import make_mp4
-from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet
-from tests.stored import Stored
+from tests.support.media import make_mp4
+from tests.support.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet
+from tests.support.stored import Stored
 
 METADATA = "recordings/.metadata/"
 

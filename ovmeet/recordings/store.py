@@ -116,12 +116,12 @@ class Recording:
             ) from None
 
 
-def parse_recording_id(text: str) -> RecordingId:
-    """The parts of `text`; RecordingNotFound for anything else (no storage touched)."""
-    recording_id = RecordingId.parse(text)
-    if recording_id is None:
+def parse_recording_id(recording_id: str) -> RecordingId:
+    """The parts of a recordingId; RecordingNotFound for anything else (no storage touched)."""
+    parsed = RecordingId.parse(recording_id)
+    if parsed is None:
         raise RecordingNotFound()
-    return recording_id
+    return parsed
 
 
 async def read_recording(storage: Storage, recording_id: RecordingId) -> Recording | None:
@@ -162,11 +162,11 @@ async def index_stored_recordings(storage: Storage) -> int:
     return indexed
 
 
-async def get_recording(storage: Storage, text: str) -> Recording:
-    """The recording `text` names; RecordingNotFound if there is none."""
-    recording = await read_recording(storage, parse_recording_id(text))
+async def get_recording(storage: Storage, recording_id: str) -> Recording:
+    """The recording `recording_id` names; RecordingNotFound if there is none."""
+    recording = await read_recording(storage, parse_recording_id(recording_id))
     if recording is None:
-        raise RecordingNotFound(f"Recording '{text}' not found")
+        raise RecordingNotFound(f"Recording '{recording_id}' not found")
     return recording
 
 
@@ -208,12 +208,12 @@ def _page_start(token: str) -> str:
     return name
 
 
-async def delete_recording(storage: Storage, text: str) -> Recording:
+async def delete_recording(storage: Storage, recording_id: str) -> Recording:
     """Delete a recording that has ended: media, metadata, index entries."""
-    recording = await get_recording(storage, text)
+    recording = await get_recording(storage, recording_id)
     if not recording.status.is_final:
         raise RecordingConflict(
-            f"Recording '{text}' is in progress ({recording.status}): stop it first"
+            f"Recording '{recording_id}' is in progress ({recording.status}): stop it first"
         )
     await storage.delete(recording_media_key(recording.id))
     for key in recording_index_keys(recording.id, recording.start_date):
@@ -226,21 +226,21 @@ MAX_BULK_DELETE = 100
 
 
 async def delete_recordings(
-    storage: Storage, texts: list[str]
+    storage: Storage, recording_ids: list[str]
 ) -> tuple[list[Recording], list[tuple[str, str]]]:
     """Delete each recording that can be, of at most MAX_BULK_DELETE: (the deleted recordings,
     [(id, why not)])."""
-    if not 1 <= len(texts) <= MAX_BULK_DELETE:
+    if not 1 <= len(recording_ids) <= MAX_BULK_DELETE:
         raise UnprocessableEntity(
             "Invalid request parameters",
             [("recordingIds", f"name 1 to {MAX_BULK_DELETE} recording ids, separated by commas")],
         )
     deleted, not_deleted = [], []
-    for text in texts:
+    for recording_id in recording_ids:
         try:
-            deleted.append(await delete_recording(storage, text))
+            deleted.append(await delete_recording(storage, recording_id))
         except (NotFound, Conflict) as error:
-            not_deleted.append((text, error.message))
+            not_deleted.append((recording_id, error.message))
     return deleted, not_deleted
 
 

@@ -14,8 +14,8 @@ from google.protobuf.json_format import MessageToJson, ParseDict
 from livekit.api import AccessToken
 from livekit.protocol.webhook import WebhookEvent
 
-from tests.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet
-from tests.stored import Stored
+from tests.support.processes import LIVEKIT_KEY, LIVEKIT_SECRET, Ovmeet
+from tests.support.stored import Stored
 
 
 def egress_event(

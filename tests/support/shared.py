@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import REPO
+from tests.support.processes import REPO
 
 SHARED = REPO.parent / "shared"
 MATERIAL = {

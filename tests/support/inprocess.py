@@ -2,7 +2,7 @@
 
 For the rule matrices: no server process to start, rooms made through the domain code. The HTTP
 edge itself (uvicorn, sockets, streaming), the CLI, S3 and the browser are tested against real
-processes (tests/processes.py). LiveKit is the stand-in over a real socket in both tiers.
+processes (tests/support/processes.py). LiveKit is the stand-in over a real socket in both tiers.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from ovmeet.services import prepare_storage
 from ovmeet.support.config import Config
 from ovmeet.web.app import create_app
-from tests.processes import RoomMaker, without_cookie_jar
+from tests.support.processes import RoomMaker, without_cookie_jar
 
 
 class App(RoomMaker):

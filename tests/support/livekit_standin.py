@@ -67,7 +67,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.media import make_mp4
+from tests.support.media import make_mp4
 
 PROTOBUF = "application/protobuf"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.processes import ADMIN, LIVEKIT_SECRET, S3_SECRET_KEY, USER
+from tests.support.processes import ADMIN, LIVEKIT_SECRET, S3_SECRET_KEY, USER
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 # Any JWT (access, refresh, participant, LiveKit call tokens: all start with {"alg"... or {"...).
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")
 # A room secret in a URL, unless masked.

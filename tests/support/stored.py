@@ -9,7 +9,7 @@ from typing import Any
 
 from minio import Minio
 
-from tests.processes import Ovmeet
+from tests.support.processes import Ovmeet
 
 
 class Stored:

@@ -17,7 +17,7 @@ from livekit.api import AccessToken, TokenVerifier, VideoGrants
 from livekit.api.access_token import Claims
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.processes import ADMIN, LIVEKIT_KEY, LIVEKIT_SECRET
+from tests.support.processes import ADMIN, LIVEKIT_KEY, LIVEKIT_SECRET
 
 # Headless Chromium on a machine with no network but loopback: no background fetches, no sync.
 CHROMIUM_FLAGS = [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.processes import free_port, stop_process, wait_until
+from tests.support.processes import free_port, stop_process, wait_until
 
 
 def nginx_command() -> str:

@@ -24,7 +24,7 @@ from ovmeet.rooms import store as rooms
 from ovmeet.storage import open_storage
 from ovmeet.support.config import Config
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ADMIN = ("ovadmin", "admin-pass-Xk39sQ")
 USER = ("ovuser", "user-pass-Pq72mN")
 LIVEKIT_KEY = "test-api-key"

@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.livekit_standin import ThreadedServer
-from tests.processes import REPO, free_port, stop_process, wait_until
+from tests.support.livekit_standin import ThreadedServer
+from tests.support.processes import REPO, free_port, stop_process, wait_until
 
 VERSION = (REPO / "scripts" / "livekit-version").read_text().strip()
 BINARY = Path(
