@@ -13,7 +13,7 @@ import anyio
 
 from ovmeet.recordings.mp4 import NotMp4, duration_seconds
 from ovmeet.rooms.store import get_room
-from ovmeet.storage import ObjectNotFound, Storage, StorageError
+from ovmeet.storage import ObjectNotFound, Storage, StorageError, index_once
 from ovmeet.storage.keys import (
     RECORDING_INDEX_BUILT,
     RECORDING_METADATA,
@@ -145,21 +145,19 @@ async def write_recording(storage: Storage, recording: Recording, *, new: bool =
 async def index_stored_recordings(storage: Storage) -> int:
     """Index the recordings stored before the listing index existed (by an earlier ovmeet or
     by OpenVidu Meet itself), once per storage; how many it indexed."""
-    try:
-        await storage.stat(RECORDING_INDEX_BUILT)
-        return 0
-    except ObjectNotFound:
-        pass
-    indexed = 0
-    for key in await storage.list(RECORDING_METADATA):
-        recording_id = recording_of_metadata_key(key)
-        recording = await read_recording(storage, recording_id) if recording_id else None
-        if recording is not None:
-            for index_key in recording_index_keys(recording.id, recording.start_date):
-                await storage.write_json(index_key, {})
-            indexed += 1
-    await storage.write_json(RECORDING_INDEX_BUILT, {"indexed": indexed})
-    return indexed
+
+    async def index() -> int:
+        indexed = 0
+        for key in await storage.list(RECORDING_METADATA):
+            recording_id = recording_of_metadata_key(key)
+            recording = await read_recording(storage, recording_id) if recording_id else None
+            if recording is not None:
+                for index_key in recording_index_keys(recording.id, recording.start_date):
+                    await storage.write_json(index_key, {})
+                indexed += 1
+        return indexed
+
+    return await index_once(storage, RECORDING_INDEX_BUILT, index)
 
 
 async def get_recording(storage: Storage, recording_id: str) -> Recording:

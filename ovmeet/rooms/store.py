@@ -15,7 +15,7 @@ from ovmeet.livekit.gateway import LiveKitError, LiveKitGateway
 from ovmeet.rooms.index import RoomIndex, added_marker, removed_marker
 from ovmeet.shared.cached_view import CachedView
 from ovmeet.shared.change_markers import ChangeMarker
-from ovmeet.storage import ObjectNotFound, Storage, StorageError
+from ovmeet.storage import ObjectNotFound, Storage, StorageError, index_once
 from ovmeet.storage.keys import ROOM_INDEX_BUILT, ROOMS, room_index_key, room_key, room_of_key
 from ovmeet.support.config import Config
 from ovmeet.support.errors import BadRequest, RoomNotFound, UnprocessableEntity
@@ -275,24 +275,22 @@ async def list_rooms(storage: Storage) -> list[Room]:
 async def index_stored_rooms(storage: Storage) -> int:
     """Index the rooms stored before the room index existed (by an earlier ovmeet or by
     OpenVidu Meet itself), once per storage; how many it indexed."""
-    try:
-        await storage.stat(ROOM_INDEX_BUILT)
-        return 0
-    except ObjectNotFound:
-        pass
-    indexed = 0
-    for key in await storage.list(ROOMS):
-        name = room_of_key(key)
-        if name is None or not is_id(name):
-            continue
-        try:
-            room = _parse_room(name, await storage.read_json(key))
-        except (ObjectNotFound, StorageError):
-            continue  # gone meanwhile, or not a room document: nothing to list
-        await storage.write_json(_index_key(room), {})
-        indexed += 1
-    await storage.write_json(ROOM_INDEX_BUILT, {"indexed": indexed})
-    return indexed
+
+    async def index() -> int:
+        indexed = 0
+        for key in await storage.list(ROOMS):
+            name = room_of_key(key)
+            if name is None or not is_id(name):
+                continue
+            try:
+                room = _parse_room(name, await storage.read_json(key))
+            except (ObjectNotFound, StorageError):
+                continue  # gone meanwhile, or not a room document: nothing to list
+            await storage.write_json(_index_key(room), {})
+            indexed += 1
+        return indexed
+
+    return await index_once(storage, ROOM_INDEX_BUILT, index)
 
 
 async def room_is_stored(storage: Storage, room_name: str) -> bool:

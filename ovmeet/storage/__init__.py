@@ -10,6 +10,7 @@ from ovmeet.storage.base import (
     ObjectNotFound,
     Storage,
     StorageError,
+    index_once,
     keys_after,
 )
 from ovmeet.support.config import Config
@@ -22,6 +23,7 @@ __all__ = [
     "ObjectNotFound",
     "Storage",
     "StorageError",
+    "index_once",
     "keys_after",
     "open_storage",
 ]

@@ -200,3 +200,16 @@ async def keys_after(storage: Storage, prefix: str, after: str = "") -> AsyncIte
         for key in keys:
             yield key
         after = keys[-1]
+
+
+async def index_once(storage: Storage, built: str, index: Callable[[], Awaitable[int]]) -> int:
+    """Run `index` once per storage: unless the mark `built` is stored; then store it. How many
+    entries `index` made (0 when it had run before)."""
+    try:
+        await storage.stat(built)
+        return 0
+    except ObjectNotFound:
+        pass
+    indexed = await index()
+    await storage.write_json(built, {"indexed": indexed})
+    return indexed
