@@ -20,7 +20,7 @@ from ovmeet.preferences.store import SECTIONS, GlobalPreferences
 from ovmeet.recordings import store as recordings
 from ovmeet.rooms import store as rooms
 from ovmeet.services import Services
-from ovmeet.shared import redis_state as shared_state
+from ovmeet.shared import redis_state
 from ovmeet.storage import Storage, open_storage
 from ovmeet.support import logs, reaches
 from ovmeet.support.config import Config, ConfigError
@@ -159,7 +159,7 @@ def serve(config: Config, host: str, port: int | None, workers: int) -> int:
 async def _run(config: Config, args: argparse.Namespace) -> Any:
     storage = open_storage(config)
     try:
-        async with shared_state.changes_told(config, storage.name):
+        async with redis_state.changes_told(config, storage.name):
             if args.command == "gc":
                 return await _collect_garbage(config)
             await storage.check()

@@ -28,8 +28,7 @@ from ovmeet.recordings.signals import RoomSignals
 from ovmeet.recordings.store import index_stored_recordings
 from ovmeet.rooms.index import RoomIndex
 from ovmeet.rooms.store import Room, RoomCache, index_stored_rooms
-from ovmeet.shared import change_markers as freshness
-from ovmeet.shared import redis_state as shared_state
+from ovmeet.shared import change_markers, redis_state
 from ovmeet.storage import ObjectNotFound, Storage, open_storage
 from ovmeet.storage.keys import PREFERENCES_KEY
 from ovmeet.support.config import Config
@@ -62,7 +61,7 @@ class Services:
     events: LiveKitEvents
     housekeeping: Housekeeping
     redis: Redis | None  # when configured: what instances share
-    relay: shared_state.ChangeRelay | None  # with Redis: changes told to every instance
+    relay: redis_state.ChangeRelay | None  # with Redis: changes told to every instance
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -72,7 +71,7 @@ class Services:
         preferences = GlobalPreferences(storage, config)
         livekit = LiveKitGateway(config)
         rooms = RoomCache(storage)
-        redis = shared_state.connect(config) if config.redis else None
+        redis = redis_state.connect(config) if config.redis else None
         participant_tokens = ParticipantTokens(config)
         notifier = Notifier(config, preferences)
         signals = RoomSignals(livekit)
@@ -112,7 +111,7 @@ class Services:
             ),
             housekeeping=Housekeeping(storage, livekit, recorder, revocations, config.gc_interval),
             redis=redis,
-            relay=shared_state.ChangeRelay(config, redis, storage.name) if redis else None,
+            relay=redis_state.ChangeRelay(config, redis, storage.name) if redis else None,
         )
 
     async def start(self) -> None:
@@ -121,7 +120,7 @@ class Services:
         self.livekit.start()
         self.notifier.start()
         if self.relay is not None:
-            freshness.relay_changes(self.storage.name, self.relay)
+            change_markers.relay_changes(self.storage.name, self.relay)
             await self.relay.start()
         self.background.append(asyncio.create_task(self.housekeeping.run()))
 
@@ -129,7 +128,7 @@ class Services:
         for task in self.background:
             task.cancel()
         if self.relay is not None:
-            freshness.stop_relaying(self.storage.name, self.relay)
+            change_markers.stop_relaying(self.storage.name, self.relay)
             await self.relay.aclose()
         await self.notifier.aclose()
         await self.signals.aclose()
@@ -181,9 +180,9 @@ async def check_redis(config: Config) -> None:
     """Fail at start, naming where, if a configured Redis does not answer."""
     if not config.redis:
         return
-    redis = shared_state.connect(config)
+    redis = redis_state.connect(config)
     try:
-        await shared_state.check(config, redis)
+        await redis_state.check(config, redis)
     finally:
         await redis.aclose()
 
@@ -227,6 +226,6 @@ async def readiness(services: Services) -> dict[str, str]:
     }
     if (redis := services.redis) is not None:
         config = services.config
-        checks["redis"] = state(lambda: shared_state.check(config, redis), READY_STORAGE_SECONDS)
+        checks["redis"] = state(lambda: redis_state.check(config, redis), READY_STORAGE_SECONDS)
     states = await asyncio.gather(*checks.values())
     return dict(zip(checks, states, strict=True))

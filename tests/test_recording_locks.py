@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ovmeet.recordings.locks import RecordingLock, RecordingLocks, RedisLocks, StorageLocks
-from ovmeet.shared import redis_state as shared_state
+from ovmeet.shared import redis_state
 from ovmeet.storage import open_storage
 from ovmeet.support.config import Config
 from tests.support.processes import RedisServer, base_env, free_port
@@ -41,7 +41,7 @@ async def locks(
         await storage.aclose()
         return
     config = _config(tmp_path, **redis_server.env())
-    redis = shared_state.connect(config)
+    redis = redis_state.connect(config)
     yield RedisLocks(config, redis)
     await redis.aclose()
 
@@ -90,8 +90,8 @@ async def test_a_document_that_is_no_lock_goes_stale_and_can_be_taken_over(
         await storage.aclose()
     else:
         config = _config(tmp_path, **redis_server.env())
-        redis = shared_state.connect(config)
-        await redis.hset(shared_state.key(config, "recording locks"), "room-a", "{not json")  # type: ignore[misc]
+        redis = redis_state.connect(config)
+        await redis.hset(redis_state.key(config, "recording locks"), "room-a", "{not json")  # type: ignore[misc]
         await redis.aclose()
     broken = await locks.read("room-a")
     assert broken == RecordingLock("room-a", "", 0)
@@ -103,7 +103,7 @@ async def test_many_concurrent_take_overs_of_one_stale_lock_give_it_to_exactly_o
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
     config = _config(tmp_path, **redis_server.env())
-    clients = [shared_state.connect(config) for _ in range(8)]  # as eight instances
+    clients = [redis_state.connect(config) for _ in range(8)]  # as eight instances
     try:
         stores = [RedisLocks(config, client) for client in clients]
         for run in range(20):
@@ -123,11 +123,11 @@ async def test_many_concurrent_take_overs_of_one_stale_lock_give_it_to_exactly_o
 
 async def test_a_redis_that_does_not_answer_refuses_with_a_503(tmp_path: Path) -> None:
     config = _config(tmp_path, MEET_REDIS_HOST="127.0.0.1", MEET_REDIS_PORT=str(free_port()))
-    redis = shared_state.connect(config)
+    redis = redis_state.connect(config)
     locks = RedisLocks(config, redis)
     try:
         for attempt in (locks.create(_lock("mine")), locks.read("room-a"), locks.rooms()):
-            with pytest.raises(shared_state.RedisUnavailable) as refused:
+            with pytest.raises(redis_state.RedisUnavailable) as refused:
                 await attempt
             assert refused.value.status == 503
             assert refused.value.message == "Redis is not available"

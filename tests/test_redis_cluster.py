@@ -21,7 +21,7 @@ import pytest
 from livekit.api import TokenVerifier
 from redis import Redis as SyncRedis
 
-from ovmeet.shared import redis_state as shared_state
+from ovmeet.shared import redis_state
 from ovmeet.shared.change_markers import CACHE_SECONDS
 from tests.conftest import Servers
 from tests.support.helpers import RELAYED_WITHIN, access_cookie, cookie_header, token_body, until
@@ -236,7 +236,7 @@ def race(pool: ThreadPoolExecutor, count: int, call: Callable[[], T]) -> list[T]
 
 def _age_lock(cluster: Cluster, room: str) -> None:
     """Make the room's lock in Redis older than any start could be."""
-    locks = shared_state.key(cluster.instances[0].config(), "recording locks")
+    locks = redis_state.key(cluster.instances[0].config(), "recording locks")
     client = cluster.redis_client()
     try:
         lock = json.loads(client.hget(locks, room))  # type: ignore[arg-type]
@@ -312,7 +312,7 @@ def test_a_start_that_outlived_its_lock_stops_its_egress_and_records_nothing(
 def _locked(cluster: Cluster, room: str) -> bool:
     client = cluster.redis_client()
     try:
-        locks = shared_state.key(cluster.instances[0].config(), "recording locks")
+        locks = redis_state.key(cluster.instances[0].config(), "recording locks")
         return bool(client.hexists(locks, room))
     finally:
         client.close()

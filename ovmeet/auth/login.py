@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from ovmeet.auth.revocations import Revocations
 from ovmeet.auth.tokens import Session
-from ovmeet.shared import redis_state as shared_state
+from ovmeet.shared import redis_state
 from ovmeet.support.cache import LruCache
 from ovmeet.support.config import Config, User
 from ovmeet.support.errors import TooManyRequests, Unauthorized
@@ -122,10 +122,10 @@ class SharedFailureCounts:
         self._local = LocalFailureCounts()
         self._fail = redis.register_script(_FAIL)
         self._locked_for = redis.register_script(_LOCKED_FOR)
-        self._outage = shared_state.Outage(config, f"failed {job}", "are counted per process")
+        self._outage = redis_state.Outage(config, f"failed {job}", "are counted per process")
 
     def _key(self, key: str) -> str:
-        return shared_state.key(self._config, self._job, key)
+        return redis_state.key(self._config, self._job, key)
 
     async def locked_for(self, key: str) -> int:
         here = await self._local.locked_for(key)

@@ -12,7 +12,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 
 from ovmeet.auth.access import Principal
-from ovmeet.shared import redis_state as shared_state
+from ovmeet.shared import redis_state
 from ovmeet.support.cache import LruCache
 from ovmeet.support.config import Config
 from ovmeet.support.errors import TooManyRequests
@@ -70,11 +70,11 @@ class SharedBuckets:
         self._config, self._job = config, job
         self._local = LocalBuckets()
         self._take = redis.register_script(_TAKE)
-        self._outage = shared_state.Outage(config, job, "are counted per process")
+        self._outage = redis_state.Outage(config, job, "are counted per process")
 
     async def take(self, key: str, size: int) -> int:
         shared = self._take(
-            keys=[shared_state.key(self._config, self._job, key)], args=[size, BUCKET_SECONDS]
+            keys=[redis_state.key(self._config, self._job, key)], args=[size, BUCKET_SECONDS]
         )
         return int(await self._outage.answer(shared, lambda: self._local.take(key, size)))
 

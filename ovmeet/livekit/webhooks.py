@@ -12,7 +12,7 @@ from livekit.api import TokenVerifier, WebhookReceiver
 from livekit.protocol.webhook import WebhookEvent
 from redis.asyncio import Redis
 
-from ovmeet.shared import redis_state as shared_state
+from ovmeet.shared import redis_state
 from ovmeet.support.cache import LruCache
 from ovmeet.support.config import Config
 from ovmeet.support.errors import BadRequest, Unauthorized
@@ -36,7 +36,7 @@ class HandledEvents:
     ) -> None:
         self._ids: LruCache[str, bool] = LruCache(MAX_REMEMBERED_EVENTS, now)
         self._config, self._redis = config, redis
-        self._outage = shared_state.Outage(config, "handled webhook events", "are kept per process")
+        self._outage = redis_state.Outage(config, "handled webhook events", "are kept per process")
 
     async def claim(self, event_id: str) -> bool:
         """Whether this delivery is the one to apply the event (False: already handled). With
@@ -60,7 +60,7 @@ class HandledEvents:
             await self._outage.attempt(self._redis.delete(self._key(event_id)))
 
     def _key(self, event_id: str) -> str:
-        return shared_state.key(self._config, "webhook events", event_id)
+        return redis_state.key(self._config, "webhook events", event_id)
 
 
 def verify_event(config: Config, body: bytes, authorization: str | None) -> WebhookEvent:

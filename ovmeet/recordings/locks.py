@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from redis.asyncio import Redis
 
-from ovmeet.shared import redis_state as shared_state
+from ovmeet.shared import redis_state
 from ovmeet.storage import ObjectNotFound, Storage
 from ovmeet.storage.keys import RECORDING_LOCKS, recording_lock_key, room_of_lock_key
 from ovmeet.support.config import Config
@@ -142,7 +142,7 @@ class RedisLocks:
 
     def __init__(self, config: Config, redis: Redis) -> None:
         self._config, self._redis = config, redis
-        self._key = shared_state.key(config, "recording locks")
+        self._key = redis_state.key(config, "recording locks")
         self._replace = redis.register_script(_REPLACE)
         self._remove = redis.register_script(_REMOVE)
 
@@ -178,7 +178,7 @@ class RedisLocks:
         return bool(done)
 
     def _answer(self) -> contextlib.AbstractAsyncContextManager[None]:
-        return shared_state.answered(self._config)
+        return redis_state.answered(self._config)
 
 
 def recording_locks(config: Config, storage: Storage, redis: Redis | None) -> RecordingLocks:

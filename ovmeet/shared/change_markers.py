@@ -22,7 +22,7 @@ TOPICS = ("rooms", "preferences", "room-index-added", "room-index-removed", "rev
 
 
 class Relay(Protocol):
-    """Tells the other hosts of the deployment what changed (see `shared_state.ChangeRelay`)."""
+    """Tells the other hosts of the deployment what changed (see `redis_state.ChangeRelay`)."""
 
     @property
     def listening(self) -> bool:

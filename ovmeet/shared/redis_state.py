@@ -22,7 +22,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from ovmeet.shared import change_markers as freshness
+from ovmeet.shared import change_markers
 from ovmeet.support.config import Config
 from ovmeet.support.errors import DependencyError
 from ovmeet.support.ids import random_id
@@ -222,8 +222,8 @@ class ChangeRelay:
 
     def _hear(self, message: dict[str, object]) -> None:
         if message["type"] == "subscribe":  # (again): what was told meanwhile is unknown
-            for topic in freshness.TOPICS:
-                freshness.ChangeMarker(self._storage_name, topic).touch_here()
+            for topic in change_markers.TOPICS:
+                change_markers.ChangeMarker(self._storage_name, topic).touch_here()
             self._listening.set()
             self._outage.came_back()
             return
@@ -234,7 +234,7 @@ class ChangeRelay:
             topic = told["topic"]
             if told["from"] == self._me:
                 return
-            marker = freshness.ChangeMarker(self._storage_name, topic)
+            marker = change_markers.ChangeMarker(self._storage_name, topic)
         except (ValueError, KeyError, TypeError):
             logger.warning("%s: a message that is not a change was ignored", self._channel)
             return
@@ -250,9 +250,9 @@ async def changes_told(config: Config, storage_name: str) -> AsyncIterator[None]
         return
     redis = connect(config)
     relay = ChangeRelay(config, redis, storage_name)
-    freshness.relay_changes(storage_name, relay)
+    change_markers.relay_changes(storage_name, relay)
     try:
         yield
     finally:
-        freshness.stop_relaying(storage_name, relay)
+        change_markers.stop_relaying(storage_name, relay)
         await redis.aclose()
