@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib
 import os
 from collections.abc import AsyncIterator, Callable
@@ -63,8 +65,18 @@ def middlewares(prepared: bool) -> list[type]:
 
 
 def load_spec(name: str) -> dict[str, Any]:
-    """One OpenAPI document of the `ovmeet.spec` package (installed with ovmeet)."""
-    document: dict[str, Any] = yaml.safe_load(files("ovmeet.spec").joinpath(name).read_text())
+    """One OpenAPI document of the `ovmeet.spec` package (installed with ovmeet): a copy of
+    its parse, since Connexion changes the document it is given."""
+    return copy.deepcopy(_parsed_spec(name))
+
+
+@functools.cache
+def _parsed_spec(name: str) -> dict[str, Any]:
+    """Parsed once per process, by libyaml when PyYAML has it (parsing the specs was most of
+    the time an app took to build)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    text = files("ovmeet.spec").joinpath(name).read_text()
+    document: dict[str, Any] = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
     return document
 
 
