@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logs.quiet_libraries()
     try:
-        reaches.check()
+        reaches.check_installed()
         if args.command == "serve" and args.port:
             # --port is SERVER_PORT for this run: the default MEET_BASE_URL follows it (the
             # workers of --workers read the same environment).

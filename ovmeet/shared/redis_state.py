@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -49,7 +49,14 @@ class RedisUnavailable(DependencyError):
 
 def connect(config: Config, retries: int = RETRIES) -> Redis:
     """A client of the configured Redis (its connections open on first use)."""
-    retry = Retry(NoBackoff(), retries)
+    options: dict[str, Any] = {
+        "username": config.redis_username,
+        "password": config.redis_password,
+        "db": config.redis_db,
+        "socket_timeout": TIMEOUT_SECONDS,
+        "socket_connect_timeout": TIMEOUT_SECONDS,
+        "retry": Retry(NoBackoff(), retries),
+    }
     if config.redis_sentinels:
         sentinel_options: dict[str, object] = {"socket_timeout": TIMEOUT_SECONDS}
         if config.redis_sentinel_password:
@@ -57,26 +64,9 @@ def connect(config: Config, retries: int = RETRIES) -> Redis:
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             list(config.redis_sentinels), sentinel_kwargs=sentinel_options
         )
-        master: Redis = sentinel.master_for(
-            config.redis_sentinel_master,
-            username=config.redis_username,
-            password=config.redis_password,
-            db=config.redis_db,
-            socket_timeout=TIMEOUT_SECONDS,
-            socket_connect_timeout=TIMEOUT_SECONDS,
-            retry=retry,
-        )
+        master: Redis = sentinel.master_for(config.redis_sentinel_master, **options)
         return master
-    return Redis(
-        host=config.redis_host or "",
-        port=config.redis_port,
-        username=config.redis_username,
-        password=config.redis_password,
-        db=config.redis_db,
-        socket_timeout=TIMEOUT_SECONDS,
-        socket_connect_timeout=TIMEOUT_SECONDS,
-        retry=retry,
-    )
+    return Redis(host=config.redis_host or "", port=config.redis_port, **options)
 
 
 async def check(config: Config, redis: Redis) -> None:

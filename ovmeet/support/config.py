@@ -8,6 +8,7 @@ variable) and the table of docs/configuration.md (`settings_table`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -528,9 +529,10 @@ class Config:
         _check_together(values)
         return cls(**fields)
 
-    @property
+    @functools.cached_property
     def users(self) -> tuple[User, ...]:
-        """Who can log in: the admin, and the user if one is configured."""
+        """Who can log in: the admin, and the user if one is configured (built once: every
+        session check looks its user up)."""
         admin = User(self.admin_user, self.admin_secret, "ADMIN")
         if self.user_name is None or self.user_secret is None:
             return (admin,)

@@ -10,6 +10,7 @@ library inside its module.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import warnings
@@ -90,6 +91,12 @@ REACHES = (
         "list_objects takes no max-keys (a page of an index reads only that page)",
     ),
 )
+
+
+@functools.cache
+def check_installed() -> None:
+    """`check` of ovmeet's reaches, once per process (a failure is raised again each time)."""
+    check(REACHES)
 
 
 def check(reaches: Iterable[Reach] = REACHES) -> None:

@@ -110,7 +110,7 @@ def allowed_methods() -> errors.AllowedMethods:
     """Every served path and its methods."""
     paths: dict[str, set[str]] = {}
     for spec, base_paths in SPECS.items():
-        for path, operations in load_spec(spec)["paths"].items():
+        for path, operations in _parsed_spec(spec)["paths"].items():  # read only: no copy
             for base_path in base_paths:
                 paths[base_path + path] = {method.upper() for method in operations}
     return errors.AllowedMethods(paths)
@@ -119,7 +119,7 @@ def allowed_methods() -> errors.AllowedMethods:
 def create_app(config: Config | None = None) -> AsyncApp:
     """The ASGI app for `config` (default: read from the environment)."""
     config = config or Config.from_env(os.environ)
-    reaches.check()
+    reaches.check_installed()
     logs.quiet_libraries()
     services = Services.build(config)
 
